@@ -13,7 +13,15 @@ from optcert.errors import BackendUnavailableError, InvalidOptionError
 from .base import Availability, Backend
 
 #: name -> "module:attribute" of the adapter instance. Adding a backend is one line here.
-BACKENDS: dict[str, str] = {}
+BACKENDS: dict[str, str] = {
+    "highs": "solvers.highs:BACKEND",
+    "gurobi": "solvers.gurobi:BACKEND",
+    "scip": "solvers.scip:BACKEND",
+    "scs": "solvers.scs:BACKEND",
+    "clarabel": "solvers.clarabel:BACKEND",
+    "mosek": "solvers.mosek:BACKEND",
+    "torch-lowrank": "solvers.torch_lowrank:BACKEND",
+}
 
 #: The licence-free default per form kind.
 DEFAULTS: dict[str, str] = {"lp": "highs", "milp": "highs", "conic": "scs", "lowrank": "torch-lowrank"}
