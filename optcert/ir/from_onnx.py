@@ -1,0 +1,296 @@
+"""ONNX importer: an `.onnx` file → `Network`, through the `onnx` package.
+
+Supported: Gemm, MatMul, Add, Sub, Mul, Div, Neg, Relu, Flatten, Reshape, Squeeze, Unsqueeze,
+Identity, Dropout, Cast, Constant, Conv, BatchNormalization, Transpose, plus constant folding of
+shape subgraphs (see `onnx_consts.py`). A leading input axis of size 1 (or symbolic) is the batch
+axis and is dropped from IR shapes. Every unsupported node is collected and reported at once in
+one `UnsupportedOpError`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+
+from ..errors import InvalidModelError, UnreadableFileError, UnsupportedOpError
+from . import ops as O
+from .network import Network
+from .onnx_consts import attrs, fold, reshape_target, squeeze_shape, unsqueeze_shape
+
+@dataclass(frozen=True)
+class _Dyn:
+    """A network tensor: graph node `node`, ONNX shape `full` (with the batch axis if `batch`)."""
+
+    node: str
+    full: tuple[int, ...]
+    batch: bool
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.full[1:] if self.batch else self.full
+
+
+class _Poison:
+    """Output of a node that could not be imported (its consumers are skipped silently)."""
+
+
+def load_onnx(path: str | Path, name: str | None = None) -> Network:
+    """Read and import an ONNX model file. Raises UnreadableFileError / InvalidModelError."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableFileError(f"{path}: no such file")
+    try:
+        model = onnx.load(str(path))
+    except Exception as err:  # protobuf DecodeError, truncated files, wrong format
+        raise UnreadableFileError(f"{path}: not a readable ONNX model ({type(err).__name__}: {err})") from None
+    return from_onnx_model(model, name or path.stem)
+
+
+def from_onnx_model(model, name: str = "onnx") -> Network:
+    """Import an in-memory `onnx.ModelProto`."""
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=13)
+    return _Importer(model.graph, opset, name).run()
+
+
+class _Importer:
+    def __init__(self, graph, opset: int, name: str):
+        from onnx import numpy_helper
+
+        self.g, self.opset, self.name = graph, opset, name
+        self.env: dict[str, object] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        self.nx = nx.DiGraph()
+        self.unsupported: list[tuple[str, str]] = []
+
+    # ---- driver -----------------------------------------------------------------------------
+    def run(self) -> Network:
+        dynamic = [i for i in self.g.input if i.name not in self.env]
+        if len(dynamic) != 1:
+            raise InvalidModelError(f"{self.name}: expected one network input, found "
+                                    f"{[i.name for i in dynamic]}")
+        inp = dynamic[0]
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in inp.type.tensor_type.shape.dim]
+        batch = len(dims) >= 2 and dims[0] in (1, -1, 0)
+        full = tuple(1 if (i == 0 and batch) else d for i, d in enumerate(dims))
+        if any(d <= 0 for d in full):
+            raise InvalidModelError(f"{self.name}: input {inp.name!r} has unknown dimensions {dims}")
+        self.nx.add_node("input", op=O.Input(full[1:] if batch else full))
+        self.env[inp.name] = _Dyn("input", full, batch)
+        for k, node in enumerate(self.g.node):
+            self._import(node, k)
+        if self.unsupported:
+            raise UnsupportedOpError(self.unsupported, source=self.name)
+        if len(self.g.output) != 1:
+            raise InvalidModelError(f"{self.name}: expected one output, found {len(self.g.output)}")
+        out = self.env.get(self.g.output[0].name)
+        if not isinstance(out, _Dyn):
+            raise InvalidModelError(f"{self.name}: output {self.g.output[0].name!r} does not depend on the input")
+        return Network(self.nx, "input", out.node, name=self.name)
+
+    def _import(self, node, k: int) -> None:
+        ins = [self.env.get(i) if i else None for i in node.input]
+        label = node.name or (node.output[0] if node.output else f"node{k}")
+        if any(isinstance(v, _Poison) for v in ins):
+            return self._poison(node)
+        if not any(isinstance(v, _Dyn) for v in ins):
+            try:
+                self.env[node.output[0]] = fold(node, ins, self.opset)
+            except (KeyError, ValueError, IndexError, TypeError):
+                self.unsupported.append((label, node.op_type))
+                self._poison(node)
+            return
+        handler = getattr(self, f"_op_{node.op_type.lower()}", None)
+        try:
+            out = handler(node, ins, label) if handler else None
+        except (ValueError, IndexError) as err:
+            raise InvalidModelError(f"{self.name}: node {label!r} ({node.op_type}): {err}") from None
+        if out is None:
+            self.unsupported.append((label, node.op_type))
+            return self._poison(node)
+        self.env[node.output[0]] = out
+
+    def _poison(self, node) -> None:
+        for o in node.output:
+            self.env[o] = _Poison()
+
+    def _add(self, label: str, op, srcs: list[_Dyn], full, batch: bool) -> _Dyn:
+        name = label
+        while name in self.nx:
+            name += "_"
+        self.nx.add_node(name, op=op)
+        for slot, s in enumerate(srcs):
+            self.nx.add_edge(s.node, name, slot=slot)
+        return _Dyn(name, tuple(int(v) for v in full), batch)
+
+    def _reshaped(self, x: _Dyn, full, label: str) -> _Dyn:
+        """x reshaped to ONNX shape `full` (the batch axis survives while full[0] == 1)."""
+        full = tuple(int(v) for v in full)
+        if int(np.prod(full)) != int(np.prod(x.full)):
+            raise ValueError(f"cannot reshape {x.full} to {full}")
+        batch = x.batch and len(full) >= 1 and full[0] == 1
+        return self._add(label, O.Reshape(full[1:] if batch else full), [x], full, batch)
+
+    def _const_for(self, x: _Dyn, c: np.ndarray) -> np.ndarray | None:
+        """A constant broadcast against x's ONNX shape, as an array of x's IR shape (None if not)."""
+        c = np.asarray(c, dtype=np.float64)
+        if np.broadcast_shapes(c.shape, x.full) != x.full:
+            return None
+        return np.broadcast_to(c, x.full).reshape(x.shape) if c.size > 1 else c.reshape(())
+
+    # ---- linear ops -------------------------------------------------------------------------
+    def _op_gemm(self, node, ins, label):
+        a = attrs(node)
+        x, B = ins[0], ins[1]
+        if not isinstance(x, _Dyn) or isinstance(B, _Dyn) or a.get("transA", 0) or len(x.full) != 2:
+            return None
+        if x.full[0] != 1:
+            return None
+        W = (B.T if a.get("transB", 0) else B).T * a.get("alpha", 1.0)
+        C = ins[2] if len(ins) > 2 and ins[2] is not None else np.zeros(W.shape[0])
+        bias = np.broadcast_to(np.asarray(C, dtype=np.float64) * a.get("beta", 1.0), (1, W.shape[0]))[0]
+        return self._add(label, O.Affine(W, bias), [x], (1, W.shape[0]), True)
+
+    def _op_matmul(self, node, ins, label):
+        x, W = ins
+        if isinstance(x, _Dyn) and not isinstance(W, _Dyn) and np.ndim(W) == 2:
+            lead = int(np.prod(x.full[:-1]))
+            mat = np.kron(np.eye(lead), np.asarray(W, dtype=np.float64).T) if lead > 1 else np.asarray(W).T
+            full = x.full[:-1] + (W.shape[1],)
+        elif isinstance(W, _Dyn) and not isinstance(x, _Dyn) and np.ndim(x) == 2 and len(W.full) == 2:
+            x, W = W, np.asarray(ins[0], dtype=np.float64)
+            mat, full = np.kron(W, np.eye(x.full[1])), (W.shape[0], x.full[1])
+        else:
+            return None
+        y_full = (1, mat.shape[0]) if x.batch else (mat.shape[0],)
+        y = self._add(label, O.Affine(mat, np.zeros(mat.shape[0])), [x], y_full, x.batch)
+        return y if y.full == tuple(full) else self._reshaped(y, full, label + "/reshape")
+
+    def _elementwise(self, x: _Dyn, scale, shift, label: str):
+        scale = self._const_for(x, scale)
+        shift = self._const_for(x, shift)
+        if scale is None or shift is None:
+            return None
+        return self._add(label, O.ElementwiseAffine(scale, shift), [x], x.full, x.batch)
+
+    def _binary(self, ins, label, kind: str):
+        a, b = ins
+        if isinstance(a, _Dyn) and isinstance(b, _Dyn):
+            if kind not in ("Add", "Sub") or a.full != b.full:
+                return None
+            if kind == "Sub":
+                b = self._add(label + "/neg", O.ElementwiseAffine(-1.0, 0.0), [b], b.full, b.batch)
+            return self._add(label, O.Add(), [a, b], a.full, a.batch)
+        x, c, const_first = (a, np.asarray(b, np.float64), False) if isinstance(a, _Dyn) else \
+            (b, np.asarray(a, np.float64), True)
+        if kind == "Add":
+            return self._elementwise(x, 1.0, c, label)
+        if kind == "Sub":
+            return self._elementwise(x, -1.0, c, label) if const_first else self._elementwise(x, 1.0, -c, label)
+        if kind == "Mul":
+            return self._elementwise(x, c, 0.0, label)
+        if kind == "Div" and not const_first and np.all(c != 0):
+            return self._elementwise(x, 1.0 / c, 0.0, label)
+        return None
+
+    def _op_add(self, node, ins, label):
+        return self._binary(ins, label, "Add")
+
+    def _op_sub(self, node, ins, label):
+        return self._binary(ins, label, "Sub")
+
+    def _op_mul(self, node, ins, label):
+        return self._binary(ins, label, "Mul")
+
+    def _op_div(self, node, ins, label):
+        return self._binary(ins, label, "Div")
+
+    def _op_neg(self, node, ins, label):
+        return self._elementwise(ins[0], -1.0, 0.0, label)
+
+    def _op_conv(self, node, ins, label):
+        x, w = ins[0], ins[1]
+        a = attrs(node)
+        if isinstance(w, _Dyn) or len(x.full) != 4 or not x.batch or np.ndim(w) != 4:
+            return None
+        kh, kw = w.shape[2:]
+        stride = tuple(a.get("strides", (1, 1)))
+        dil = tuple(a.get("dilations", (1, 1)))
+        pads = _conv_pads(a, x.full[2:], (kh, kw), stride, dil)
+        if pads is None:
+            return None
+        bias = ins[2] if len(ins) > 2 and ins[2] is not None else np.zeros(w.shape[0])
+        op = O.Conv2d(w, bias, stride, pads, dil, a.get("group", 1))
+        from .network import out_shape
+        shape = out_shape(op, [x.shape])
+        return self._add(label, op, [x], (1,) + shape, True)
+
+    def _op_batchnormalization(self, node, ins, label):
+        x, gamma, beta, mean, var = ins[:5]
+        if not x.batch or len(x.full) < 2:
+            return None
+        op = O.BatchNorm(mean, var, gamma, beta, attrs(node).get("epsilon", 1e-5))
+        return self._add(label, op, [x], x.full, True)
+
+    # ---- shape ops --------------------------------------------------------------------------
+    def _op_relu(self, node, ins, label):
+        return self._add(label, O.ReLU(), [ins[0]], ins[0].full, ins[0].batch)
+
+    def _op_identity(self, node, ins, label):
+        return ins[0]
+
+    _op_dropout = _op_identity
+    _op_cast = _op_identity
+
+    def _op_flatten(self, node, ins, label):
+        x = ins[0]
+        axis = attrs(node).get("axis", 1) % max(len(x.full), 1)
+        return self._reshaped(x, (int(np.prod(x.full[:axis])), int(np.prod(x.full[axis:]))), label)
+
+    def _op_reshape(self, node, ins, label):
+        if isinstance(ins[1], _Dyn):
+            return None
+        return self._reshaped(ins[0], reshape_target(ins[0].full, ins[1], attrs(node).get("allowzero", 0)), label)
+
+    def _axes(self, node, ins):
+        a = attrs(node).get("axes")
+        return list(a) if a is not None else (None if len(ins) < 2 else [int(v) for v in np.ravel(ins[1])])
+
+    def _op_squeeze(self, node, ins, label):
+        return self._reshaped(ins[0], squeeze_shape(ins[0].full, self._axes(node, ins)), label)
+
+    def _op_unsqueeze(self, node, ins, label):
+        return self._reshaped(ins[0], unsqueeze_shape(ins[0].full, self._axes(node, ins)), label)
+
+    def _op_shape(self, node, ins, label):
+        return np.asarray(ins[0].full, dtype=np.int64)
+
+    def _op_transpose(self, node, ins, label):
+        x = ins[0]
+        perm = list(attrs(node).get("perm", reversed(range(len(x.full)))))
+        full = tuple(x.full[p] for p in perm)
+        moved = [p for p in perm if x.full[p] != 1]
+        if moved == sorted(moved):  # only size-1 axes move: the data order is unchanged
+            return self._reshaped(x, full, label)
+        if x.batch and perm[0] == 0:
+            return self._add(label, O.Transpose(tuple(p - 1 for p in perm[1:])), [x], full, True)
+        src = self._add(label + "/unbatch", O.Reshape(x.full), [x], x.full, False) if x.batch else x
+        return self._add(label, O.Transpose(tuple(perm)), [src], full, False)
+
+
+def _conv_pads(a: dict, hw, kernel, stride, dil) -> tuple[int, int, int, int] | None:
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto in ("NOTSET", "VALID"):
+        p = list(a.get("pads", (0, 0, 0, 0))) if auto == "NOTSET" else [0, 0, 0, 0]
+        return (p[0], p[1], p[2], p[3]) if len(p) == 4 else None
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        return None
+    pads = []
+    for size, k, s, d in zip(hw, kernel, stride, dil):
+        total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, big = total // 2, total - total // 2
+        pads.append((small, big) if auto == "SAME_UPPER" else (big, small))
+    return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])

@@ -1,0 +1,172 @@
+"""PyTorch importer: an `nn.Module` (nn.Sequential or anything torch.fx can trace) → `Network`.
+
+Supported: nn.Linear, nn.Conv2d (zero padding), nn.ReLU / torch.relu / F.relu, nn.Flatten /
+torch.flatten / view / reshape, nn.BatchNorm1d/2d (running statistics, i.e. eval mode),
+nn.Identity, nn.Dropout, and +, −, ×, ÷ with constants (normalisation) or, for + and −, between
+two network tensors (residual connections). Shapes come from one traced forward pass on a
+(1, *input_shape) example in eval mode on a copy of the module (the module is not modified).
+Every unsupported call is collected and reported in one `UnsupportedOpError`.
+"""
+from __future__ import annotations
+
+import copy
+import operator
+from typing import Sequence
+
+import networkx as nx
+import numpy as np
+
+from ..errors import InvalidModelError, UnsupportedOpError
+from . import ops as O
+from .network import Network
+
+
+def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> Network:
+    """Import `module` for inputs of `input_shape` (without the batch axis)."""
+    import torch
+    from torch.fx import symbolic_trace
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    model = copy.deepcopy(module).eval()
+    try:
+        traced = symbolic_trace(model)
+    except Exception as err:
+        raise InvalidModelError(f"{name or type(module).__name__}: torch.fx cannot trace the module: {err}") from None
+    example = torch.zeros((1,) + tuple(int(s) for s in input_shape), dtype=torch.float64)
+    with torch.no_grad():
+        try:
+            ShapeProp(traced.double()).propagate(example)
+        except Exception as err:
+            raise InvalidModelError(f"{name or type(module).__name__}: forward pass on input shape "
+                                    f"{tuple(input_shape)} failed: {err}") from None
+    return _FxImporter(traced, name or type(module).__name__).run()
+
+
+def _array(t) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+class _FxImporter:
+    def __init__(self, traced, name: str):
+        self.traced, self.name = traced, name
+        self.modules = dict(traced.named_modules())
+        self.g = nx.DiGraph()
+        self.dyn: dict[str, str] = {}          # fx node name -> graph node
+        self.const: dict[str, np.ndarray] = {}
+        self.unsupported: list[tuple[str, str]] = []
+        self.output: str | None = None
+
+    def run(self) -> Network:
+        for node in self.traced.graph.nodes:
+            self._visit(node)
+        if self.unsupported:
+            raise UnsupportedOpError(self.unsupported, source=self.name)
+        if self.output is None:
+            raise InvalidModelError(f"{self.name}: the module's output does not depend on its input")
+        return Network(self.g, "input", self.output, name=self.name)
+
+    def _shape(self, node) -> tuple[int, ...]:
+        return tuple(int(s) for s in node.meta["tensor_meta"].shape[1:])
+
+    def _add(self, node, op, srcs) -> None:
+        self.g.add_node(node.name, op=op)
+        for slot, s in enumerate(srcs):
+            self.g.add_edge(self.dyn[s.name], node.name, slot=slot)
+        self.dyn[node.name] = node.name
+
+    def _visit(self, node) -> None:
+        if node.op == "placeholder":
+            self.g.add_node("input", op=O.Input(self._shape(node)))
+            self.dyn[node.name] = "input"
+        elif node.op == "get_attr":
+            self.const[node.name] = _array(_get_attr(self.traced, node.target))
+        elif node.op == "output":
+            src = node.args[0]
+            self.output = self.dyn.get(getattr(src, "name", None))
+        else:
+            srcs = [a for a in node.args if hasattr(a, "name") and a.name in self.dyn]
+            if not srcs and all(not hasattr(a, "name") or a.name in self.const for a in node.args):
+                return self._unsupported(node)  # constant-only computation in forward()
+            if any(hasattr(a, "name") and a.name not in self.dyn and a.name not in self.const
+                   for a in node.args):
+                return None  # downstream of an unsupported node: already reported
+            op = self._module_op(node) if node.op == "call_module" else self._function_op(node, srcs)
+            if op is None:
+                return self._unsupported(node)
+            self._add(node, op, srcs)
+
+    def _unsupported(self, node) -> None:
+        kind = type(self.modules[node.target]).__name__ if node.op == "call_module" else \
+            getattr(node.target, "__name__", str(node.target))
+        self.unsupported.append((node.name, kind))
+
+    def _module_op(self, node):
+        import torch.nn as nn
+
+        m = self.modules[node.target]
+        if isinstance(m, nn.Linear):
+            bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_features)
+            return O.Affine(_array(m.weight), bias)
+        if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros" and not isinstance(m.padding, str):
+            bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_channels)
+            ph, pw = m.padding
+            return O.Conv2d(_array(m.weight), bias, m.stride, (ph, pw, ph, pw), m.dilation, m.groups)
+        if isinstance(m, nn.ReLU):
+            return O.ReLU()
+        if isinstance(m, (nn.Flatten, nn.Unflatten)):
+            return O.Reshape(self._shape(node))
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and m.track_running_stats:
+            c = m.num_features
+            gamma = _array(m.weight) if m.affine else np.ones(c)
+            beta = _array(m.bias) if m.affine else np.zeros(c)
+            return O.BatchNorm(_array(m.running_mean), _array(m.running_var), gamma, beta, m.eps)
+        if isinstance(m, (nn.Identity, nn.Dropout)):
+            return O.Identity()
+        return None
+
+    def _function_op(self, node, srcs):
+        import torch
+        import torch.nn.functional as F
+
+        t = node.target
+        if t in (torch.relu, F.relu, "relu"):
+            return O.ReLU()
+        if t in (torch.flatten, "flatten", "view", "reshape", torch.reshape):
+            return O.Reshape(self._shape(node))
+        kinds = {operator.add: "add", torch.add: "add", "add": "add", operator.sub: "sub",
+                 torch.sub: "sub", "sub": "sub", operator.mul: "mul", torch.mul: "mul", "mul": "mul",
+                 operator.truediv: "div", torch.div: "div", "div": "div"}
+        kind = kinds.get(t)
+        if kind is None or len(node.args) != 2 or node.kwargs:
+            return None
+        return self._arith(node, kind, srcs)
+
+    def _arith(self, node, kind: str, srcs):
+        a, b = node.args
+        if len(srcs) == 2:
+            if kind != "add":
+                return None
+            return O.Add()
+        const_first = not (hasattr(a, "name") and a.name in self.dyn)
+        c = b if not const_first else a
+        c = self.const[c.name] if hasattr(c, "name") else np.asarray(c, dtype=np.float64)
+        shape = self._shape(node)
+        c = np.asarray(c, dtype=np.float64)
+        if c.ndim > len(shape):  # a constant carrying the batch axis
+            c = c.reshape(c.shape[c.ndim - len(shape):])
+        if kind == "add":
+            return O.ElementwiseAffine(1.0, c)
+        if kind == "sub":
+            return O.ElementwiseAffine(-1.0, c) if const_first else O.ElementwiseAffine(1.0, -c)
+        if kind == "mul":
+            return O.ElementwiseAffine(c, 0.0)
+        if kind == "div" and not const_first and np.all(c != 0):
+            return O.ElementwiseAffine(1.0 / c, 0.0)
+        return None
+
+
+def _get_attr(module, target: str):
+    obj = module
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj

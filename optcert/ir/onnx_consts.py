@@ -1,0 +1,120 @@
+"""Constant folding for ONNX nodes whose inputs are all constants (shape arithmetic, weights).
+
+Exporters wrap weights and reshape targets in small constant subgraphs (Shape → Gather →
+Unsqueeze → Concat → Reshape, transposed weights, Cast). These are evaluated here in numpy so
+the importer only ever sees constants or network tensors.
+"""
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper, numpy_helper
+
+
+def attrs(node) -> dict:
+    """The node's attributes as plain Python values."""
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _axes(node, ins, opset: int) -> list[int] | None:
+    a = attrs(node).get("axes")
+    if a is not None:
+        return [int(v) for v in a]
+    if len(ins) > 1 and ins[1] is not None:
+        return [int(v) for v in np.asarray(ins[1]).reshape(-1)]
+    return None
+
+
+def reshape_target(full: tuple[int, ...], shape: np.ndarray, allowzero: int = 0) -> tuple[int, ...]:
+    """ONNX Reshape semantics on a full shape: 0 copies the input dim (unless allowzero), -1 infers."""
+    out = [int(s) for s in np.asarray(shape).reshape(-1)]
+    if not allowzero:
+        out = [full[i] if s == 0 else s for i, s in enumerate(out)]
+    if -1 in out:
+        known = int(np.prod([s for s in out if s != -1]))
+        out[out.index(-1)] = int(np.prod(full)) // max(known, 1)
+    return tuple(out)
+
+
+def squeeze_shape(full: tuple[int, ...], axes: list[int] | None) -> tuple[int, ...]:
+    if axes is None:
+        return tuple(s for s in full if s != 1)
+    axes = [a % len(full) for a in axes]
+    return tuple(s for i, s in enumerate(full) if i not in axes)
+
+
+def unsqueeze_shape(full: tuple[int, ...], axes: list[int]) -> tuple[int, ...]:
+    rank = len(full) + len(axes)
+    axes = sorted(a % rank for a in axes)
+    out = list(full)
+    for a in axes:
+        out.insert(a, 1)
+    return tuple(out)
+
+
+def fold(node, ins: list, opset: int) -> np.ndarray:
+    """Evaluate `node` on constant inputs; raise KeyError if the op cannot be folded."""
+    t, a = node.op_type, attrs(node)
+    x = ins[0] if ins else None
+    if t == "Constant":
+        if "value" in a:
+            return numpy_helper.to_array(a["value"])
+        for key in ("value_float", "value_int"):
+            if key in a:
+                return np.asarray(a[key])
+        for key in ("value_floats", "value_ints"):
+            if key in a:
+                return np.asarray(list(a[key]))
+        raise KeyError(t)
+    binary = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _div, "MatMul": np.matmul,
+              "Pow": np.power, "Equal": np.equal, "Max": np.maximum, "Min": np.minimum}
+    if t in binary:
+        return binary[t](ins[0], ins[1])
+    if t in ("Identity", "Dropout", "Cast"):
+        return x if t != "Cast" else x.astype(helper.tensor_dtype_to_np_dtype(a["to"]))
+    if t == "Neg":
+        return -x
+    if t == "Sqrt":
+        return np.sqrt(x)
+    if t == "Relu":
+        return np.maximum(x, 0)
+    if t == "Reshape":
+        return x.reshape(reshape_target(x.shape, ins[1], a.get("allowzero", 0)))
+    if t == "Flatten":
+        axis = a.get("axis", 1) % max(x.ndim, 1)
+        return x.reshape(int(np.prod(x.shape[:axis])), -1)
+    if t == "Transpose":
+        return np.transpose(x, a.get("perm"))
+    if t == "Squeeze":
+        return x.reshape(squeeze_shape(x.shape, _axes(node, ins, opset)))
+    if t == "Unsqueeze":
+        return x.reshape(unsqueeze_shape(x.shape, _axes(node, ins, opset)))
+    if t == "Concat":
+        return np.concatenate([np.atleast_1d(v) for v in ins], axis=a.get("axis", 0))
+    if t == "Gather":
+        return np.take(x, np.asarray(ins[1]).astype(np.int64), axis=a.get("axis", 0))
+    if t == "Shape":
+        return np.asarray(x.shape, dtype=np.int64)
+    if t == "Slice":
+        return _slice(x, ins)
+    if t == "Gemm":
+        A = ins[0].T if a.get("transA", 0) else ins[0]
+        B = ins[1].T if a.get("transB", 0) else ins[1]
+        C = ins[2] if len(ins) > 2 and ins[2] is not None else 0.0
+        return a.get("alpha", 1.0) * (A @ B) + a.get("beta", 1.0) * C
+    raise KeyError(t)
+
+
+def _div(a, b):
+    if np.issubdtype(np.asarray(a).dtype, np.integer) and np.issubdtype(np.asarray(b).dtype, np.integer):
+        return np.floor_divide(a, b)
+    return np.divide(a, b)
+
+
+def _slice(x, ins) -> np.ndarray:
+    starts, ends = np.asarray(ins[1]).reshape(-1), np.asarray(ins[2]).reshape(-1)
+    axes = np.asarray(ins[3]).reshape(-1) if len(ins) > 3 and ins[3] is not None else range(len(starts))
+    steps = np.asarray(ins[4]).reshape(-1) if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+    index = [slice(None)] * x.ndim
+    for s, e, ax, st in zip(starts, ends, axes, steps):
+        index[int(ax)] = slice(int(s), int(e), int(st))
+    return x[tuple(index)]
