@@ -1,0 +1,92 @@
+"""Typed engine options: frozen dataclasses built from user-given key=value pairs.
+
+`build_options(cls, values)` coerces strings (from the command line) to each field's type
+(int, float, bool, str, Enum, tuples of those, Optional) and rejects unknown keys with an
+`InvalidOptionError` that lists the valid ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from enum import Enum
+from typing import Any, Mapping
+
+from .errors import InvalidOptionError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, value: Any, typ) -> Any:
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            if type(None) in args:
+                return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(name, value, arg)
+            except InvalidOptionError:
+                continue
+        raise InvalidOptionError(f"option {name!r}: cannot use {value!r}")
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(_coerce(name, v, args[0]) for v in items if v != "")
+    if isinstance(typ, type) and issubclass(typ, Enum):
+        if isinstance(value, typ):
+            return value
+        choices = {m.value: m for m in typ} | {m.name.lower(): m for m in typ}
+        if str(value).lower() not in choices:
+            raise InvalidOptionError(f"option {name!r}: {value!r} is not one of {', '.join(m.value for m in typ)}")
+        return choices[str(value).lower()]
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in _TRUE | _FALSE:
+            return str(value).lower() in _TRUE
+        raise InvalidOptionError(f"option {name!r}: {value!r} is not a boolean")
+    if typ in (int, float):
+        try:
+            number = typ(value)
+        except (TypeError, ValueError):
+            raise InvalidOptionError(f"option {name!r}: {value!r} is not a{'n int' if typ is int else ' float'}") from None
+        return number
+    if typ is str:
+        return str(value)
+    return value
+
+
+def build_options(cls, values: Mapping[str, Any] | None = None, base=None):
+    """An instance of dataclass `cls` from `values` (field name → value), over `base` if given."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise InvalidOptionError(f"unknown option(s) {', '.join(map(repr, unknown))} for "
+                                 f"{cls.__name__}; valid: {', '.join(fields) or 'none'}")
+    hints = typing.get_type_hints(cls)
+    coerced = {k: _coerce(k, v, hints[k]) for k, v in values.items()}
+    return dataclasses.replace(base if base is not None else cls(), **coerced)
+
+
+def options_dict(options) -> dict:
+    """A JSON-friendly dict of a dataclass instance (enums as their values)."""
+    if options is None:
+        return {}
+    out = {}
+    for f in dataclasses.fields(options):
+        v = getattr(options, f.name)
+        out[f.name] = v.value if isinstance(v, Enum) else (list(v) if isinstance(v, tuple) else v)
+    return out
+
+
+def parse_pairs(pairs: list[str]) -> dict[str, str]:
+    """["a=1", "b=x"] → {"a": "1", "b": "x"}; a pair without '=' is an InvalidOptionError."""
+    out = {}
+    for p in pairs:
+        if "=" not in p:
+            raise InvalidOptionError(f"option {p!r} is not KEY=VALUE")
+        k, v = p.split("=", 1)
+        out[k.strip().replace("-", "_")] = v.strip()
+    return out
