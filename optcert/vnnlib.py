@@ -236,7 +236,7 @@ class _Parser:
             if len(a.x) != 1:
                 raise self.error(a.line, "linear constraints over several inputs are not supported")
             (i, c), = a.x.items()
-            bound = -a.const / c
+            bound = -a.const / c + 0.0  # + 0.0 turns -0.0 into 0.0
             if abs(c) != 1:  # the division rounds: widen outward (a larger box is the safe side)
                 bound = float(np.nextafter(bound, np.inf if c > 0 else -np.inf))
             if c > 0:

@@ -94,6 +94,8 @@ class _Importer:
         ins = [self.env.get(i) if i else None for i in node.input]
         label = node.name or (node.output[0] if node.output else f"node{k}")
         if any(isinstance(v, _Poison) for v in ins):
+            if not hasattr(self, f"_op_{node.op_type.lower()}"):
+                self.unsupported.append((label, node.op_type))  # unsupported in its own right too
             return self._poison(node)
         if not any(isinstance(v, _Dyn) for v in ins):
             try:

@@ -88,8 +88,12 @@ class _FxImporter:
             if not srcs and all(not hasattr(a, "name") or a.name in self.const for a in node.args):
                 return self._unsupported(node)  # constant-only computation in forward()
             if any(hasattr(a, "name") and a.name not in self.dyn and a.name not in self.const
-                   for a in node.args):
-                return None  # downstream of an unsupported node: already reported
+                   for a in node.args):  # downstream of an unsupported node
+                if node.op == "call_module" and self._module_op(node) is None:
+                    self._unsupported(node)
+                elif node.op != "call_module" and not self._known_function(node):
+                    self._unsupported(node)
+                return None
             op = self._module_op(node) if node.op == "call_module" else self._function_op(node, srcs)
             if op is None:
                 return self._unsupported(node)
@@ -99,6 +103,15 @@ class _FxImporter:
         kind = type(self.modules[node.target]).__name__ if node.op == "call_module" else \
             getattr(node.target, "__name__", str(node.target))
         self.unsupported.append((node.name, kind))
+
+    def _known_function(self, node) -> bool:
+        import torch
+        import torch.nn.functional as F
+
+        known = {torch.relu, F.relu, torch.flatten, torch.reshape, operator.add, torch.add, operator.sub,
+                 torch.sub, operator.mul, torch.mul, operator.truediv, torch.div}
+        return node.target in known or node.target in ("relu", "flatten", "view", "reshape", "add", "sub",
+                                                       "mul", "div")
 
     def _module_op(self, node):
         import torch.nn as nn

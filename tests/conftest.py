@@ -1,0 +1,29 @@
+"""Shared fixtures: torch on one thread (faster and steadier on this 2-core machine), and the
+shared benchmark folder (tests that need it skip with a reason when it is absent)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .builders import BENCHMARKS
+
+
+def _torch_single_thread():
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(1)
+
+
+_torch_single_thread()
+
+
+@pytest.fixture(scope="session")
+def benchmarks() -> Path:
+    if not BENCHMARKS.is_dir():
+        pytest.skip(f"shared benchmarks not found at {BENCHMARKS} (set OPTCERT_BENCHMARKS)")
+    return BENCHMARKS
+
+

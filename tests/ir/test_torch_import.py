@@ -1,0 +1,73 @@
+"""PyTorch import through torch.fx."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optcert.errors import UnsupportedOpError
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+from optcert.ir.from_torch import from_torch  # noqa: E402
+
+
+def _check(module, shape, n=6):
+    net = from_torch(module, shape)
+    x = torch.rand((n,) + shape, dtype=torch.float64)
+    with torch.no_grad():
+        ref = module.double().eval()(x).reshape(n, -1).numpy()
+    np.testing.assert_allclose(net.forward(x.numpy().reshape(n, -1)), ref, atol=1e-12)
+    return net
+
+
+def test_sequential_conv_bn_linear():
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, stride=2), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                        nn.Linear(4 * 4 * 4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3))
+    for m in seq.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    _check(seq, (1, 8, 8))
+
+
+class _Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.o = nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 2)
+
+    def forward(self, x):
+        x = (x - 0.5) / 0.25
+        h = torch.relu(self.a(x))
+        h = h + self.b(h)
+        return self.o(torch.relu(h.view(-1, 6)))
+
+
+def test_fx_module_with_residual_and_normalisation():
+    torch.manual_seed(1)
+    net = _check(_Residual(), (6,))
+    assert any(type(op).__name__ == "Add" for _, op in net.ops())
+
+
+def test_unsupported_calls_reported_together():
+    class Bad(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+            self.act = nn.Sigmoid()
+
+        def forward(self, x):
+            return torch.tanh(self.act(self.fc(x)))
+
+    with pytest.raises(UnsupportedOpError) as info:
+        from_torch(Bad(), (3,))
+    kinds = {k for _, k in info.value.ops}
+    assert kinds == {"Sigmoid", "tanh"}
+
+
+def test_import_does_not_modify_module():
+    seq = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.ReLU())
+    seq.train()
+    before = seq[1].running_mean.clone()
+    from_torch(seq, (2,))
+    assert seq.training and torch.equal(seq[1].running_mean, before)
