@@ -1,0 +1,45 @@
+"""The command line: demo, info, solvers, engines, verify with JSON and VNN-COMP output."""
+from __future__ import annotations
+
+import json
+
+from optcert.cli import EXAMPLES, main
+
+ACAS = EXAMPLES / "acasxu" / "ACASXU_run2a_2_1_batch_2000.onnx"
+
+
+def test_demo_runs(capsys):
+    assert main(["demo", "--timeout", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "prop_2" in out and "falsified" in out
+
+
+def test_info(capsys):
+    assert main(["info", str(ACAS)]) == 0
+    assert "neurons: 300" in capsys.readouterr().out
+
+
+def test_solvers_and_engines_list(capsys):
+    assert main(["solvers"]) == 0 and main(["engines"]) == 0
+    out = capsys.readouterr().out
+    assert "highs" in out and "attack" in out
+
+
+def test_verify_writes_json_and_vnncomp(tmp_path, capsys):
+    js, res = tmp_path / "r.json", tmp_path / "r.txt"
+    code = main(["verify", str(ACAS), str(EXAMPLES / "acasxu" / "prop_2.vnnlib"), "--engine", "attack",
+                 "--timeout", "20", "--json", str(js), "--vnncomp-result", str(res)])
+    assert code == 0
+    data = json.loads(js.read_text())
+    assert data["verdict"] == "falsified"
+    text = res.read_text()
+    assert text.startswith("sat\n((X_0 ") and "(Y_4 " in text
+
+
+def test_verify_robustness_from_image(tmp_path, capsys):
+    from .builders import DATA
+
+    code = main(["verify", str(DATA / "tiny.onnx"), "--image", str(DATA / "tiny_images.npz"), "--index", "1",
+                 "--eps", "0.01", "--engine", "interval", "-q"])
+    assert code == 0
+    assert capsys.readouterr().out.strip() in ("proved", "unknown", "falsified")
