@@ -1,0 +1,187 @@
+"""HiGHS adapter (highspy): the embedded, licence-free default for LPs and MILPs.
+
+The CSR matrix goes to HiGHS in one `passModel(HighsLp)` call. HiGHS's own dual convention for a
+minimisation already matches `optcert.forms` (verified in tests/solvers): `row_dual` y has
+y_i > 0 when row i's lower side binds, `col_dual` r = c − Aᵀy. For an LP, `Solution.bound` is
+HiGHS's objective at optimality (primal and dual objectives agree within its tolerances); a
+rigorous bound comes from `optcert.lp_certificate` on the row duals. For a MILP, `objective` is
+the incumbent's value (None without one) and `bound` HiGHS's `mip_dual_bound`.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Mapping
+
+import numpy as np
+
+from optcert.errors import InvalidOptionError
+from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
+
+from .base import Availability
+
+
+def _highspy():
+    import highspy  # lazy: an optional dependency until a solve asks for it
+
+    return highspy
+
+
+def _status_map(hs) -> dict:
+    """HiGHS model status → SolveStatus (the ambiguous "unbounded or infeasible" is resolved later)."""
+    M = hs.HighsModelStatus
+    return {
+        M.kOptimal: SolveStatus.OPTIMAL,
+        M.kInfeasible: SolveStatus.INFEASIBLE,
+        M.kUnbounded: SolveStatus.UNBOUNDED,
+        M.kTimeLimit: SolveStatus.TIME_LIMIT,
+        M.kIterationLimit: SolveStatus.ITERATION_LIMIT,
+        M.kSolutionLimit: SolveStatus.ITERATION_LIMIT,  # node / improving-solution limits
+        M.kObjectiveBound: SolveStatus.ITERATION_LIMIT,
+        M.kObjectiveTarget: SolveStatus.ITERATION_LIMIT,
+        M.kMemoryLimit: SolveStatus.ERROR,
+        M.kUnknown: SolveStatus.NUMERICAL,
+    }
+
+
+def _new_highs(hs, verbose: bool):
+    h = hs.Highs()
+    h.setOptionValue("output_flag", bool(verbose))
+    return h
+
+
+def _set_options(h, options: Mapping[str, Any]) -> None:
+    """Set native HiGHS options; an unknown name or a rejected value raises InvalidOptionError."""
+    ok = _highspy().HighsStatus.kOk
+    for key, value in options.items():
+        status, _ = h.getOptionType(str(key))
+        if status != ok:
+            raise InvalidOptionError(f"highs: unknown option {key!r}")
+        if h.setOptionValue(str(key), value) != ok:
+            raise InvalidOptionError(f"highs: option {key!r} rejects value {value!r}")
+
+
+def _limit_options(limits: Limits) -> dict:
+    """Translate `Limits` into HiGHS option names."""
+    opts: dict[str, Any] = {}
+    if limits.time_limit is not None:
+        opts["time_limit"] = float(limits.time_limit)
+    if limits.node_limit is not None:
+        opts["mip_max_nodes"] = int(limits.node_limit)
+    if limits.mip_gap is not None:
+        opts["mip_rel_gap"] = float(limits.mip_gap)
+    if limits.threads is not None:
+        opts["threads"] = int(limits.threads)
+    return opts
+
+
+def _to_highs_lp(hs, lp: LinearProgram, zero_cost: bool = False):
+    """A HighsLp holding `lp` with its CSR matrix passed in bulk."""
+    model = hs.HighsLp()
+    model.num_col_, model.num_row_ = lp.n_cols, lp.n_rows
+    model.col_cost_ = np.zeros(lp.n_cols) if zero_cost else lp.c
+    model.offset_ = 0.0 if zero_cost else lp.c0
+    model.col_lower_, model.col_upper_ = lp.col_lo, lp.col_hi
+    model.row_lower_, model.row_upper_ = lp.row_lo, lp.row_hi
+    A = lp.A
+    A.sort_indices()
+    model.a_matrix_.format_ = hs.MatrixFormat.kRowwise
+    model.a_matrix_.num_col_, model.a_matrix_.num_row_ = lp.n_cols, lp.n_rows
+    model.a_matrix_.start_ = A.indptr.astype(np.int32)
+    model.a_matrix_.index_ = A.indices.astype(np.int32)
+    model.a_matrix_.value_ = A.data
+    if lp.is_mip:
+        kind = [hs.HighsVarType.kContinuous, hs.HighsVarType.kInteger]
+        model.integrality_ = [kind[int(flag)] for flag in lp.integer]
+    return model
+
+
+def _run(hs, lp: LinearProgram, options: Mapping[str, Any], verbose: bool, zero_cost: bool = False):
+    """Build, configure and run one HiGHS instance; returns it after the run."""
+    h = _new_highs(hs, verbose)
+    _set_options(h, options)
+    if h.passModel(_to_highs_lp(hs, lp, zero_cost)) == hs.HighsStatus.kError:
+        raise ValueError("HiGHS rejected the model")
+    h.run()
+    return h
+
+
+def _resolve_ambiguous(hs, lp, options, verbose) -> tuple[SolveStatus, str]:
+    """Decide "unbounded or infeasible" by re-solving with a zero objective (a feasibility problem)."""
+    h = _run(hs, lp, options, verbose, zero_cost=True)
+    status = h.getModelStatus()
+    if status == hs.HighsModelStatus.kOptimal:
+        return SolveStatus.UNBOUNDED, "feasible, and unbounded or infeasible: hence unbounded"
+    if status == hs.HighsModelStatus.kInfeasible:
+        return SolveStatus.INFEASIBLE, "zero-objective re-solve proved infeasibility"
+    return SolveStatus.ERROR, f"HiGHS: unbounded or infeasible; feasibility re-solve gave {status.name}"
+
+
+class HighsBackend:
+    """LP and MILP through highspy; see the module docstring for conventions."""
+
+    name = "highs"
+    forms = ("lp", "milp")
+
+    def available(self) -> Availability:
+        """Installed? (HiGHS needs no licence.) Never raises."""
+        try:
+            hs = _highspy()
+            version = f"{hs.HIGHS_VERSION_MAJOR}.{hs.HIGHS_VERSION_MINOR}.{hs.HIGHS_VERSION_PATCH}"
+        except Exception as err:  # ImportError or a broken wheel
+            return Availability(self.name, False, reason=f"highspy not installed ({err})", forms=self.forms)
+        return Availability(self.name, True, version=version, forms=self.forms)
+
+    def fits(self, form) -> Availability:
+        """Any LinearProgram fits HiGHS; other forms do not."""
+        status = self.available()
+        if status.available and not isinstance(form, LinearProgram):
+            return Availability(self.name, False, status.version, f"cannot solve {type(form).__name__}",
+                                self.forms)
+        return status
+
+    def solve(self, form: LinearProgram, limits: Limits = Limits(),
+              raw: Mapping[str, Any] | None = None) -> Solution:
+        """Solve `form`; unknown `raw` keys raise InvalidOptionError, solver trouble is a Solution."""
+        start = time.perf_counter()
+        status = self.fits(form)
+        if not status.available:
+            return Solution(SolveStatus.UNAVAILABLE, self.name, 0.0, message=status.reason)
+        hs = _highspy()
+        options = {**_limit_options(limits), **dict(raw or {})}
+        _set_options(_new_highs(hs, False), options)  # validate before any work
+        try:
+            h = _run(hs, form, options, limits.verbose)
+            return self._read(hs, h, form, options, limits.verbose, start)
+        except Exception as err:  # a solver failure is a status, never a crash
+            return Solution(SolveStatus.ERROR, self.name, time.perf_counter() - start,
+                            message=f"HiGHS failed: {err}")
+
+    def _read(self, hs, h, lp: LinearProgram, options, verbose: bool, start: float) -> Solution:
+        """Turn a finished HiGHS run into a Solution."""
+        model_status = h.getModelStatus()
+        message = h.modelStatusToString(model_status)
+        if model_status == hs.HighsModelStatus.kUnboundedOrInfeasible:
+            status, message = _resolve_ambiguous(hs, lp, options, verbose)
+        else:
+            status = _status_map(hs).get(model_status, SolveStatus.ERROR)
+        info, sol = h.getInfo(), h.getSolution()
+        has_x = info.primal_solution_status == hs.SolutionStatus.kSolutionStatusFeasible
+        x = np.array(sol.col_value, dtype=np.float64) if has_x and status != SolveStatus.UNBOUNDED else None
+        objective = float(info.objective_function_value) if x is not None else None
+        stats = {"simplex_iterations": float(info.simplex_iteration_count)}
+        if lp.is_mip:
+            bound = float(info.mip_dual_bound) if status not in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED) else None
+            bound = None if bound is not None and math.isnan(bound) else bound
+            stats["nodes"] = float(info.mip_node_count)
+            y = r = None
+        else:
+            bound = objective if status == SolveStatus.OPTIMAL else None
+            duals = status == SolveStatus.OPTIMAL and sol.dual_valid
+            y = np.array(sol.row_dual, dtype=np.float64) if duals else None
+            r = np.array(sol.col_dual, dtype=np.float64) if duals else None
+        return Solution(status, self.name, time.perf_counter() - start, objective, bound, x, y, r,
+                        message, stats)
+
+
+BACKEND = HighsBackend()
