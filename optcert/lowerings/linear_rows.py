@@ -154,12 +154,15 @@ def source_columns(layers: dict[int, LayerColumns], x_cols: np.ndarray, layer: L
     return [x_cols if j == 0 else layers[j].z for j in layer.sources]
 
 
-def _checked(bounds: Bounds, k: int, sel: np.ndarray, what: str, lo_used: np.ndarray | None = None):
-    """Bounds of layer k at neurons sel; LoweringError unless finite (where used), NaN-free, lo ≤ hi."""
+def _checked(bounds: Bounds, k: int, sel: np.ndarray, what: str, inactive_lo_unused: bool = False):
+    """Bounds of layer k at neurons sel; LoweringError unless finite (where used), NaN-free, lo ≤ hi.
+
+    With `inactive_lo_unused`, l of an inactive neuron (u ≤ 0) may be −inf: nothing reads it.
+    """
     if k >= len(bounds.lower):
         raise LoweringError(f"{what}: no bounds given for layer {k}")
     lo, hi = bounds.lower[k][sel], bounds.upper[k][sel]
-    lo_used = np.ones(lo.size, bool) if lo_used is None else lo_used
+    lo_used = ~(hi <= 0) if inactive_lo_unused else np.ones(lo.size, bool)
     bad = np.isnan(lo) | np.isnan(hi) | np.isinf(hi) | (np.isinf(lo) & lo_used) | (lo > hi)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -176,8 +179,7 @@ def _relu_layer(b: RowBuilder, net: LayeredNet, bounds: Bounds, k: int, layers: 
         raise LoweringError(f"layer {k} ({layer.name}): bounds have shape {bounds.lower[k].shape}, "
                             f"expected ({layer.size},)")
     n = layer.size
-    hi0 = bounds.upper[k] if k < len(bounds.upper) else np.zeros(n)
-    lo, hi = _checked(bounds, k, np.arange(n), f"layer {k} ({layer.name})", keep_inactive | ~(hi0 <= 0))
+    lo, hi = _checked(bounds, k, np.arange(n), f"layer {k} ({layer.name})", not keep_inactive)
     live = np.flatnonzero(hi > 0)
     unstable = np.flatnonzero((lo < 0) & (hi > 0))
     active = np.flatnonzero((lo >= 0) & (hi > 0))
