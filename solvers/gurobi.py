@@ -10,6 +10,8 @@ one side is finite, nothing if neither is, and — for a proper range — two co
 "< hi"), so ranged rows count twice against the licence. Gurobi's Pi (minimisation: ≥ 0 on ">"
 rows, ≤ 0 on "<" rows) and RC = c − Aᵀπ already match `optcert.forms` (verified in
 tests/solvers); a split row's dual is the sum of its two Pi. MILP `bound` is ObjBound.
+Gurobi's UNBOUNDED only means an improving ray exists (it reports it for infeasible models with
+presolve off), so UNBOUNDED and INF_OR_UNBD are settled by a zero-objective feasibility re-solve.
 """
 from __future__ import annotations
 
@@ -41,6 +43,22 @@ def _status_map(GRB) -> dict:
         GRB.SOLUTION_LIMIT: SolveStatus.ITERATION_LIMIT, GRB.WORK_LIMIT: SolveStatus.TIME_LIMIT,
         GRB.NUMERIC: SolveStatus.NUMERICAL, GRB.SUBOPTIMAL: SolveStatus.NUMERICAL,
     }
+
+
+_STATUS_NAMES = {2: "OPTIMAL", 3: "INFEASIBLE", 4: "INF_OR_UNBD", 5: "UNBOUNDED", 6: "CUTOFF",
+                 7: "ITERATION_LIMIT", 8: "NODE_LIMIT", 9: "TIME_LIMIT", 10: "SOLUTION_LIMIT",
+                 11: "INTERRUPTED", 12: "NUMERIC", 13: "SUBOPTIMAL", 16: "WORK_LIMIT", 17: "MEM_LIMIT"}
+
+
+def _check_unbounded(gp, model, x, message: str) -> tuple[SolveStatus, str]:
+    """Gurobi's UNBOUNDED says nothing about feasibility (nor INF_OR_UNBD): re-solve with a zero
+    objective; feasible ⇒ UNBOUNDED, infeasible ⇒ INFEASIBLE, anything else ⇒ ERROR."""
+    x.Obj = np.zeros(x.shape)
+    model.ObjCon = 0.0
+    model.optimize()
+    check = _STATUS_NAMES.get(model.Status, model.Status)
+    verdict = {gp.GRB.OPTIMAL: SolveStatus.UNBOUNDED, gp.GRB.INFEASIBLE: SolveStatus.INFEASIBLE}
+    return verdict.get(model.Status, SolveStatus.ERROR), f"{message}; zero-objective re-solve: {check}"
 
 
 def _row_blocks(lp: LinearProgram) -> list[tuple[np.ndarray, str, np.ndarray]]:
@@ -172,13 +190,13 @@ class GurobiBackend:
         return x, blocks
 
     def _read(self, gp, model, lp: LinearProgram, x, blocks, start: float) -> Solution:
-        """Turn a finished model into a Solution (resolving INF_OR_UNBD by DualReductions=0)."""
+        """Turn a finished model into a Solution (unbounded claims are checked for feasibility)."""
         GRB = gp.GRB
-        if model.Status == GRB.INF_OR_UNBD:
-            model.setParam("DualReductions", 0)
-            model.optimize()
-        status = _status_map(GRB).get(model.Status, SolveStatus.ERROR)
-        message = f"Gurobi status {model.Status}"
+        message = f"Gurobi status {_STATUS_NAMES.get(model.Status, model.Status)}"
+        if model.Status in (GRB.INF_OR_UNBD, GRB.UNBOUNDED):
+            status, message = _check_unbounded(gp, model, x, message)
+        else:
+            status = _status_map(GRB).get(model.Status, SolveStatus.ERROR)
         has_x = model.SolCount > 0 and status not in (SolveStatus.UNBOUNDED, SolveStatus.INFEASIBLE)
         if not lp.is_mip and status != SolveStatus.OPTIMAL:
             has_x = False

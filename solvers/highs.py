@@ -5,7 +5,8 @@ minimisation already matches `optcert.forms` (verified in tests/solvers): `row_d
 y_i > 0 when row i's lower side binds, `col_dual` r = c − Aᵀy. For an LP, `Solution.bound` is
 HiGHS's objective at optimality (primal and dual objectives agree within its tolerances); a
 rigorous bound comes from `optcert.lp_certificate` on the row duals. For a MILP, `objective` is
-the incumbent's value (None without one) and `bound` HiGHS's `mip_dual_bound`.
+the incumbent's value (None without one) and `bound` HiGHS's `mip_dual_bound`. "Unbounded" and
+"unbounded or infeasible" are only reported after a zero-objective re-solve finds a feasible point.
 """
 from __future__ import annotations
 
@@ -107,11 +108,11 @@ def _run(hs, lp: LinearProgram, options: Mapping[str, Any], verbose: bool, zero_
 
 
 def _resolve_ambiguous(hs, lp, options, verbose) -> tuple[SolveStatus, str]:
-    """Decide "unbounded or infeasible" by re-solving with a zero objective (a feasibility problem)."""
+    """Check an unbounded(-or-infeasible) claim by re-solving with a zero objective (feasibility)."""
     h = _run(hs, lp, options, verbose, zero_cost=True)
     status = h.getModelStatus()
     if status == hs.HighsModelStatus.kOptimal:
-        return SolveStatus.UNBOUNDED, "feasible, and unbounded or infeasible: hence unbounded"
+        return SolveStatus.UNBOUNDED, "unbounded ray and a feasible point (zero-objective re-solve)"
     if status == hs.HighsModelStatus.kInfeasible:
         return SolveStatus.INFEASIBLE, "zero-objective re-solve proved infeasibility"
     return SolveStatus.ERROR, f"HiGHS: unbounded or infeasible; feasibility re-solve gave {status.name}"
@@ -161,7 +162,7 @@ class HighsBackend:
         """Turn a finished HiGHS run into a Solution."""
         model_status = h.getModelStatus()
         message = h.modelStatusToString(model_status)
-        if model_status == hs.HighsModelStatus.kUnboundedOrInfeasible:
+        if model_status in (hs.HighsModelStatus.kUnboundedOrInfeasible, hs.HighsModelStatus.kUnbounded):
             status, message = _resolve_ambiguous(hs, lp, options, verbose)
         else:
             status = _status_map(hs).get(model_status, SolveStatus.ERROR)

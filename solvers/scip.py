@@ -158,10 +158,10 @@ class ScipBackend:
         return model, xs, conss
 
     def _read(self, ps, model, lp: LinearProgram, xs, conss, params, verbose: bool, start: float) -> Solution:
-        """Turn a finished model into a Solution (resolving "inforunbd" by a zero-objective re-solve)."""
+        """Turn a finished model into a Solution (unbounded claims checked by a zero-objective re-solve)."""
         raw_status = model.getStatus()
         message = f"SCIP status {raw_status}"
-        if raw_status == "inforunbd":
+        if raw_status in ("inforunbd", "unbounded"):
             check = self._run(ps, lp, params, verbose, zero_cost=True)[0].getStatus()
             status = {"optimal": SolveStatus.UNBOUNDED, "infeasible": SolveStatus.INFEASIBLE}.get(check, SolveStatus.ERROR)
             message += f"; zero-objective re-solve: {check}"

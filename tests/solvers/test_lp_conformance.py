@@ -1,0 +1,212 @@
+"""Conformance of every LP/MILP backend on tiny problems with known optimum, duals and status.
+
+Each backend is skipped (with its Availability reason) when it is not installed or licensed.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from optcert.errors import InvalidOptionError
+from optcert.forms import Limits, LinearProgram, Solution, SolveStatus as S
+from optcert.lp_certificate import certified_lp_bound
+
+BACKENDS = ("highs", "gurobi", "scip")
+INF = np.inf
+TOL = 1e-6
+
+
+def _lp(c, A, lo, hi, clo, chi, integer=None, c0=0.0) -> LinearProgram:
+    return LinearProgram(c, sp.csr_matrix(np.array(A, dtype=float)), lo, hi, clo, chi, integer, c0)
+
+
+@dataclass
+class Case:
+    name: str
+    lp: LinearProgram
+    status: S
+    objective: float | None = None
+    x: list | None = None
+    y: list | None = None  # unique row duals, in the optcert convention
+    r: list | None = None  # unique column duals
+
+
+CASES = [
+    # x+y ≥ 1 binds from below (y>0), x−y ≤ 0.5 from above (y<0); c0 = 3.
+    Case("inequalities_c0", _lp([1, 2], [[1, 1], [1, -1]], [1, -INF], [INF, .5], [0, 0], [INF, INF], c0=3),
+         S.OPTIMAL, 4.25, [.75, .25], [1.5, -.5], [0, 0]),
+    # equality row with a positive dual; x at its upper column bound (r<0).
+    Case("equality_pos", _lp([2, 3], [[1, 1]], [4], [4], [0, 0], [3, INF]), S.OPTIMAL, 9, [3, 1], [3], [-1, 0]),
+    # equality row with a negative dual; y at its lower column bound (r>0).
+    Case("equality_neg", _lp([-1, 0], [[1, 1]], [2], [2], [0, 0], [INF, INF]), S.OPTIMAL, -2, [2, 0], [-1], [0, 1]),
+    # ranged row, upper side binding.
+    Case("ranged_upper", _lp([-1, -1], [[1, 2]], [1], [4], [0, 0], [2, INF]), S.OPTIMAL, -3, [2, 1], [-.5], [-.5, 0]),
+    # ranged row, lower side binding.
+    Case("ranged_lower", _lp([1, 1], [[1, 2]], [1], [4], [0, 0], [INF, INF]), S.OPTIMAL, .5, [0, .5], [.5], [.5, 0]),
+    # a free row (both sides infinite) gets a zero dual.
+    Case("free_row", _lp([1, 2], [[1, 1], [3, -7], [1, -1]], [1, -INF, -INF], [INF, INF, .5], [0, 0], [INF, INF]),
+         S.OPTIMAL, 1.25, [.75, .25], [1.5, 0, -.5], [0, 0]),
+    Case("infeasible", _lp([1, 1], [[1, 1]], [3], [INF], [0, 0], [1, 1]), S.INFEASIBLE),
+    Case("unbounded", _lp([-1, 0], [[1, -1]], [-INF], [1], [0, 0], [INF, INF]), S.UNBOUNDED),
+    # primal infeasible and dual infeasible: presolvers say "unbounded or infeasible"; the truth is infeasible.
+    Case("infeasible_and_dual_infeasible", _lp([-1, -1], [[1, -1], [-1, 1]], [1, 1], [INF, INF], [-INF, -INF],
+                                               [INF, INF]), S.INFEASIBLE),
+    # the same in a MILP: SCIP answers "infeasible or unbounded" here.
+    Case("milp_infeasible_and_dual_infeasible", _lp([-1, 0, 0], [[0, 1, 1], [0, 1, 1]], [1, -INF], [INF, 0], [0] * 3,
+                                                    [INF] * 3, [False, True, True]), S.INFEASIBLE),
+    Case("milp_knapsack_c0", _lp([-5, -4, -3], [[2, 3, 1], [4, 1, 2], [3, 4, 2]], [-INF] * 3, [5, 11, 8], [0] * 3,
+                                 [2] * 3, [True] * 3, c0=10), S.OPTIMAL, -3, [2, 0, 1]),
+    Case("milp_mixed_ranged", _lp([-1, -1], [[2, 2], [-1, 1]], [1, -INF], [7, .3], [0, 0], [10, INF], [True, False]),
+         S.OPTIMAL, -3.5),
+    Case("milp_infeasible", _lp([1, 1], [[2, -2]], [1], [1], [-5, -5], [5, 5], [True, True]), S.INFEASIBLE),
+    Case("milp_unbounded", _lp([-1, 0], [[1, -2]], [0], [0], [0, 0], [INF, INF], [True, True]), S.UNBOUNDED),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    adapter = importlib.import_module(f"solvers.{request.param}").BACKEND
+    status = adapter.available()
+    if not status.available:
+        pytest.skip(f"{request.param} unavailable: {status.reason}")
+    return adapter
+
+
+def _check_lp_duals(lp: LinearProgram, sol: Solution) -> None:
+    """r = c − Aᵀy and complementary slackness, in the optcert sign convention."""
+    y, r, x = sol.row_duals, sol.col_duals, sol.x
+    assert y is not None and r is not None, "an optimal LP must come with duals"
+    np.testing.assert_allclose(r, lp.c - lp.A.T @ y, atol=TOL)
+    act = lp.A @ x
+    assert np.all(np.isfinite(lp.row_lo[y > TOL])) and np.all(np.isfinite(lp.row_hi[y < -TOL]))
+    np.testing.assert_allclose(act[y > TOL], lp.row_lo[y > TOL], atol=TOL)
+    np.testing.assert_allclose(act[y < -TOL], lp.row_hi[y < -TOL], atol=TOL)
+    np.testing.assert_allclose(x[r > TOL], lp.col_lo[r > TOL], atol=TOL)
+    np.testing.assert_allclose(x[r < -TOL], lp.col_hi[r < -TOL], atol=TOL)
+
+
+def _check_feasible(lp: LinearProgram, x: np.ndarray) -> None:
+    act = lp.A @ x
+    assert np.all(act >= lp.row_lo - TOL) and np.all(act <= lp.row_hi + TOL)
+    assert np.all(x >= lp.col_lo - TOL) and np.all(x <= lp.col_hi + TOL)
+    np.testing.assert_allclose(x[lp.integer], np.round(x[lp.integer]), atol=TOL)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_known_answer(backend, case: Case):
+    sol = backend.solve(case.lp, Limits(time_limit=30))
+    assert isinstance(sol, Solution) and sol.backend == backend.name
+    assert sol.status == case.status, sol.message
+    if case.status != S.OPTIMAL:
+        assert sol.x is None and sol.objective is None
+        return
+    _check_feasible(case.lp, sol.x)
+    assert sol.objective == pytest.approx(case.objective, abs=TOL)
+    assert sol.objective == pytest.approx(case.lp.c @ sol.x + case.lp.c0, abs=TOL)
+    assert sol.bound == pytest.approx(case.objective, abs=1e-4 * (1 + abs(case.objective)))
+    assert sol.bound <= sol.objective + TOL
+    if case.x is not None:
+        np.testing.assert_allclose(sol.x, case.x, atol=TOL)
+    if case.lp.is_mip:
+        return
+    _check_lp_duals(case.lp, sol)
+    if case.y is not None:
+        np.testing.assert_allclose(sol.row_duals, case.y, atol=TOL)
+        np.testing.assert_allclose(sol.col_duals, case.r, atol=TOL)
+    certified = certified_lp_bound(case.lp, sol.row_duals)
+    assert certified <= case.objective + 1e-12
+    if np.all(np.isfinite(case.lp.col_lo)) and np.all(np.isfinite(case.lp.col_hi)):
+        assert certified >= case.objective - 1e-7
+
+
+def _market_split(seed: int = 0, m: int = 4, n: int = 32) -> LinearProgram:
+    """Cornuéjols–Dawande market split with slacks: always feasible, very hard to prove optimal."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 100, size=(m, n)).astype(float)
+    d = np.floor(a.sum(axis=1) / 2)
+    A = np.hstack([a, np.eye(m), -np.eye(m)])
+    c = np.concatenate([np.zeros(n), np.ones(2 * m)])
+    integer = np.concatenate([np.ones(n, bool), np.zeros(2 * m, bool)])
+    hi = np.concatenate([np.ones(n), np.full(2 * m, INF)])
+    return LinearProgram(c, sp.csr_matrix(A), d, d, np.zeros(n + 2 * m), hi, integer)
+
+
+def test_time_limit_is_a_solution(backend):
+    lp = _market_split()
+    sol = backend.solve(lp, Limits(time_limit=0.5, threads=1))
+    assert isinstance(sol, Solution)
+    assert sol.status in (S.TIME_LIMIT, S.OPTIMAL), sol.message
+    assert sol.seconds < 20
+    if sol.x is not None:
+        _check_feasible(lp, sol.x)
+        if sol.bound is not None:
+            assert sol.bound <= sol.objective + TOL
+
+
+NO_PRESOLVE = {"highs": {"presolve": "off"}, "gurobi": {"Presolve": 0}, "scip": {"presolving/maxrounds": 0}}
+#: Infeasible problems with an improving ray; without presolve Gurobi calls them UNBOUNDED.
+RAY_BUT_INFEASIBLE = [
+    _lp([-1, 0, 0], [[0, 1, 1], [0, 1, 1]], [1, -INF], [INF, 0], [0, 0, 0], [INF] * 3),
+    _lp([-1, 0], [[0, 1]], [1], [INF], [0, 0], [INF, 0]),
+    _lp([-1, -1], [[1, -1], [-1, 1]], [1, 1], [INF, INF], [0, 0], [INF, INF]),
+]
+
+
+@pytest.mark.parametrize("index", range(len(RAY_BUT_INFEASIBLE)))
+def test_unbounded_claims_are_checked_for_feasibility(backend, index):
+    sol = backend.solve(RAY_BUT_INFEASIBLE[index], raw=NO_PRESOLVE[backend.name])
+    assert sol.status == S.INFEASIBLE, sol.message
+
+
+def test_unknown_raw_key_rejected(backend):
+    with pytest.raises(InvalidOptionError, match="no_such_option_xyz"):
+        backend.solve(CASES[0].lp, raw={"no_such_option_xyz": 1})
+
+
+VALID_RAW = {"highs": {"presolve": "off"}, "gurobi": {"Presolve": 0}, "scip": {"limits/nodes": 100}}
+
+
+def test_valid_raw_key_accepted(backend):
+    sol = backend.solve(CASES[0].lp, raw=VALID_RAW[backend.name])
+    assert sol.status == S.OPTIMAL and sol.objective == pytest.approx(4.25)
+
+
+def _gurobi_restricted():
+    adapter = importlib.import_module("solvers.gurobi").BACKEND
+    status, restricted = adapter._probe
+    if not status.available:
+        pytest.skip(f"gurobi unavailable: {status.reason}")
+    if not restricted:
+        pytest.skip("a full Gurobi licence is present: no size limit to test")
+    return adapter
+
+
+def test_gurobi_refuses_too_many_variables():
+    adapter = _gurobi_restricted()
+    n = 2001
+    lp = LinearProgram(np.ones(n), sp.csr_matrix(np.ones((1, n))), [1], [INF], np.zeros(n), np.ones(n))
+    fit = adapter.fits(lp)
+    assert not fit.available and "too large for this licence (2001 vars, 1 rows; limit 2000)" in fit.reason
+    sol = adapter.solve(lp)
+    assert sol.status == S.UNAVAILABLE and "too large" in sol.message
+    small = LinearProgram(np.ones(2000), sp.csr_matrix(np.ones((1, 2000))), [1], [INF], np.zeros(2000), np.ones(2000))
+    assert adapter.fits(small).available
+    assert adapter.solve(small).objective == pytest.approx(1.0)
+
+
+def test_gurobi_counts_split_ranged_rows():
+    adapter = _gurobi_restricted()
+    n = 1200  # 1200 ranged rows become 2400 Gurobi constraints
+    lp = LinearProgram(np.ones(n), sp.eye(n, format="csr"), np.zeros(n), np.ones(n), np.zeros(n), np.ones(n))
+    fit = adapter.fits(lp)
+    assert not fit.available and "2400 rows" in fit.reason
+
+
+def test_highs_is_the_embedded_default():
+    from solvers import registry
+
+    assert registry.default("lp") == "highs" and registry.get("highs").available().available
