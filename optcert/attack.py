@@ -11,21 +11,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 
 from .compiled import CompiledCase
-
-
-class Precision(Enum):
-    FLOAT32 = "float32"
-    FLOAT64 = "float64"
-
-    def torch(self):
-        import torch
-
-        return torch.float32 if self is Precision.FLOAT32 else torch.float64
+from .precision import Precision
 
 
 @dataclass(frozen=True)

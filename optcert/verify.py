@@ -49,6 +49,11 @@ ENGINES: dict[Engine, EngineEntry] = {
                                "PGD attack: FALSIFIED or UNKNOWN"),
     Engine.INTERVAL: EngineEntry("optcert.engines.bounds:IntervalOptions", "optcert.engines.bounds:run_interval",
                                  "interval bound propagation (IBP): PROVED or UNKNOWN"),
+    Engine.CROWN: EngineEntry("optcert.engines.bounds:CrownOptions", "optcert.engines.bounds:run_crown",
+                              "CROWN / Fast-Lin linear bounds (torch, any device): PROVED or UNKNOWN"),
+    Engine.ALPHA_CROWN: EngineEntry("optcert.engines.bounds:AlphaCrownOptions",
+                                    "optcert.engines.bounds:run_alpha_crown",
+                                    "alpha-CROWN, output slopes optimised by Adam: PROVED or UNKNOWN"),
 }
 
 DEFAULT_ENGINE = Engine.INTERVAL

@@ -1,0 +1,86 @@
+"""One entry point for every bound method: `compute_bounds(net, given, method, settings)`.
+
+Methods, loosest and cheapest first: IBP (numpy float64 reference) ⊆ CROWN / Fast-Lin ⊆
+alpha-CROWN. Every result is intersected with `given` (IBP at least), so each method is never
+looser than the one before it on any layer, and all are certified (see crown.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Sequence
+
+from ..errors import InvalidOptionError
+from ..ir.layered import LayeredNet
+from ..precision import Precision
+from .alpha_crown import AlphaSettings, optimise
+from .crown import LowerSlope, crown
+from .interval import ibp
+from .layer_bounds import Bounds
+from .torch_net import DomainBatch, torch_net
+
+
+class BoundMethod(Enum):
+    IBP = "ibp"
+    FASTLIN = "fastlin"
+    CROWN = "crown"
+    ALPHA_CROWN = "alpha-crown"
+
+
+@dataclass(frozen=True)
+class BoundSettings:
+    """Where and how the torch kernels run. `iterations`/`lr` are alpha-CROWN's Adam settings."""
+
+    device: str = "cpu"
+    precision: Precision = Precision.FLOAT64
+    iterations: int = 20
+    lr: float = 0.1
+
+    def __post_init__(self):
+        check_device(self.device)
+        if self.iterations < 0:
+            raise InvalidOptionError(f"option 'iterations' must be ≥ 0, got {self.iterations}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InvalidOptionError(f"option 'lr' must be a positive number, got {self.lr}")
+
+
+def check_device(device: str) -> None:
+    """InvalidOptionError unless torch knows `device` and it exists on this machine."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidOptionError(f"option 'device': {device!r} is not a torch device") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidOptionError(f"option 'device': {device!r} requested but no CUDA device is available")
+
+
+def compute_bounds(net: LayeredNet, given: Sequence[Bounds], method: BoundMethod,
+                   settings: BoundSettings | None = None, deadline: float = math.inf) -> list[Bounds]:
+    """Certified bounds on every layer of `net` for each domain in `given` (input box and any
+    known or split layer bounds). alpha-CROWN optimises the output layer only."""
+    if method is BoundMethod.IBP:
+        return [ibp(net, g.lower[0], g.upper[0], given=g) for g in given]
+    settings = settings or BoundSettings()
+    tn = torch_net(net, settings.device, settings.precision)
+    slope = LowerSlope.PARALLEL if method is BoundMethod.FASTLIN else LowerSlope.ADAPTIVE
+    domains = crown(tn, DomainBatch.from_bounds(given, settings.device), slope)
+    if method is BoundMethod.ALPHA_CROWN:
+        domains = alpha_output(tn, domains, AlphaSettings(settings.iterations, settings.lr), deadline)
+    return domains.to_bounds()
+
+
+def alpha_output(tn, domains: DomainBatch, settings: AlphaSettings, deadline: float = math.inf) -> DomainBatch:
+    """`domains` with the output layer's bounds (both sides) re-optimised by alpha-CROWN."""
+    import torch
+
+    L = tn.depth
+    n = tn.biases[-1].shape[0]
+    eye = torch.eye(n, dtype=tn.precision.torch(), device=tn.device)
+    best = optimise(tn, DomainBatch(domains.lower[:L], domains.upper[:L]), L, torch.cat([eye, -eye]),
+                    settings, deadline)
+    lo = torch.maximum(best[:, :n], domains.lower[L])
+    hi = torch.minimum(-best[:, n:], domains.upper[L])
+    return DomainBatch(domains.lower[:L] + (lo,), domains.upper[:L] + (hi,))

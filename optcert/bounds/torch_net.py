@@ -1,0 +1,142 @@
+"""A `LayeredNet` as torch tensors on one device and dtype, and batches of domains.
+
+`TorchNet` holds what the bound kernels read (weights, biases, sources and the column maxima
+of |W| that bound rounding errors). `DomainBatch` stacks B domains' bounds as (B, n_k) float64
+tensors, so one kernel call bounds many branch-and-bound domains at once, on CPU or GPU.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from ..ir.layered import LayeredNet
+from ..precision import Precision
+from .layer_bounds import Bounds
+
+
+@dataclass(frozen=True, eq=False)
+class TorchNet:
+    """Layer k (1-based, `layers[k-1]`): ẑ_k = Σ_j weights[k-1][j] @ z[sources[k-1][j]] + biases[k-1]."""
+
+    net: LayeredNet
+    weights: tuple[tuple, ...]
+    biases: tuple
+    abs_biases: tuple
+    colmax: tuple[tuple, ...]   # colmax[k-1][j][c] = max_r |W[r, c]|
+    sources: tuple[tuple[int, ...], ...]
+    precision: Precision
+    device: str
+
+    @property
+    def depth(self) -> int:
+        return len(self.biases)
+
+    @property
+    def gamma(self) -> float:
+        """γ_N = N u/(1 − N u) for N above every dot-product and summation length in a bound pass
+        (Higham 2002, §3.1), with a factor 2 for the few extra roundings per term."""
+        n = 2 * (sum(self.net.sizes()) + self.net.n_inputs) + 16
+        u = self.precision.unit_roundoff
+        return n * u / (1 - n * u)
+
+    def forward(self, x):
+        """Pre-activations [ẑ_1 .. ẑ_L] for a batch x (B, n_0) (not rounding-safe)."""
+        import torch
+
+        z, pre = [x], []
+        for k, (ws, b, src) in enumerate(zip(self.weights, self.biases, self.sources)):
+            h = b + sum(z[j] @ w.T for j, w in zip(src, ws))
+            pre.append(h)
+            if k < self.depth - 1:
+                z.append(torch.relu(h))
+        return pre
+
+
+@lru_cache(maxsize=16)
+def torch_net(net: LayeredNet, device: str = "cpu", precision: Precision = Precision.FLOAT64) -> TorchNet:
+    """The tensors of `net` on `device` in `precision` (cached per net object)."""
+    import torch
+
+    dt, dev = precision.torch(), torch.device(device)
+    if dev.type == "cuda":  # TF32 would break the float32 rounding-error bounds
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+    def t(a):
+        return torch.tensor(np.asarray(a), dtype=dt, device=dev)
+
+    return TorchNet(net,
+                    tuple(tuple(t(w) for w in layer.weights) for layer in net.layers),
+                    tuple(t(layer.bias) for layer in net.layers),
+                    tuple(t(np.abs(layer.bias)) for layer in net.layers),
+                    tuple(tuple(t(np.abs(w).max(axis=0)) for w in layer.weights) for layer in net.layers),
+                    tuple(layer.sources for layer in net.layers), precision, device)
+
+
+@dataclass(frozen=True, eq=False)
+class DomainBatch:
+    """Bounds of B domains: lower[k], upper[k] are (B, n_k) float64 tensors, k = 0 the input box.
+
+    May hold fewer layers than the network (a prefix), e.g. only the input box.
+    """
+
+    lower: tuple
+    upper: tuple
+
+    @property
+    def size(self) -> int:
+        return int(self.lower[0].shape[0])
+
+    @property
+    def depth(self) -> int:
+        return len(self.lower) - 1
+
+    @classmethod
+    def from_bounds(cls, bounds: Sequence[Bounds], device: str = "cpu") -> "DomainBatch":
+        """Stack equally deep `Bounds` (one per domain) onto `device`."""
+        import torch
+
+        depth = min(b.depth for b in bounds)
+
+        def stack(which, k):
+            return torch.as_tensor(np.stack([getattr(b, which)[k] for b in bounds]),
+                                   dtype=torch.float64, device=torch.device(device))
+
+        return cls(tuple(stack("lower", k) for k in range(depth + 1)),
+                   tuple(stack("upper", k) for k in range(depth + 1)))
+
+    @classmethod
+    def from_box(cls, lo, hi, device: str = "cpu") -> "DomainBatch":
+        """Domains given only by input boxes lo, hi of shape (n_0,) or (B, n_0)."""
+        import torch
+
+        def t(a):
+            a = torch.as_tensor(np.asarray(a, dtype=np.float64), device=torch.device(device))
+            return a.reshape(1, -1) if a.ndim == 1 else a
+
+        return cls((t(lo),), (t(hi),))
+
+    def to_bounds(self) -> list[Bounds]:
+        """One numpy `Bounds` per domain."""
+        lo = [t.detach().cpu().numpy() for t in self.lower]
+        hi = [t.detach().cpu().numpy() for t in self.upper]
+        return [Bounds(tuple(a[b] for a in lo), tuple(a[b] for a in hi)) for b in range(self.size)]
+
+    def layer(self, k: int, precision: Precision = Precision.FLOAT64):
+        """(lo, hi) of layer k in `precision`, rounded outward so they still enclose the truth."""
+        import torch
+
+        lo, hi = self.lower[k], self.upper[k]
+        dt = precision.torch()
+        if dt == torch.float64:
+            return lo, hi
+        lo32, hi32 = lo.to(dt), hi.to(dt)
+        lo32 = torch.where(lo32.double() > lo, torch.nextafter(lo32, torch.full_like(lo32, -np.inf)), lo32)
+        hi32 = torch.where(hi32.double() < hi, torch.nextafter(hi32, torch.full_like(hi32, np.inf)), hi32)
+        return lo32, hi32
+
+    def extended(self, lo, hi) -> "DomainBatch":
+        """This batch with one more layer appended."""
+        return DomainBatch(self.lower + (lo,), self.upper + (hi,))
