@@ -8,7 +8,8 @@ row_lo_i is finite and y_i < 0 only where row_hi_i is finite)
 
 Integrality only shrinks the feasible set, so the same number bounds the MILP. The bound is
 exact for the optimal duals of a boxed LP, and −inf when a column bound is infinite where r_j
-needs it (unless r_j is exactly 0, which is only known when no nonzero y_i touches column j).
+needs it. On such columns the float enclosure below is first clipped to the exact sign of r_j,
+computed in rational arithmetic (fractions) — so r_j = 0 exactly costs nothing.
 
 Floating point (u = 2⁻⁵³, η = 2⁻¹⁰⁷⁴ covers underflow; n = most nonzeros in a column of A):
 * r̃ = fl(c − fl(Aᵀy)). By Higham (2002, §3.1), |fl(Aᵀy) − Aᵀy| ≤ γ_n |A|ᵀ|y| + nη with
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -75,6 +77,22 @@ def _residual_enclosure(lp: LinearProgram, y: np.ndarray) -> tuple[np.ndarray, n
     e = np.where(touched, e, 0.0)
     r_lo = np.where(e > 0, np.nextafter(r - e, -np.inf), r)
     r_hi = np.where(e > 0, np.nextafter(r + e, np.inf), r)
+    return _clip_to_exact_sign(lp, y, r_lo, r_hi)
+
+
+def _clip_to_exact_sign(lp: LinearProgram, y: np.ndarray, r_lo: np.ndarray, r_hi: np.ndarray):
+    """Clip [r_lo, r_hi] to the exact sign of c_j − A_jᵀy where the float interval would reach an
+    infinite column bound; the sign comes from exact rational arithmetic over column j's nonzeros."""
+    risky = ((r_lo < 0) & ~np.isfinite(lp.col_hi)) | ((r_hi > 0) & ~np.isfinite(lp.col_lo))
+    risky &= np.isfinite(r_lo) & np.isfinite(r_hi) & np.isfinite(lp.c)
+    A = lp.A.tocsc()
+    for j in np.flatnonzero(risky):
+        rows, vals = A.indices[A.indptr[j]:A.indptr[j + 1]], A.data[A.indptr[j]:A.indptr[j + 1]]
+        if not np.all(np.isfinite(vals)):
+            continue
+        exact = Fraction(lp.c[j]) - sum(Fraction(a) * Fraction(y[i]) for i, a in zip(rows, vals) if y[i])
+        r_lo[j] = max(r_lo[j], 0.0) if exact >= 0 else r_lo[j]
+        r_hi[j] = min(r_hi[j], 0.0) if exact <= 0 else r_hi[j]
     return r_lo, r_hi
 
 
