@@ -75,11 +75,12 @@ def _n_constraints(lp: LinearProgram) -> int:
 
 
 def _attr(model, name: str) -> float | None:
-    """A float model attribute, or None when Gurobi has none to give (e.g. no bound after an error)."""
+    """A finite float model attribute, or None when Gurobi has none (e.g. no bound after an error)."""
     try:
-        return float(model.getAttr(name))
+        value = float(model.getAttr(name))
     except Exception:
         return None
+    return value if np.isfinite(value) else None
 
 
 def _limit_params(limits: Limits) -> dict:

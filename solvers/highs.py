@@ -103,6 +103,8 @@ def _run(hs, lp: LinearProgram, options: Mapping[str, Any], verbose: bool, zero_
     _set_options(h, options)
     if h.passModel(_to_highs_lp(hs, lp, zero_cost)) == hs.HighsStatus.kError:
         raise ValueError("HiGHS rejected the model")
+    if "threads" in options:  # HiGHS's thread pool is global: re-create it at the requested size
+        hs.Highs.resetGlobalScheduler(True)
     h.run()
     return h
 
@@ -173,7 +175,7 @@ class HighsBackend:
         stats = {"simplex_iterations": float(info.simplex_iteration_count)}
         if lp.is_mip:
             bound = float(info.mip_dual_bound) if status not in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED) else None
-            bound = None if bound is not None and math.isnan(bound) else bound
+            bound = bound if bound is not None and math.isfinite(bound) else None
             stats["nodes"] = float(info.mip_node_count)
             y = r = None
         else:

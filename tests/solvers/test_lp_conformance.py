@@ -162,6 +162,18 @@ def test_unbounded_claims_are_checked_for_feasibility(backend, index):
     assert sol.status == S.INFEASIBLE, sol.message
 
 
+@pytest.mark.parametrize("limits", [Limits(node_limit=2, threads=1), Limits(threads=2, mip_gap=0.9, time_limit=0.3),
+                                    Limits(time_limit=0.0)], ids=["nodes", "threads_gap", "zero_time"])
+def test_other_limits_are_solutions(backend, limits):
+    lp = _market_split(seed=1)
+    sol = backend.solve(lp, limits)
+    expected = {S.ITERATION_LIMIT, S.TIME_LIMIT, S.OPTIMAL}
+    assert sol.status in expected, sol.message
+    assert sol.bound is None or np.isfinite(sol.bound)
+    if sol.x is not None:
+        _check_feasible(lp, sol.x)
+
+
 def test_unknown_raw_key_rejected(backend):
     with pytest.raises(InvalidOptionError, match="no_such_option_xyz"):
         backend.solve(CASES[0].lp, raw={"no_such_option_xyz": 1})
