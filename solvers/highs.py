@@ -170,12 +170,14 @@ class HighsBackend:
             status = _status_map(hs).get(model_status, SolveStatus.ERROR)
         info, sol = h.getInfo(), h.getSolution()
         has_x = info.primal_solution_status == hs.SolutionStatus.kSolutionStatusFeasible
-        x = np.array(sol.col_value, dtype=np.float64) if has_x and status != SolveStatus.UNBOUNDED else None
+        has_x &= status not in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED, SolveStatus.ERROR)
+        x = np.array(sol.col_value, dtype=np.float64) if has_x else None
         objective = float(info.objective_function_value) if x is not None else None
         stats = {"simplex_iterations": float(info.simplex_iteration_count)}
         if lp.is_mip:
-            bound = float(info.mip_dual_bound) if status not in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED) else None
-            bound = bound if bound is not None and math.isfinite(bound) else None
+            bound = float(info.mip_dual_bound)
+            settled = status in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED)
+            bound = bound if math.isfinite(bound) and not settled else None
             stats["nodes"] = float(info.mip_node_count)
             y = r = None
         else:

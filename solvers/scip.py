@@ -163,7 +163,8 @@ class ScipBackend:
         message = f"SCIP status {raw_status}"
         if raw_status in ("inforunbd", "unbounded"):
             check = self._run(ps, lp, params, verbose, zero_cost=True)[0].getStatus()
-            status = {"optimal": SolveStatus.UNBOUNDED, "infeasible": SolveStatus.INFEASIBLE}.get(check, SolveStatus.ERROR)
+            verdict = {"optimal": SolveStatus.UNBOUNDED, "infeasible": SolveStatus.INFEASIBLE}
+            status = verdict.get(check, SolveStatus.ERROR)
             message += f"; zero-objective re-solve: {check}"
         else:
             status = _STATUS.get(raw_status, SolveStatus.ERROR)
