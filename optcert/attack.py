@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .bounds.torch_net import torch_net
 from .compiled import CompiledCase
 from .precision import Precision
 
@@ -46,18 +47,6 @@ class ClauseAttack:
     value: float
 
 
-def layered_forward(weights, biases, sources, x):
-    """Output of a LayeredNet given as torch tensors, for a batch x (B, n0)."""
-    import torch
-
-    z = [x]
-    for k, (ws, b, src) in enumerate(zip(weights, biases, sources)):
-        h = b + sum(z[j] @ w.T for j, w in zip(src, ws))
-        if k == len(weights) - 1:
-            return h
-        z.append(torch.relu(h))
-
-
 def auto_restarts(net, clauses: int, budget: float) -> int:
     """Restarts per clause so one PGD step costs about `budget` multiply-adds."""
     macs = sum(w.size for layer in net.layers for w in layer.weights)
@@ -70,9 +59,7 @@ def pgd_case(cc: CompiledCase, options: AttackOptions, deadline: float = math.in
 
     dt, dev = options.precision.torch(), torch.device(options.device)
     net = cc.net
-    weights = [[torch.tensor(w, dtype=dt, device=dev) for w in layer.weights] for layer in net.layers]
-    biases = [torch.tensor(layer.bias, dtype=dt, device=dev) for layer in net.layers]
-    sources = [layer.sources for layer in net.layers]
+    tn = torch_net(net, options.device, options.precision)
     clauses = cc.case.clauses()
     mask = torch.zeros((len(clauses), cc.case.spec.rows), dtype=torch.bool, device=dev)
     for c, rows in enumerate(clauses):
@@ -86,7 +73,7 @@ def pgd_case(cc: CompiledCase, options: AttackOptions, deadline: float = math.in
     x[::r] = (lo + hi) / 2
 
     def objective(x):
-        out = layered_forward(weights, biases, sources, x)
+        out = tn.forward(x)[-1]
         return out.masked_fill(~mask, -math.inf).max(dim=1).values
 
     best_x, best_v = x.clone(), torch.full((x.shape[0],), math.inf, dtype=dt, device=dev)

@@ -6,7 +6,7 @@ tensors, so one kernel call bounds many branch-and-bound domains at once, on CPU
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
 
@@ -29,18 +29,17 @@ class TorchNet:
     sources: tuple[tuple[int, ...], ...]
     precision: Precision
     device: str
+    _abs: dict = field(default_factory=dict, repr=False)
 
     @property
     def depth(self) -> int:
         return len(self.biases)
 
-    @property
-    def gamma(self) -> float:
-        """γ_N = N u/(1 − N u) for N above every dot-product and summation length in a bound pass
-        (Higham 2002, §3.1), with a factor 2 for the few extra roundings per term."""
-        n = 2 * (sum(self.net.sizes()) + self.net.n_inputs) + 16
-        u = self.precision.unit_roundoff
-        return n * u / (1 - n * u)
+    def abs_weights(self, layer: int) -> tuple:
+        """|W| of layer `layer` (0-based), made on first use (float32 error bounds need it)."""
+        if layer not in self._abs:
+            self._abs[layer] = tuple(w.abs() for w in self.weights[layer])
+        return self._abs[layer]
 
     def forward(self, x):
         """Pre-activations [ẑ_1 .. ẑ_L] for a batch x (B, n_0) (not rounding-safe)."""
