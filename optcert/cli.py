@@ -54,18 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engine option, repeatable (see `optcert engines`)")
     v.add_argument("--json", type=Path, help="write the full result as JSON")
     v.add_argument("--vnncomp-result", type=Path, help="write a VNN-COMP result file")
-    v.add_argument("--image", type=Path, help=".npy/.npz image(s) for L-inf robustness")
-    v.add_argument("--index", type=int, default=0, help="which image of the file (default 0)")
-    v.add_argument("--label", type=int, help="true class (default: the file's label)")
-    v.add_argument("--eps", type=float, help="L-inf radius for robustness")
-    v.add_argument("--valid-range", type=_range, default=(0.0, 1.0), help="input range, default 0,1")
-    v.add_argument("--input-shape", type=_shape, help="input shape for torch models, e.g. 1,28,28")
+    _problem_arguments(v)
     v.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     v.add_argument("--quiet", "-q", action="store_true", help="print only the verdict")
 
     i = sub.add_parser("info", help="describe a network")
     i.add_argument("network")
     i.add_argument("--input-shape", type=_shape)
+
+    x = sub.add_parser("export", help="write the lowered MILP/LP problems for any solver")
+    x.add_argument("network", help="ONNX file (or .pt/.pth torch module with --input-shape)")
+    x.add_argument("property", nargs="?", help="VNN-LIB file (or use --image/--eps for robustness)")
+    x.add_argument("--form", default="milp", help="milp (exact big-M, default) or lp (triangle relaxation)")
+    x.add_argument("--format", default="mps", help="mps or lp (default mps)")
+    x.add_argument("--out", type=Path, required=True, help="output directory (created if missing)")
+    x.add_argument("--bounds", default="crown", help="ibp, fastlin, crown or alpha-crown (default crown)")
+    _problem_arguments(x)
 
     sub.add_parser("solvers", help="list solver backends and whether they run here")
     sub.add_parser("engines", help="list engines and their options")
@@ -74,12 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _problem_arguments(p: argparse.ArgumentParser) -> None:
+    """The robustness-problem and torch-model arguments `_problem` reads."""
+    p.add_argument("--image", type=Path, help=".npy/.npz image(s) for L-inf robustness")
+    p.add_argument("--index", type=int, default=0, help="which image of the file (default 0)")
+    p.add_argument("--label", type=int, help="true class (default: the file's label)")
+    p.add_argument("--eps", type=float, help="L-inf radius for robustness")
+    p.add_argument("--valid-range", type=_range, default=(0.0, 1.0), help="input range, default 0,1")
+    p.add_argument("--input-shape", type=_shape, help="input shape for torch models, e.g. 1,28,28")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"verify": cmd_verify, "info": cmd_info, "solvers": cmd_solvers, "engines": cmd_engines,
-                "demo": cmd_demo}[args.command](args)
+        return {"verify": cmd_verify, "export": cmd_export, "info": cmd_info, "solvers": cmd_solvers,
+                "engines": cmd_engines, "demo": cmd_demo}[args.command](args)
     except OptcertError as err:
         if args.debug:
             raise
@@ -106,7 +120,7 @@ def _problem(args):
     if args.property:
         return read_vnnlib(args.property).problem(net, name=f"{Path(args.network).stem}:{Path(args.property).stem}")
     if args.image is None or args.eps is None:
-        raise InvalidOptionError("verify needs a VNN-LIB property, or --image and --eps")
+        raise InvalidOptionError(f"{args.command} needs a VNN-LIB property, or --image and --eps")
     image, label = pick_image(args.image, args.index, args.label, net.n_inputs)
     return robustness_problem(net, image, label, args.eps, args.valid_range,
                               name=f"{Path(args.network).stem}:{args.image.stem}[{args.index}]@{args.eps:g}")
@@ -134,6 +148,23 @@ def cmd_verify(args) -> int:
     if args.vnncomp_result:
         result.write_vnncomp(args.vnncomp_result)
     print(_summary(result) if not args.quiet else result.verdict.value)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .bounds import BoundMethod
+    from .export import INDEX, ExportFormat, FormKind, export_problem, parse_choice
+    from .progress import progress
+
+    form = parse_choice(FormKind, args.form, "--form")
+    fmt = parse_choice(ExportFormat, args.format, "--format")
+    bounds = parse_choice(BoundMethod, args.bounds, "--bounds")
+    problem = _problem(args)
+    _set_threads(1)
+    with progress(f"exporting {problem.name} as {form.value} {fmt.value}"):
+        paths = export_problem(problem, form, fmt, args.out, bounds)
+    for path in [*paths, args.out / INDEX]:
+        print(path)
     return 0
 
 

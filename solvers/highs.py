@@ -7,16 +7,19 @@ HiGHS's objective at optimality (primal and dual objectives agree within its tol
 rigorous bound comes from `optcert.lp_certificate` on the row duals. For a MILP, `objective` is
 the incumbent's value (None without one) and `bound` HiGHS's `mip_dual_bound`. "Unbounded" and
 "unbounded or infeasible" are only reported after a zero-objective re-solve finds a feasible point.
+`write_model` writes a form to an MPS or LP file with HiGHS's own writer (see `optcert.export`).
 """
 from __future__ import annotations
 
 import math
+import re
 import time
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from optcert.errors import InvalidOptionError
+from optcert.errors import InvalidOptionError, UnreadableFileError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
 
 from .base import Availability
@@ -95,6 +98,41 @@ def _to_highs_lp(hs, lp: LinearProgram, zero_cost: bool = False):
         kind = [hs.HighsVarType.kContinuous, hs.HighsVarType.kInteger]
         model.integrality_ = [kind[int(flag)] for flag in lp.integer]
     return model
+
+
+MODEL_SUFFIXES = (".mps", ".lp")
+
+
+def portable_name(name: str) -> str:
+    """`name` with every character outside [A-Za-z0-9_] replaced by "_" ("x[3]" → "x_3")."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name).rstrip("_") or "_"
+
+
+def write_model(form: LinearProgram, path: str | Path, row_names: Sequence[str] = (), name: str = "") -> None:
+    """Write `form` with HiGHS's own model writer; the suffix picks the format (.mps free MPS, .lp).
+
+    Column names are `form.col_names` and rows `row_names` (either may be empty: HiGHS then writes
+    c0, c1, … / r0, r1, …), made portable by `portable_name`. HiGHS keeps the objective offset c0
+    (MPS: as minus the right-hand side of the objective row; LP: a constant term) and writes
+    numbers to 15 significant digits, so the file is the form up to that rounding.
+    An unknown suffix raises InvalidOptionError; a file HiGHS cannot open, UnreadableFileError.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise InvalidOptionError(f"highs: cannot write {path.name!r}: the suffix must be one of "
+                                 f"{', '.join(MODEL_SUFFIXES)}")
+    hs = _highspy()
+    model = _to_highs_lp(hs, form)
+    model.model_name_ = portable_name(name or path.stem)
+    if form.col_names:
+        model.col_names_ = [portable_name(n) for n in form.col_names]
+    if row_names:
+        model.row_names_ = [portable_name(n) for n in row_names]
+    h = _new_highs(hs, False)
+    if h.passModel(model) == hs.HighsStatus.kError:
+        raise ValueError("HiGHS rejected the model")
+    if h.writeModel(str(path)) == hs.HighsStatus.kError:
+        raise UnreadableFileError(f"{path}: HiGHS could not write the model file")
 
 
 def _run(hs, lp: LinearProgram, options: Mapping[str, Any], verbose: bool, zero_cost: bool = False):
