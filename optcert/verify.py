@@ -54,6 +54,10 @@ ENGINES: dict[Engine, EngineEntry] = {
     Engine.ALPHA_CROWN: EngineEntry("optcert.engines.bounds:AlphaCrownOptions",
                                     "optcert.engines.bounds:run_alpha_crown",
                                     "alpha-CROWN, output slopes optimised by Adam: PROVED or UNKNOWN"),
+    Engine.LP: EngineEntry("optcert.engines.linear:LpOptions", "optcert.engines.linear:run_lp",
+                           "LP triangle relaxation, bound certified from duals: PROVED or UNKNOWN"),
+    Engine.MILP: EngineEntry("optcert.engines.linear:MilpOptions", "optcert.engines.linear:run_milp",
+                             "exact big-M MILP after PGD and bound tightening: PROVED / FALSIFIED (solver-trusted)"),
 }
 
 DEFAULT_ENGINE = Engine.INTERVAL

@@ -1,0 +1,158 @@
+"""LP and MILP engines: `lp` (triangle relaxation, certified from duals) and `milp` (exact big-M).
+
+Both tighten the intermediate bounds first (`bounds/progressive.py`), then solve one problem per
+violation clause: a row of an ALL case, or the epigraph min max_i m_i of an ANY case.
+`milp` runs PGD first, stops at the first re-checked counterexample, and stops proving a case
+as soon as one of its clauses is undecided; its proofs are solver-trusted (see linear_solve.py).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..attack import AttackOptions, pgd_case
+from ..bounds.progressive import Tightening, tighten
+from ..certify import EngineOutput, check_counterexample
+from ..compiled import CompiledCase
+from ..errors import InvalidOptionError
+from ..linear_solve import Trust, solve_bound
+from ..lowerings import Objective, lower_lp, lower_milp
+from ..spec import Combine, VerificationProblem
+
+
+def _check(backend: str, tolerance: float = 0.0) -> None:
+    from solvers import names
+
+    if backend not in names():
+        raise InvalidOptionError(f"option 'backend': unknown solver {backend!r}; known: {', '.join(names())}")
+    if not (0 <= tolerance < 1):
+        raise InvalidOptionError(f"option 'tolerance' must be in [0, 1), got {tolerance}")
+
+
+@dataclass(frozen=True)
+class LpOptions:
+    """`bounds`: intermediate-bound tightening before the LP (`lp-all` = Salman et al.'s LP-ALL)."""
+
+    bounds: Tightening = Tightening.CROWN
+    backend: str = "highs"
+
+    def __post_init__(self):
+        _check(self.backend)
+
+
+@dataclass(frozen=True)
+class MilpOptions:
+    """`bounds`: tightening before the MILP; `neuron_time_limit` caps each per-neuron solve;
+    `tolerance`: relative allowance subtracted from the solver's proven bound; `attack`: PGD first;
+    `exact`: solve every clause to optimality (the exact worst-case margin) instead of stopping
+    once the verdict is known."""
+
+    bounds: Tightening = Tightening.LP
+    backend: str = "highs"
+    neuron_time_limit: float = 2.0
+    tolerance: float = 1e-6
+    attack: bool = True
+    exact: bool = False
+
+    def __post_init__(self):
+        _check(self.backend, self.tolerance)
+        if not self.neuron_time_limit > 0:
+            raise InvalidOptionError(f"option 'neuron_time_limit' must be positive, got {self.neuron_time_limit}")
+
+
+def _tightened(cc: CompiledCase, level: Tightening, backend: str, deadline: float, certificate: dict,
+               neuron_time_limit: float = 2.0):
+    bounds, report = tighten(cc.net, cc.ibp, level, backend, neuron_time_limit=neuron_time_limit,
+                             deadline=deadline)
+    certificate.setdefault("tightening", []).append(
+        {"case": cc.index, "level": level.value, "seconds": report.seconds, "solves": report.solves,
+         "unstable": report.unstable, "solver_trusted": report.solver_trusted})
+    return bounds
+
+
+def run_lp(problem: VerificationProblem, compiled: list[CompiledCase], options: LpOptions,
+           deadline: float) -> EngineOutput:
+    """Certified LP-triangle bound per clause; the LP's optimal inputs are candidates (upper bounds)."""
+    out = _empty(compiled, {"method": "LP triangle (Ehlers 2017)", "backend": options.backend})
+    for cc in compiled:
+        if time.monotonic() > deadline:
+            out.reason, out.timed_out = "time limit reached before every case was bounded", True
+            break
+        bounds = _tightened(cc, options.bounds, options.backend, deadline, out.certificate)
+        out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
+        for clause in cc.case.clauses():
+            lowered = lower_lp(cc.net, bounds, Objective(clause))
+            result = solve_bound(lowered.form, options.backend, deadline=deadline)
+            _record(out, cc, clause, result, lowered)
+    return out
+
+
+def run_milp(problem: VerificationProblem, compiled: list[CompiledCase], options: MilpOptions,
+             deadline: float) -> EngineOutput:
+    """Exact big-M MILP per clause (Tjeng et al. 2019) after PGD and progressive tightening."""
+    out = _empty(compiled, {"method": "MILP big-M (Tjeng et al. 2019)", "backend": options.backend,
+                            "trust": "solver", "tolerance": options.tolerance})
+    if options.attack and _attack(problem, compiled, out, deadline) and not options.exact:
+        return out
+    for cc in compiled:
+        bounds = _tightened(cc, options.bounds, options.backend, deadline, out.certificate,
+                            options.neuron_time_limit)
+        out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
+        for clause in cc.case.clauses():
+            if time.monotonic() > deadline:
+                out.reason, out.timed_out = "time limit reached", True
+                return out
+            if not options.exact and _decided(out, cc, clause):
+                continue
+            lowered = lower_milp(cc.net, bounds, Objective(clause))
+            result = solve_bound(lowered.form, options.backend, deadline=deadline, tolerance=options.tolerance)
+            x = _record(out, cc, clause, result, lowered)
+            if x is not None and not options.exact and check_counterexample(problem, cc, x):
+                return out
+            if not options.exact and result.value <= 0:
+                break  # this case cannot be proved; a later case may still be falsified
+    return out
+
+
+def _attack(problem, compiled, out: EngineOutput, deadline: float) -> bool:
+    """PGD on every case (a quarter of the time at most); True if a counterexample re-checks."""
+    stop = time.monotonic() + (deadline - time.monotonic()) / 4 if math.isfinite(deadline) else math.inf
+    for cc in compiled:
+        for found in pgd_case(cc, AttackOptions(), stop):
+            out.candidates.append((cc.index, found.x))
+            if check_counterexample(problem, cc, found.x):
+                return True
+    return False
+
+
+def _decided(out: EngineOutput, cc: CompiledCase, clause: tuple[int, ...]) -> bool:
+    """Is the clause already certified safe by the tightened bounds?"""
+    rows = out.lower[cc.index][list(clause)]
+    return bool(rows.max() > 0) if len(clause) > 1 else bool(rows[0] > 0)
+
+
+def _record(out: EngineOutput, cc: CompiledCase, clause, result, lowered) -> np.ndarray | None:
+    """Fold one solve into the output; returns the solution's input (a candidate) if any."""
+    out.certificate.setdefault("solves", []).append({"case": cc.index, "clause": list(clause), **result.summary()})
+    if result.trust is Trust.SOLVER:
+        out.certificate["trust"] = "solver"
+    if math.isfinite(result.value) or result.value == math.inf:
+        if len(clause) == 1:
+            out.lower[cc.index][clause[0]] = max(out.lower[cc.index][clause[0]], result.value)
+        else:
+            current = out.case_lower[cc.index]
+            out.case_lower[cc.index] = result.value if current is None else max(current, result.value)
+    x = result.solution.x
+    if x is None:
+        return None
+    x = lowered.read(x)
+    out.candidates.append((cc.index, x))
+    return x
+
+
+def _empty(compiled: list[CompiledCase], certificate: dict) -> EngineOutput:
+    return EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled],
+                        case_lower=[None] * len(compiled), certificate=certificate)
