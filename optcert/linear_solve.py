@@ -40,14 +40,23 @@ class LinearBound:
                 "message": s.message}
 
 
+def _limit(time_limit: float | None, deadline: float) -> float | None:
+    remaining = deadline - time.monotonic()
+    limit = remaining if time_limit is None else min(time_limit, remaining)
+    return max(1e-3, limit) if math.isfinite(limit) else None
+
+
 def solve_bound(form: LinearProgram, backend: str = "highs", time_limit: float | None = None,
                 deadline: float = math.inf, tolerance: float = 1e-6) -> LinearBound:
     """Solve `form` on `backend` within min(time_limit, deadline) and bound its optimum from below."""
     from solvers import get
 
-    remaining = deadline - time.monotonic()
-    limit = remaining if time_limit is None else min(time_limit, remaining)
-    solution = get(backend).solve(form, Limits(time_limit=max(1e-3, limit) if math.isfinite(limit) else None))
+    solution = get(backend).solve(form, Limits(time_limit=_limit(time_limit, deadline)))
+    return interpret(form, solution, tolerance)
+
+
+def interpret(form: LinearProgram, solution: Solution, tolerance: float = 1e-6) -> LinearBound:
+    """The lower bound a solution supports (module doc)."""
     if form.is_mip:
         if solution.status is SolveStatus.INFEASIBLE:
             return LinearBound(math.inf, Trust.SOLVER, solution)
@@ -57,6 +66,27 @@ def solve_bound(form: LinearProgram, backend: str = "highs", time_limit: float |
     if solution.row_duals is None or solution.status is not SolveStatus.OPTIMAL:
         return LinearBound(-math.inf, Trust.NONE, solution)
     return LinearBound(certified_lp_bound(form, solution.row_duals), Trust.RIGOROUS, solution)
+
+
+class BoundSession:
+    """Many objectives over one constraint set, warm-started where the backend keeps a model
+    (HiGHS); otherwise each objective is a fresh solve."""
+
+    def __init__(self, form: LinearProgram, backend: str = "highs", tolerance: float = 1e-6):
+        from solvers import get
+
+        self.form, self.backend, self.tolerance = form, get(backend), tolerance
+        self.session = self.backend.session(form) if hasattr(self.backend, "session") else None
+
+    def bound(self, g_row, g0: float, time_limit: float | None = None, deadline: float = math.inf) -> LinearBound:
+        """Lower bound on g·x + g0 over the form (g a sparse 1 × n row)."""
+        form = objective_form(self.form, g_row, g0)
+        limit = _limit(time_limit, deadline)
+        if self.session is not None:
+            solution = self.session.solve(form.c, form.c0, limit)
+        else:
+            solution = self.backend.solve(form, Limits(time_limit=limit))
+        return interpret(form, solution, self.tolerance)
 
 
 def objective_form(form: LinearProgram, g_row, g0: float) -> LinearProgram:

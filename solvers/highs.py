@@ -227,4 +227,39 @@ class HighsBackend:
                         message, stats)
 
 
+    def session(self, form: LinearProgram, limits: Limits = Limits(),
+                raw: Mapping[str, Any] | None = None) -> "HighsSession":
+        """A model kept in HiGHS so that many objectives over the same constraints are solved
+        warm-started from the previous basis (per-neuron bound tightening)."""
+        return HighsSession(self, form, limits, raw)
+
+
+class HighsSession:
+    """`solve(c, c0)`: re-optimise the kept model for a new objective (see HighsBackend.session)."""
+
+    def __init__(self, backend: HighsBackend, form: LinearProgram, limits: Limits, raw):
+        self.hs, self.backend, self.form = _highspy(), backend, form
+        self.options = {**_limit_options(limits), **dict(raw or {})}
+        self.verbose = limits.verbose
+        self.h = _new_highs(self.hs, limits.verbose)
+        _set_options(self.h, self.options)
+        if self.h.passModel(_to_highs_lp(self.hs, form)) == self.hs.HighsStatus.kError:
+            raise ValueError("HiGHS rejected the model")
+
+    def solve(self, c: np.ndarray, c0: float = 0.0, time_limit: float | None = None) -> Solution:
+        """Minimise c·x + c0 over the kept constraints; failures come back as a Solution."""
+        start = time.perf_counter()
+        form = self.form.with_objective(c, c0)
+        try:
+            self.h.changeColsCost(form.n_cols, np.arange(form.n_cols, dtype=np.int32), form.c)
+            self.h.changeObjectiveOffset(form.c0)
+            if time_limit is not None:
+                self.h.setOptionValue("time_limit", float(time_limit))
+            self.h.run()
+            return self.backend._read(self.hs, self.h, form, self.options, self.verbose, start)
+        except Exception as err:  # a solver failure is a status, never a crash
+            return Solution(SolveStatus.ERROR, self.backend.name, time.perf_counter() - start,
+                            message=f"HiGHS failed: {err}")
+
+
 BACKEND = HighsBackend()

@@ -20,6 +20,7 @@ from enum import Enum
 import numpy as np
 
 from ..ir.layered import LayeredNet
+from ..linear_solve import BoundSession, Trust
 from .layer_bounds import Bounds
 from .methods import BoundMethod, BoundSettings, compute_bounds
 
@@ -88,26 +89,22 @@ def _per_neuron(net, bounds: Bounds, stage: Tightening, backend: str, settings, 
             continue
         lowered = lower(net, bounds, upto=k)
         G, g0 = pre_activation_objectives(lowered, net, k)
+        session = BoundSession(lowered.form, backend, milp_tolerance)
         lo, hi = bounds.lower[k].copy(), bounds.upper[k].copy()
         for i in todo:
             if time.monotonic() > deadline:
                 return bounds.with_layer(k, lo, hi)
-            lo[i] = max(lo[i], _solve(lowered.form, G[i], g0[i], backend, neuron_time_limit, milp_tolerance,
-                                      deadline, report))
+            lo[i] = max(lo[i], _solve(session, G[i], g0[i], neuron_time_limit, deadline, report))
             if lo[i] < 0:  # still possibly inactive: is it possibly active?
-                hi[i] = min(hi[i], -_solve(lowered.form, -G[i], -g0[i], backend, neuron_time_limit,
-                                           milp_tolerance, deadline, report))
+                hi[i] = min(hi[i], -_solve(session, -G[i], -g0[i], neuron_time_limit, deadline, report))
         bounds = compute_bounds(net, [bounds.with_layer(k, lo, hi)], BoundMethod.CROWN, settings, deadline)[0]
     return bounds
 
 
-def _solve(form, g_row, g0: float, backend: str, time_limit: float, milp_tolerance: float,
-           deadline: float, report: TighteningReport) -> float:
+def _solve(session, g_row, g0: float, time_limit: float, deadline: float, report: TighteningReport) -> float:
     """A certified (LP) or solver-trusted (MILP) lower bound on g·cols + g0; −inf when none.
     An infeasible prefix (an empty split domain) claims nothing here: callers prune it."""
-    from ..linear_solve import Trust, objective_form, solve_bound
-
-    result = solve_bound(objective_form(form, g_row, g0), backend, time_limit, deadline, milp_tolerance)
+    result = session.bound(g_row, g0, time_limit, deadline)
     report.solves += 1
     report.solver_trusted |= result.trust is Trust.SOLVER
     return result.value if math.isfinite(result.value) else -math.inf

@@ -4,7 +4,6 @@ Each answers PROVED (certified lower bound > 0 on every case) or UNKNOWN; none c
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..bounds.crown import LowerSlope

@@ -20,7 +20,7 @@ from ..compiled import CompiledCase
 from ..errors import InvalidOptionError
 from ..linear_solve import Trust, solve_bound
 from ..lowerings import Objective, lower_lp, lower_milp
-from ..spec import Combine, VerificationProblem
+from ..spec import VerificationProblem
 
 
 def _check(backend: str, tolerance: float = 0.0) -> None:

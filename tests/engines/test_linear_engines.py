@@ -1,0 +1,131 @@
+"""`lp` and `milp` engines against brute force on random tiny networks, near-ties, options,
+and the shared instances (a fast subset): never a wrong verdict."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from optcert.compiled import compile_problem
+from optcert.errors import InvalidOptionError
+from optcert.ir.from_onnx import load_onnx
+from optcert.result import Verdict
+from optcert.spec import Box, Case, Combine, LinearSpec, VerificationProblem
+from optcert.verify import verify
+from optcert.vnnlib import read_vnnlib
+
+from ..builders import BENCHMARKS, instances, random_mlp, random_residual_net
+from ..oracle import brute_force
+
+EXACT = {"exact": True, "attack": False, "bounds": "crown"}
+
+
+def _problem(seed: int, combine: Combine = Combine.ALL, shift: float = 0.0, residual: bool = False):
+    rng = np.random.default_rng(seed)
+    net = random_residual_net(rng, n=3) if residual else random_mlp(rng, [3, 5, 4, 3])
+    c = rng.normal(size=3)
+    C = rng.normal(size=(2, net.n_outputs))
+    box = Box(c - 0.5, c + 0.5)
+    case = Case(box, LinearSpec(C, np.full(2, shift)), combine)
+    return VerificationProblem(net, (case,), name=f"rand{seed}")
+
+
+def _truth(problem) -> float:
+    cc = compile_problem(problem)[0]
+    if cc.case.combine is Combine.ANY:
+        return brute_force(cc.net, cc.ibp, (0, 1))
+    return min(brute_force(cc.net, cc.ibp, (i,)) for i in range(cc.case.spec.rows))
+
+
+@pytest.mark.parametrize("combine", list(Combine))
+@pytest.mark.parametrize("seed", range(6))
+def test_milp_gives_the_exact_margin_and_lp_a_sound_bound(seed, combine):
+    problem = _problem(seed, combine, residual=seed % 3 == 2)
+    truth = _truth(problem)
+    milp = verify(problem, "milp", 60, EXACT)
+    lp = verify(problem, "lp", 60)
+    lp_all = verify(problem, "lp", 60, {"bounds": "lp-all"})
+    assert milp.bound <= truth + 1e-9 and milp.bound >= truth - 1e-5 * (1 + abs(truth))
+    assert milp.upper >= truth - 1e-9 and milp.upper <= truth + 1e-6 * (1 + abs(truth))
+    assert lp.bound <= truth + 1e-9 and lp_all.bound <= truth + 1e-9
+    assert lp_all.bound >= lp.bound - 1e-9
+    assert (milp.verdict is Verdict.PROVED) == (truth > 1e-4) or abs(truth) <= 1e-4
+    assert (milp.verdict is Verdict.FALSIFIED) == (truth < -1e-4) or abs(truth) <= 1e-4
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_exact_tie_is_never_decided(seed):
+    """Shift the spec so that the true minimum is 0 (up to rounding): neither PROVED nor, unless
+    rounding makes the point strictly negative in float64, FALSIFIED with a margin ≥ 0."""
+    problem = _problem(seed)
+    truth_rows = [brute_force(compile_problem(problem)[0].net, compile_problem(problem)[0].ibp, (i,)) for i in range(2)]
+    tie = _problem(seed, shift=0.0)
+    C = tie.cases[0].spec.C
+    d = -np.array(truth_rows)
+    tied = VerificationProblem(tie.network, (Case(tie.cases[0].box, LinearSpec(C, d)),))
+    result = verify(tied, "milp", 60, EXACT)
+    assert result.verdict is not Verdict.PROVED
+    if result.verdict is Verdict.FALSIFIED:
+        assert min(result.counterexample.margins) < 0
+
+
+def test_lp_certified_bound_never_exceeds_the_solver_objective():
+    problem = _problem(4)
+    result = verify(problem, "lp", 60)
+    for solve in result.certificate["solves"]:
+        assert solve["trust"] == "rigorous"
+        assert solve["bound"] <= solve["objective"] + 1e-9 * (1 + abs(solve["objective"]))
+
+
+def test_options_are_checked():
+    problem = _problem(0)
+    with pytest.raises(InvalidOptionError, match="backend"):
+        verify(problem, "milp", 10, {"backend": "cplex"})
+    with pytest.raises(InvalidOptionError, match="bounds"):
+        verify(problem, "lp", 10, {"bounds": "psychic"})
+    with pytest.raises(InvalidOptionError, match="neuron_time_limit"):
+        verify(problem, "milp", 10, {"neuron_time_limit": 0})
+
+
+@pytest.mark.parametrize("backend", ["gurobi", "scip"])
+def test_optional_backends_agree_with_highs(backend):
+    from solvers import available
+
+    status = available()[backend]
+    if not status.available:
+        pytest.skip(status.reason)
+    problem = _problem(1)
+    ref = verify(problem, "milp", 60, EXACT)
+    other = verify(problem, "milp", 60, {**EXACT, "backend": backend})
+    assert other.bound == pytest.approx(ref.bound, abs=1e-4)
+    assert other.verdict is ref.verdict
+
+
+@lru_cache(maxsize=4)
+def _net(path):
+    return load_onnx(path)
+
+
+def _shared():
+    rows = [r for r in instances("mnistfc") if "256x2" in r["onnx"] and r["vnnlib"].endswith("0.03.vnnlib")]
+    rows += [r for r in instances("acasxu") if r["instance"].endswith(("1_1_batch_2000-prop_3", "1_9_batch_2000-prop_2",
+                                                                         "2_1_batch_2000-prop_2"))]
+    return rows
+
+
+@pytest.mark.parametrize("row", [pytest.param(r, id=r["instance"]) for r in _shared()] or
+                         [pytest.param(None, marks=pytest.mark.skip(reason="benchmarks absent"))])
+def test_shared_instances_never_wrong(row):
+    fam = "acasxu" if row["instance"].startswith("ACAS") else "mnistfc"
+    folder = BENCHMARKS / fam
+    problem = read_vnnlib(folder / row["vnnlib"]).problem(_net(folder / row["onnx"]), name=row["instance"])
+    compiled = compile_problem(problem)
+    for engine in ("lp", "milp"):
+        result = verify(problem, engine, 10.0, compiled=compiled)
+        wrong = {"sat": Verdict.PROVED, "unsat": Verdict.FALSIFIED}.get(row["expected"])
+        assert result.verdict is not wrong, (engine, result.reason)
+        if result.verdict is Verdict.FALSIFIED:
+            cex = result.counterexample
+            assert problem.cases[cex.case].box.contains(cex.x)
+            assert all(cex.margins[i] < 0 for i in cex.clause)
