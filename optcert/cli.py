@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     v.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                    help="engine option, repeatable (see `optcert engines`)")
+    v.add_argument("--bounds", help="intermediate bounds for the lp/milp engines: ibp, crown, alpha-crown, "
+                   "lp-all, milp (same as -o bounds=...)")
     v.add_argument("--json", type=Path, help="write the full result as JSON")
     v.add_argument("--vnncomp-result", type=Path, help="write a VNN-COMP result file")
     _problem_arguments(v)
@@ -142,7 +144,10 @@ def cmd_verify(args) -> int:
     problem = _problem(args)
     _set_threads(args.threads)
     with progress(f"verifying {problem.name} with {args.engine}"):
-        result = verify(problem, args.engine, args.timeout, parse_pairs(args.option))
+        options = parse_pairs(args.option)
+        if args.bounds:
+            options["bounds"] = args.bounds
+        result = verify(problem, args.engine, args.timeout, options)
     if args.json:
         args.json.write_text(result.to_json())
     if args.vnncomp_result:

@@ -43,3 +43,14 @@ def test_verify_robustness_from_image(tmp_path, capsys):
                  "--eps", "0.01", "--engine", "interval", "-q"])
     assert code == 0
     assert capsys.readouterr().out.strip() in ("proved", "unknown", "falsified")
+
+
+def test_verify_bounds_flag_reaches_the_lp_engine_and_is_refused_elsewhere(capsys):
+    from .builders import DATA
+
+    base = ["verify", str(DATA / "tiny.onnx"), str(DATA / "tiny_ok.vnnlib"), "-q"]
+    assert main(base + ["--engine", "lp", "--bounds", "lp-all"]) == 0
+    assert main(base + ["--engine", "milp", "--bounds", "crown"]) == 0
+    assert main(base + ["--engine", "crown", "--bounds", "lp-all"]) == 7
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bounds" in err[0] and "Traceback" not in err[0]
