@@ -115,6 +115,79 @@ class ConicProgram:
         object.__setattr__(self, "c0", float(self.c0))
 
 
+@dataclass(frozen=True, eq=False)
+class QuadraticModel:
+    """The Shor (SDP) relaxation of a QCQP over v ∈ Rⁿ, written over P = [1 vᵀ; v V] ⪰ 0:
+
+        min ⟨C, P⟩  s.t.  ⟨Q_i, P⟩ = 0 (`equality[i]`),  ⟨Q_i, P⟩ ≤ 0 (otherwise).
+
+    Symmetric (n+1)×(n+1) matrices are stored over *slots*, the upper-triangle coordinates
+    (slot_row[s] ≤ slot_col[s]) any coefficient touches: a vector q over slots means
+    ⟨Q, P⟩ = Σ_s q_s P[slot_row[s], slot_col[s]], i.e. Q_ab = q_s on the diagonal, q_s / 2 off it.
+    Index 0 is the constant 1 (P_00 = 1 is implied, not a row); variable i of v is index i + 1.
+    `trace_bound` is a rigorous T ≥ tr(P) over the feasible set (inf when unknown).
+    """
+
+    n: int
+    slot_row: np.ndarray
+    slot_col: np.ndarray
+    objective: np.ndarray
+    constraints: sp.csr_matrix
+    equality: np.ndarray
+    trace_bound: float = float("inf")
+
+    def __post_init__(self):
+        s = self.slot_row.size
+        if self.slot_col.size != s or self.objective.size != s or self.constraints.shape[1] != s:
+            raise ValueError("slot arrays, objective and constraint columns must agree")
+        if np.any(self.slot_row > self.slot_col) or self.slot_col.max(initial=0) > self.n:
+            raise ValueError("slots must be upper-triangle coordinates of an (n+1)×(n+1) matrix")
+        if self.equality.shape != (self.constraints.shape[0],):
+            raise ValueError("one equality flag per constraint row")
+
+    @property
+    def n_slots(self) -> int:
+        return int(self.slot_row.size)
+
+    @property
+    def m(self) -> int:
+        return int(self.constraints.shape[0])
+
+    def dense(self, q: np.ndarray) -> np.ndarray:
+        """The symmetric (n+1)×(n+1) matrix of slot coefficients q (Q_ab = q_s / 2 off the diagonal)."""
+        Q = np.zeros((self.n + 1, self.n + 1))
+        half = np.where(self.slot_row == self.slot_col, 1.0, 0.5) * q
+        np.add.at(Q, (self.slot_row, self.slot_col), half)
+        off = self.slot_row != self.slot_col
+        np.add.at(Q, (self.slot_col[off], self.slot_row[off]), half[off])
+        return Q
+
+    def values(self, P: np.ndarray) -> np.ndarray:
+        """P's entries at the slots, so that ⟨Q, P⟩ = q · values(P)."""
+        return P[self.slot_row, self.slot_col]
+
+    def with_objective(self, objective: np.ndarray) -> "QuadraticModel":
+        return QuadraticModel(self.n, self.slot_row, self.slot_col, np.asarray(objective, dtype=np.float64),
+                              self.constraints, self.equality, self.trace_bound)
+
+
+@dataclass(frozen=True, eq=False)
+class LowRankSDP:
+    """The rank-r Burer–Monteiro restriction of a `QuadraticModel`: P = U Uᵀ with
+    U = [1 0; u V] ((n+1) × r), so P_00 = 1 by construction (Burer & Monteiro 2003).
+    `init` is a starting U (e.g. the PGD point with V ≈ 0), or None."""
+
+    model: QuadraticModel
+    rank: int
+    init: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.rank < 1:
+            raise ValueError(f"rank must be ≥ 1, got {self.rank}")
+        if self.init is not None and self.init.shape != (self.model.n + 1, self.rank):
+            raise ValueError(f"init has shape {self.init.shape}, expected {(self.model.n + 1, self.rank)}")
+
+
 class SolveStatus(Enum):
     """What a backend says about its run. Only certify.py turns a solution into a verdict."""
 
