@@ -125,7 +125,10 @@ class QuadraticModel:
     (slot_row[s] ≤ slot_col[s]) any coefficient touches: a vector q over slots means
     ⟨Q, P⟩ = Σ_s q_s P[slot_row[s], slot_col[s]], i.e. Q_ab = q_s on the diagonal, q_s / 2 off it.
     Index 0 is the constant 1 (P_00 = 1 is implied, not a row); variable i of v is index i + 1.
-    `trace_bound` is a rigorous T ≥ tr(P) over the feasible set (inf when unknown).
+    `center` c and `radius2` r² describe a box around every variable (each feasible point has
+    V_ii − 2c_i v_i + c_i² ≤ r_i², e.g. from a box constraint v_i² − s_i v_i + p_i ≤ 0 with
+    c = s/2, r² ≥ c² − p), so the centred matrix P' = H⁻¹PH⁻ᵀ, H = [1 0; c I], has
+    tr(P') ≤ 1 + Σ r_i²; None when some variable has no box (then no trace bound exists).
     """
 
     n: int
@@ -134,7 +137,8 @@ class QuadraticModel:
     objective: np.ndarray
     constraints: sp.csr_matrix
     equality: np.ndarray
-    trace_bound: float = float("inf")
+    center: np.ndarray | None = None
+    radius2: np.ndarray | None = None
 
     def __post_init__(self):
         s = self.slot_row.size
@@ -144,6 +148,9 @@ class QuadraticModel:
             raise ValueError("slots must be upper-triangle coordinates of an (n+1)×(n+1) matrix")
         if self.equality.shape != (self.constraints.shape[0],):
             raise ValueError("one equality flag per constraint row")
+        if (self.center is None) != (self.radius2 is None) or (
+                self.center is not None and (self.center.shape != (self.n,) or self.radius2.shape != (self.n,))):
+            raise ValueError("center and radius2 go together, one entry per variable")
 
     @property
     def n_slots(self) -> int:
@@ -168,7 +175,7 @@ class QuadraticModel:
 
     def with_objective(self, objective: np.ndarray) -> "QuadraticModel":
         return QuadraticModel(self.n, self.slot_row, self.slot_col, np.asarray(objective, dtype=np.float64),
-                              self.constraints, self.equality, self.trace_bound)
+                              self.constraints, self.equality, self.center, self.radius2)
 
 
 @dataclass(frozen=True, eq=False)

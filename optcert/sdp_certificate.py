@@ -116,25 +116,63 @@ def best_lambda(S: np.ndarray, T: float, lam0: float, iterations: int = 30) -> f
     return best if max(fc, fd) >= _value(S, lam0, T) else lam0
 
 
+def congruence(S: np.ndarray, E: np.ndarray, c: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A = KᵀS̃K for K = H·diag(1, w), H = [1 0; c I], with an entrywise bound on |A − KᵀSK| given
+    |S̃ − S| ≤ E. ⟨S, P⟩ = ⟨KᵀSK, K⁻¹PK⁻ᵀ⟩ and K⁻¹PK⁻ᵀ is P centred at c and scaled by 1/w."""
+    n = c.size
+    s0, S11 = S[0, 1:], S[1:, 1:]
+    t = S11 @ c
+    A = S.copy()
+    A[0, 1:] = A[1:, 0] = s0 + t
+    A[0, 0] = S[0, 0] + 2 * (c @ s0) + c @ t
+    ac = np.abs(c)
+    F = E.copy()
+    F[0, 1:] = F[1:, 0] = E[0, 1:] + E[1:, 1:] @ ac + _gamma(n + 2) * (np.abs(s0) + np.abs(S11) @ ac)
+    F[0, 0] = (E[0, 0] + 2 * (ac @ E[0, 1:]) + ac @ E[1:, 1:] @ ac
+               + _gamma(2 * n + 3) * (abs(S[0, 0]) + 2 * (ac @ np.abs(s0)) + ac @ np.abs(S11) @ ac))
+    scale = np.r_[1.0, w]
+    A = A * scale[:, None] * scale[None, :]
+    F = (F * (1 + 4 * _U) + 3 * _U * np.abs(A)) * scale[:, None] * scale[None, :] * (1 + 4 * _U)
+    return A, F
+
+
 def certify(model: QuadraticModel, y: np.ndarray, lam: float | None = None, search: bool = True) -> SdpCertificate:
     """Rigorous lower bound on the SDP optimum (hence on the QCQP) from multipliers y (module doc).
 
-    `lam` is a starting λ (e.g. the solver's dual objective or the primal value); by default the
-    value of S's (0, 0) entry minus its λ_min estimate.
+    With the model's box centres, two scalings of the centred matrix are tried — unit weights
+    (T = 1 + Σ r_i²) and weights r_i (T = 1 + n) — and the better bound is kept. `lam` is a starting
+    λ (e.g. the solver's dual objective or the primal value).
     """
     yp = project(model, y)
     S, E = slack_matrix(model, yp)
-    T = model.trace_bound
+    projected = int(np.sum(yp != np.where(np.isfinite(y), y, 0.0)))
+    if model.center is None:
+        return _certify_scaled(S, E, math.inf, lam, search, projected)
+    r2 = model.radius2
+    w = np.sqrt(np.maximum(r2, 1e-300))
+    unit = (np.ones(model.n), 1.0 + float(np.sum(r2)) * (1 + (model.n + 4) * _U))
+    radius = (w, (1.0 + float(np.sum(r2 / (w * w)))) * (1 + (model.n + 8) * _U))
+    best = None
+    for weights, T in (unit, radius):
+        A, F = congruence(S, E, model.center, weights)
+        cert = _certify_scaled(A, F, float(np.nextafter(T, np.inf)), lam, search, projected)
+        best = cert if best is None or cert.bound > best.bound else best
+    return best
+
+
+def _certify_scaled(S: np.ndarray, E: np.ndarray, T: float, lam: float | None, search: bool,
+                    projected: int) -> SdpCertificate:
+    """λ + T·min(0, λ_min(S − λE₀₀)) made rigorous with the entrywise error bound E."""
     if lam is None or not math.isfinite(lam):
         lam = float(S[0, 0])
     if search:
         lam = best_lambda(S, T, float(lam))
     D = S.copy()
     D[0, 0] -= lam
-    E[0, 0] += abs(lam) * 2 * _U
+    E = E.copy()
+    E[0, 0] += (abs(lam) + abs(S[0, 0])) * 2 * _U
     err = float(np.sqrt(np.sum(E * E))) * (1 + 8 * _U)
-    mu = lambda_min_lower(D) - err
-    mu = float(np.nextafter(mu, -np.inf))
+    mu = float(np.nextafter(lambda_min_lower(D) - err, -np.inf))
     if mu >= 0:
         bound = lam
     elif math.isfinite(T):
@@ -142,5 +180,4 @@ def certify(model: QuadraticModel, y: np.ndarray, lam: float | None = None, sear
         bound = bound - 4 * _U * (abs(lam) + abs(T * mu))
     else:
         bound = -math.inf
-    projected = int(np.sum(yp != np.where(np.isfinite(y), y, 0.0)))
     return SdpCertificate(float(np.nextafter(bound, -np.inf)), float(lam), mu, T, err, projected)

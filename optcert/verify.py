@@ -58,6 +58,8 @@ ENGINES: dict[Engine, EngineEntry] = {
                            "LP triangle relaxation, bound certified from duals: PROVED or UNKNOWN"),
     Engine.MILP: EngineEntry("optcert.engines.linear:MilpOptions", "optcert.engines.linear:run_milp",
                              "exact big-M MILP after PGD and bound tightening: PROVED / FALSIFIED (solver-trusted)"),
+    Engine.SDP: EngineEntry("optcert.engines.sdp:SdpOptions", "optcert.engines.sdp:run_sdp",
+                            "full SDP relaxation, bound certified from the conic duals: PROVED or UNKNOWN"),
 }
 
 DEFAULT_ENGINE = Engine.INTERVAL

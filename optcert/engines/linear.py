@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..attack import AttackOptions, pgd_case
-from ..bounds.progressive import Tightening, tighten
+from ..bounds.progressive import Tightening
 from ..certify import EngineOutput, check_counterexample
 from ..compiled import CompiledCase
 from ..errors import InvalidOptionError
 from ..linear_solve import Trust, solve_bound
 from ..lowerings import Objective, lower_lp, lower_milp
 from ..spec import VerificationProblem
+from .common import decided, empty_output, tightened
 
 
 def _check(backend: str, tolerance: float = 0.0) -> None:
@@ -63,25 +64,15 @@ class MilpOptions:
             raise InvalidOptionError(f"option 'neuron_time_limit' must be positive, got {self.neuron_time_limit}")
 
 
-def _tightened(cc: CompiledCase, level: Tightening, backend: str, deadline: float, certificate: dict,
-               neuron_time_limit: float = 2.0):
-    bounds, report = tighten(cc.net, cc.ibp, level, backend, neuron_time_limit=neuron_time_limit,
-                             deadline=deadline)
-    certificate.setdefault("tightening", []).append(
-        {"case": cc.index, "level": level.value, "seconds": report.seconds, "solves": report.solves,
-         "unstable": report.unstable, "solver_trusted": report.solver_trusted})
-    return bounds
-
-
 def run_lp(problem: VerificationProblem, compiled: list[CompiledCase], options: LpOptions,
            deadline: float) -> EngineOutput:
     """Certified LP-triangle bound per clause; the LP's optimal inputs are candidates (upper bounds)."""
-    out = _empty(compiled, {"method": "LP triangle (Ehlers 2017)", "backend": options.backend})
+    out = empty_output(compiled, {"method": "LP triangle (Ehlers 2017)", "backend": options.backend})
     for cc in compiled:
         if time.monotonic() > deadline:
             out.reason, out.timed_out = "time limit reached before every case was bounded", True
             break
-        bounds = _tightened(cc, options.bounds, options.backend, deadline, out.certificate)
+        bounds = tightened(cc, options.bounds, options.backend, deadline, out.certificate)
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
         for clause in cc.case.clauses():
             lowered = lower_lp(cc.net, bounds, Objective(clause))
@@ -93,19 +84,19 @@ def run_lp(problem: VerificationProblem, compiled: list[CompiledCase], options: 
 def run_milp(problem: VerificationProblem, compiled: list[CompiledCase], options: MilpOptions,
              deadline: float) -> EngineOutput:
     """Exact big-M MILP per clause (Tjeng et al. 2019) after PGD and progressive tightening."""
-    out = _empty(compiled, {"method": "MILP big-M (Tjeng et al. 2019)", "backend": options.backend,
+    out = empty_output(compiled, {"method": "MILP big-M (Tjeng et al. 2019)", "backend": options.backend,
                             "trust": "solver", "tolerance": options.tolerance})
     if options.attack and _attack(problem, compiled, out, deadline) and not options.exact:
         return out
     for cc in compiled:
-        bounds = _tightened(cc, options.bounds, options.backend, deadline, out.certificate,
+        bounds = tightened(cc, options.bounds, options.backend, deadline, out.certificate,
                             options.neuron_time_limit)
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
         for clause in cc.case.clauses():
             if time.monotonic() > deadline:
                 out.reason, out.timed_out = "time limit reached", True
                 return out
-            if not options.exact and _decided(out, cc, clause):
+            if not options.exact and decided(out, cc, clause):
                 continue
             lowered = lower_milp(cc.net, bounds, Objective(clause))
             result = solve_bound(lowered.form, options.backend, deadline=deadline, tolerance=options.tolerance)
@@ -128,12 +119,6 @@ def _attack(problem, compiled, out: EngineOutput, deadline: float) -> bool:
     return False
 
 
-def _decided(out: EngineOutput, cc: CompiledCase, clause: tuple[int, ...]) -> bool:
-    """Is the clause already certified safe by the tightened bounds?"""
-    rows = out.lower[cc.index][list(clause)]
-    return bool(rows.max() > 0) if len(clause) > 1 else bool(rows[0] > 0)
-
-
 def _record(out: EngineOutput, cc: CompiledCase, clause, result, lowered) -> np.ndarray | None:
     """Fold one solve into the output; returns the solution's input (a candidate) if any."""
     out.certificate.setdefault("solves", []).append({"case": cc.index, "clause": list(clause), **result.summary()})
@@ -151,8 +136,3 @@ def _record(out: EngineOutput, cc: CompiledCase, clause, result, lowered) -> np.
     x = lowered.read(x)
     out.candidates.append((cc.index, x))
     return x
-
-
-def _empty(compiled: list[CompiledCase], certificate: dict) -> EngineOutput:
-    return EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled],
-                        case_lower=[None] * len(compiled), certificate=certificate)

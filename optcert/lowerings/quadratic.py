@@ -11,8 +11,9 @@ adversarial examples"); the rank-r view is Chiu & Zhang 2023. Per ReLU layer k, 
 Boxes (x ∈ [l₀, u₀] always; z ∈ post-activation bounds with `hidden_boxes`) as v_i² − s v_i + p ≤ 0
 with s = fl(l + u) and p rounded *down* below min(s l − l², s u − u²), so each is valid on the
 whole interval despite rounding. Every other coefficient is a weight, a bias or ±1 — exact.
-With every variable boxed, tr(P) ≤ T = 1 + Σ_i (|s_i|/2 + √(s_i²/4 − p_i))² (each V_ii ≤ the larger
-squared root of its box quadratic), rounded up; without hidden boxes T = inf.
+Each box gives its variable a centre c = s/2 (exact) and r² = c² − p rounded up, the radius of
+the centred trace bound the certificate uses (see `QuadraticModel`); without hidden boxes the
+model has no centre (no trace bound).
 """
 from __future__ import annotations
 
@@ -52,14 +53,15 @@ class _Rows:
 
 
 def safe_box(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(s, p, t) with v² − s v + p ≤ 0 on all of [lo, hi] and t ≥ the largest V_ii it allows."""
+    """(s, p, r²) with v² − s v + p ≤ 0 on all of [lo, hi], and r² ≥ (s/2)² − p: every lifted
+    point then has V_ii − s v_i + (s/2)² ≤ r²."""
     s = lo + hi
     at_lo, at_hi = s * lo - lo * lo, s * hi - hi * hi
     p = np.minimum(at_lo, at_hi)
     err = 4 * _U * (np.abs(s * lo) + lo * lo + np.abs(s * hi) + hi * hi) + 1e-300
     p = np.nextafter(p - err, -np.inf)
-    root = np.abs(s) / 2 + np.sqrt(np.maximum(s * s / 4 - p, 0.0))
-    return s, p, (root * root) * (1 + 16 * _U) + 1e-300
+    c = s / 2
+    return s, p, np.nextafter((c * c) * (1 + 4 * _U) - p + 4 * _U * np.abs(p), np.inf) + 1e-300
 
 
 def _affine(layer, index: dict, k_rows: np.ndarray):
@@ -98,14 +100,14 @@ def _relu_rows(R: _Rows, k: int, layer, index: dict, lo, hi, var: np.ndarray) ->
               np.r_[np.ones(m), -w, -b], True)
 
 
-def _box_rows(R: _Rows, name: str, var: np.ndarray, lo, hi) -> np.ndarray:
-    """v² − s v + p ≤ 0 for variables `var` (P indices) with bounds [lo, hi]; returns the t's."""
+def _box_rows(R: _Rows, name: str, var: np.ndarray, lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """v² − s v + p ≤ 0 for variables `var` (P indices) with bounds [lo, hi]; their (c, r²)."""
     s, p, t = safe_box(lo, hi)
     m = var.size
     ids = np.arange(m)
     R.add(name, m, np.r_[ids, ids, ids], np.r_[var, np.zeros(2 * m)], np.r_[var, var, np.zeros(m)],
           np.r_[np.ones(m), -s, p], False)
-    return t
+    return s / 2, t
 
 
 def relu_qcqp(net: LayeredNet, bounds: Bounds, row: int = 0, hidden_boxes: bool = True) -> Lowered[QuadraticModel]:
@@ -155,11 +157,11 @@ def _assemble(R: _Rows, n: int, objective, traces) -> QuadraticModel:
     M.sum_duplicates()
     obj = np.zeros(keys.size)
     np.add.at(obj, slot[a.size:], ov)
-    T = float("inf")
-    if traces is not None:
-        total = 1.0 + float(np.sum(np.concatenate(traces)))
-        T = float(np.nextafter(total * (1 + (len(keys) + 8) * _U), np.inf))
-    return QuadraticModel(n, keys // (n + 1), keys % (n + 1), obj, M, np.concatenate(R.equality), T)
+    center = radius2 = None
+    if traces is not None:  # boxes in variable order: x, then each layer's live z
+        center = np.concatenate([c for c, _ in traces])
+        radius2 = np.concatenate([r for _, r in traces])
+    return QuadraticModel(n, keys // (n + 1), keys % (n + 1), obj, M, np.concatenate(R.equality), center, radius2)
 
 
 def _check(bounds: Bounds, depth: int) -> None:

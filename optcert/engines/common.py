@@ -1,0 +1,30 @@
+"""Pieces the relaxation engines share: tightened bounds per case, empty outputs, decided rows."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..bounds.progressive import Tightening, tighten
+from ..certify import EngineOutput
+from ..compiled import CompiledCase
+
+
+def tightened(cc: CompiledCase, level: Tightening, backend: str, deadline: float, certificate: dict,
+              neuron_time_limit: float = 2.0):
+    """`cc`'s bounds tightened up to `level` (per-neuron solves on `backend`); logged in `certificate`."""
+    bounds, report = tighten(cc.net, cc.ibp, level, backend, neuron_time_limit=neuron_time_limit,
+                             deadline=deadline)
+    certificate.setdefault("tightening", []).append(
+        {"case": cc.index, "level": level.value, "seconds": report.seconds, "solves": report.solves,
+         "unstable": report.unstable, "solver_trusted": report.solver_trusted})
+    return bounds
+
+
+def empty_output(compiled: list[CompiledCase], certificate: dict) -> EngineOutput:
+    """No bound yet on any row (−inf) and no direct case bound."""
+    return EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled],
+                        case_lower=[None] * len(compiled), certificate=certificate)
+
+
+def decided(out: EngineOutput, cc: CompiledCase, clause: tuple[int, ...]) -> bool:
+    """Is the clause already certified safe (some row of it has a positive lower bound)?"""
+    return bool(out.lower[cc.index][list(clause)].max() > 0)
