@@ -1,0 +1,87 @@
+"""The QCQP lowering and the SDP certificate: rank-one feasibility of real network points,
+soundness against brute force for solver, perturbed and garbage multipliers, tightness."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from optcert.lowerings.quadratic import relu_qcqp
+from optcert.sdp_certificate import certify, lambda_min_lower
+
+from .conftest import cvxpy_sdp, make_instance
+
+
+def test_real_network_points_are_feasible_rank_one_points(instance):
+    net, bounds, lowered, _ = instance
+    model = lowered.form
+    rng = np.random.default_rng(0)
+    lo, hi = bounds.lower[0], bounds.upper[0]
+    for x in lo + (hi - lo) * rng.random((300, lo.size)):
+        pre = net.forward(x[None])
+        parts = [x] + [np.maximum(p[0], 0)[lowered.info["layers"][k + 1] >= 0] for k, p in enumerate(pre[:-1])]
+        w = np.r_[1.0, np.concatenate(parts)]
+        P = np.outer(w, w)
+        g = model.constraints @ model.values(P)
+        assert np.all(np.abs(g[model.equality]) <= 1e-9) and np.all(g[~model.equality] <= 1e-9)
+        assert model.objective @ model.values(P) == pytest.approx(pre[-1][0, 0], abs=1e-9)
+        v = w[1:]
+        centred = np.diag(P)[1:] - 2 * model.center * v + model.center ** 2
+        assert np.all(centred <= model.radius2 + 1e-12)
+
+
+def test_certificate_from_solver_duals_is_tight_and_below_the_truth(instance):
+    _, _, lowered, truth = instance
+    value, y = cvxpy_sdp(lowered.form)
+    cert = certify(lowered.form, y, value)
+    assert cert.bound <= truth + 1e-12
+    assert cert.bound <= value + 1e-6 * (1 + abs(value))
+    assert cert.bound >= value - 1e-5 * (1 + abs(value))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_perturbed_and_garbage_multipliers_never_exceed_the_truth(seed):
+    _, _, lowered, truth = make_instance(seed)
+    model = lowered.form
+    _, y = cvxpy_sdp(model)
+    rng = np.random.default_rng(seed)
+    trials = [y * (1 + 0.1 * rng.normal(size=y.size)), y + 0.01 * rng.normal(size=y.size), -y,
+              rng.normal(size=y.size) * 10, np.zeros_like(y), np.full_like(y, np.nan), y * 1e6]
+    for trial in trials:
+        for lam in (None, truth + 1.0, truth + 100.0, -truth):
+            cert = certify(model, trial, lam)
+            assert not math.isnan(cert.bound) and cert.bound <= truth + 1e-9
+
+
+def test_without_hidden_boxes_a_non_psd_slack_certifies_nothing():
+    _, _, lowered, truth = make_instance(1, hidden_boxes=False)
+    assert lowered.form.center is None
+    cert = certify(lowered.form, np.zeros(lowered.form.m), 0.0)
+    assert cert.bound == -math.inf or cert.bound <= truth
+
+
+def test_lambda_min_lower_is_below_the_exact_eigenvalue():
+    rng = np.random.default_rng(3)
+    for n in (1, 5, 40):
+        A = rng.normal(size=(n, n))
+        A = A + A.T
+        exact = np.linalg.eigvalsh(A)[0]
+        low = lambda_min_lower(A)
+        assert low <= exact and low >= exact - 1e-9 * (1 + abs(exact))
+    assert lambda_min_lower(np.array([[np.nan]])) == -math.inf
+
+
+def test_singular_psd_matrix_gets_a_tiny_negative_bound():
+    v = np.arange(1.0, 6.0)
+    low = lambda_min_lower(np.outer(v, v))
+    assert -1e-9 <= low <= 0.0
+
+
+def test_bad_bounds_raise_a_lowering_error():
+    from optcert.errors import LoweringError
+
+    net, bounds, _, _ = make_instance(0)
+    broken = bounds.with_layer(1, bounds.lower[1], bounds.upper[1] * np.nan)
+    with pytest.raises(LoweringError, match="layer 1"):
+        relu_qcqp(net, broken, 0)
