@@ -12,6 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -47,11 +48,11 @@ def _limit(time_limit: float | None, deadline: float) -> float | None:
 
 
 def solve_bound(form: LinearProgram, backend: str = "highs", time_limit: float | None = None,
-                deadline: float = math.inf, tolerance: float = 1e-6) -> LinearBound:
+                deadline: float = math.inf, tolerance: float = 1e-6, raw: Mapping[str, Any] | None = None) -> LinearBound:
     """Solve `form` on `backend` within min(time_limit, deadline) and bound its optimum from below."""
     from solvers import get
 
-    solution = get(backend).solve(form, Limits(time_limit=_limit(time_limit, deadline)))
+    solution = get(backend).solve(form, Limits(time_limit=_limit(time_limit, deadline)), raw)
     return interpret(form, solution, tolerance)
 
 
@@ -72,11 +73,13 @@ class BoundSession:
     """Many objectives over one constraint set, warm-started where the backend keeps a model
     (HiGHS); otherwise each objective is a fresh solve."""
 
-    def __init__(self, form: LinearProgram, backend: str = "highs", tolerance: float = 1e-6):
+    def __init__(self, form: LinearProgram, backend: str = "highs", tolerance: float = 1e-6,
+                 raw: Mapping[str, Any] | None = None):
         from solvers import get
 
         self.form, self.backend, self.tolerance = form, get(backend), tolerance
-        self.session = self.backend.session(form) if hasattr(self.backend, "session") else None
+        self.raw = dict(raw or {})
+        self.session = self.backend.session(form, raw=self.raw) if hasattr(self.backend, "session") else None
 
     def bound(self, g_row, g0: float, time_limit: float | None = None, deadline: float = math.inf) -> LinearBound:
         """Lower bound on g·x + g0 over the form (g a sparse 1 × n row)."""
@@ -85,7 +88,7 @@ class BoundSession:
         if self.session is not None:
             solution = self.session.solve(form.c, form.c0, limit)
         else:
-            solution = self.backend.solve(form, Limits(time_limit=limit))
+            solution = self.backend.solve(form, Limits(time_limit=limit), self.raw)
         return interpret(form, solution, self.tolerance)
 
 

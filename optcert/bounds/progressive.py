@@ -16,6 +16,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -51,8 +52,10 @@ class TighteningReport:
 
 def tighten(net: LayeredNet, given: Bounds, level: Tightening, backend: str = "highs",
             settings: BoundSettings | None = None, neuron_time_limit: float = 2.0,
-            milp_tolerance: float = 1e-6, deadline: float = math.inf) -> tuple[Bounds, TighteningReport]:
-    """Bounds on every layer of `net`, tightened up to `level`, and what it took."""
+            milp_tolerance: float = 1e-6, deadline: float = math.inf,
+            raw: Mapping[str, Any] | None = None) -> tuple[Bounds, TighteningReport]:
+    """Bounds on every layer of `net`, tightened up to `level`, and what it took. `raw`: native
+    parameters of `backend` for the per-neuron solves."""
     report = TighteningReport()
     bounds = given
     for stage in _stages(level):
@@ -60,7 +63,7 @@ def tighten(net: LayeredNet, given: Bounds, level: Tightening, backend: str = "h
         if stage in (Tightening.CROWN, Tightening.ALPHA_CROWN):
             bounds = compute_bounds(net, [bounds], BoundMethod(stage.value), settings, deadline)[0]
         else:
-            bounds = _per_neuron(net, bounds, stage, backend, settings, neuron_time_limit,
+            bounds = _per_neuron(net, bounds, stage, (backend, raw), settings, neuron_time_limit,
                                  milp_tolerance, deadline, report)
         report.seconds[stage.value] = time.perf_counter() - t
         report.unstable[stage.value] = [c["unstable"] for c in bounds.counts()]
@@ -77,7 +80,7 @@ def _stages(level: Tightening) -> list[Tightening]:
     return [s for s in stages if s is not Tightening.ALPHA_CROWN or level is Tightening.ALPHA_CROWN]
 
 
-def _per_neuron(net, bounds: Bounds, stage: Tightening, backend: str, settings, neuron_time_limit: float,
+def _per_neuron(net, bounds: Bounds, stage: Tightening, backend: tuple, settings, neuron_time_limit: float,
                 milp_tolerance: float, deadline: float, report: TighteningReport) -> Bounds:
     """Per-neuron LP or MILP bounds on the unstable neurons of layers 2..L−1, layer by layer."""
     from ..lowerings import lower_lp, lower_milp, pre_activation_objectives
@@ -89,7 +92,7 @@ def _per_neuron(net, bounds: Bounds, stage: Tightening, backend: str, settings, 
             continue
         lowered = lower(net, bounds, upto=k)
         G, g0 = pre_activation_objectives(lowered, net, k)
-        session = BoundSession(lowered.form, backend, milp_tolerance)
+        session = BoundSession(lowered.form, backend[0], milp_tolerance, backend[1])
         lo, hi = bounds.lower[k].copy(), bounds.upper[k].copy()
         for i in todo:
             if time.monotonic() > deadline:

@@ -1,6 +1,8 @@
 """Pieces the relaxation engines share: tightened bounds per case, empty outputs, decided rows."""
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import numpy as np
 
 from ..bounds.progressive import Tightening, tighten
@@ -9,10 +11,11 @@ from ..compiled import CompiledCase
 
 
 def tightened(cc: CompiledCase, level: Tightening, backend: str, deadline: float, certificate: dict,
-              neuron_time_limit: float = 2.0):
-    """`cc`'s bounds tightened up to `level` (per-neuron solves on `backend`); logged in `certificate`."""
+              neuron_time_limit: float = 2.0, raw: Mapping[str, Any] | None = None):
+    """`cc`'s bounds tightened up to `level` (per-neuron solves on `backend` with native
+    parameters `raw`); logged in `certificate`."""
     bounds, report = tighten(cc.net, cc.ibp, level, backend, neuron_time_limit=neuron_time_limit,
-                             deadline=deadline)
+                             deadline=deadline, raw=raw)
     certificate.setdefault("tightening", []).append(
         {"case": cc.index, "level": level.value, "seconds": report.seconds, "solves": report.solves,
          "unstable": report.unstable, "solver_trusted": report.solver_trusted})

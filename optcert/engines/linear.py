@@ -24,6 +24,30 @@ from ..spec import VerificationProblem
 from .common import decided, empty_output, tightened
 
 
+def native(pairs: tuple[str, ...]) -> dict:
+    """("name=value", …) → {name: value} with ints, floats and true/false recognised; the backend
+    itself rejects names it does not know (InvalidOptionError)."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InvalidOptionError(f"option 'raw': {pair!r} is not NAME=VALUE")
+        name, text = (part.strip() for part in pair.split("=", 1))
+        out[name] = _native_value(text)
+    return out
+
+
+def _native_value(text: str):
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _check(backend: str, tolerance: float = 0.0) -> None:
     from solvers import names
 
@@ -35,13 +59,16 @@ def _check(backend: str, tolerance: float = 0.0) -> None:
 
 @dataclass(frozen=True)
 class LpOptions:
-    """`bounds`: intermediate-bound tightening before the LP (`lp-all` = Salman et al.'s LP-ALL)."""
+    """`bounds`: intermediate-bound tightening before the LP (`lp-all` = Salman et al.'s LP-ALL);
+    `raw`: native solver parameters as NAME=VALUE (e.g. `-o raw=presolve=off,threads=1`)."""
 
     bounds: Tightening = Tightening.CROWN
     backend: str = "highs"
+    raw: tuple[str, ...] = ()
 
     def __post_init__(self):
         _check(self.backend)
+        native(self.raw)
 
 
 @dataclass(frozen=True)
@@ -49,7 +76,7 @@ class MilpOptions:
     """`bounds`: tightening before the MILP; `neuron_time_limit` caps each per-neuron solve;
     `tolerance`: relative allowance subtracted from the solver's proven bound; `attack`: PGD first;
     `exact`: solve every clause to optimality (the exact worst-case margin) instead of stopping
-    once the verdict is known."""
+    once the verdict is known; `raw`: native solver parameters as NAME=VALUE."""
 
     bounds: Tightening = Tightening.LP
     backend: str = "highs"
@@ -57,9 +84,11 @@ class MilpOptions:
     tolerance: float = 1e-6
     attack: bool = True
     exact: bool = False
+    raw: tuple[str, ...] = ()
 
     def __post_init__(self):
         _check(self.backend, self.tolerance)
+        native(self.raw)
         if not self.neuron_time_limit > 0:
             raise InvalidOptionError(f"option 'neuron_time_limit' must be positive, got {self.neuron_time_limit}")
 
@@ -72,11 +101,11 @@ def run_lp(problem: VerificationProblem, compiled: list[CompiledCase], options: 
         if time.monotonic() > deadline:
             out.reason, out.timed_out = "time limit reached before every case was bounded", True
             break
-        bounds = tightened(cc, options.bounds, options.backend, deadline, out.certificate)
+        bounds = tightened(cc, options.bounds, options.backend, deadline, out.certificate, raw=native(options.raw))
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
         for clause in cc.case.clauses():
             lowered = lower_lp(cc.net, bounds, Objective(clause))
-            result = solve_bound(lowered.form, options.backend, deadline=deadline)
+            result = solve_bound(lowered.form, options.backend, deadline=deadline, raw=native(options.raw))
             _record(out, cc, clause, result, lowered)
     return out
 
@@ -90,7 +119,7 @@ def run_milp(problem: VerificationProblem, compiled: list[CompiledCase], options
         return out
     for cc in compiled:
         bounds = tightened(cc, options.bounds, options.backend, deadline, out.certificate,
-                            options.neuron_time_limit)
+                           options.neuron_time_limit, native(options.raw))
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
         for clause in cc.case.clauses():
             if time.monotonic() > deadline:
@@ -99,7 +128,8 @@ def run_milp(problem: VerificationProblem, compiled: list[CompiledCase], options
             if not options.exact and decided(out, cc, clause):
                 continue
             lowered = lower_milp(cc.net, bounds, Objective(clause))
-            result = solve_bound(lowered.form, options.backend, deadline=deadline, tolerance=options.tolerance)
+            result = solve_bound(lowered.form, options.backend, deadline=deadline, tolerance=options.tolerance,
+                                 raw=native(options.raw))
             x = _record(out, cc, clause, result, lowered)
             if x is not None and not options.exact and check_counterexample(problem, cc, x):
                 return out

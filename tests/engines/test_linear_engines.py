@@ -129,3 +129,13 @@ def test_shared_instances_never_wrong(row):
             cex = result.counterexample
             assert problem.cases[cex.case].box.contains(cex.x)
             assert all(cex.margins[i] < 0 for i in cex.clause)
+
+
+def test_native_solver_parameters_pass_through_and_unknown_ones_are_refused():
+    problem = _problem(2)
+    result = verify(problem, "milp", 60, {**EXACT, "raw": "mip_rel_gap=0,presolve=off"})
+    assert result.options["raw"] == ["mip_rel_gap=0", "presolve=off"]
+    with pytest.raises(InvalidOptionError, match="no_such_parameter"):
+        verify(problem, "lp", 60, {"raw": "no_such_parameter=1"})
+    with pytest.raises(InvalidOptionError, match="NAME=VALUE"):
+        verify(problem, "lp", 60, {"raw": "presolve"})
