@@ -201,6 +201,7 @@ class SolveStatus(Enum):
     OPTIMAL = "optimal"
     INFEASIBLE = "infeasible"
     UNBOUNDED = "unbounded"
+    CUTOFF = "cutoff"            # MILP with Limits.cutoff: proved that no solution has objective < cutoff
     TIME_LIMIT = "time_limit"
     ITERATION_LIMIT = "iteration_limit"
     NUMERICAL = "numerical"
@@ -238,6 +239,7 @@ class Limits:
     mip_gap: float | None = None
     threads: int | None = None
     verbose: bool = False
+    cutoff: float | None = None  # MILP: only objectives below it matter (status CUTOFF if none)
 
 
 F = TypeVar("F")

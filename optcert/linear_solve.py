@@ -48,16 +48,21 @@ def _limit(time_limit: float | None, deadline: float) -> float | None:
 
 
 def solve_bound(form: LinearProgram, backend: str = "highs", time_limit: float | None = None,
-                deadline: float = math.inf, tolerance: float = 1e-6, raw: Mapping[str, Any] | None = None) -> LinearBound:
-    """Solve `form` on `backend` within min(time_limit, deadline) and bound its optimum from below."""
+                deadline: float = math.inf, tolerance: float = 1e-6, raw: Mapping[str, Any] | None = None,
+                cutoff: float | None = None) -> LinearBound:
+    """Solve `form` on `backend` within min(time_limit, deadline) and bound its optimum from below.
+    `cutoff` (MILP): only objectives below it matter — a sign-only question is answered much sooner."""
     from solvers import get
 
-    solution = get(backend).solve(form, Limits(time_limit=_limit(time_limit, deadline)), raw)
-    return interpret(form, solution, tolerance)
+    limits = Limits(time_limit=_limit(time_limit, deadline), cutoff=cutoff if form.is_mip else None)
+    return interpret(form, get(backend).solve(form, limits, raw), tolerance, limits.cutoff)
 
 
-def interpret(form: LinearProgram, solution: Solution, tolerance: float = 1e-6) -> LinearBound:
-    """The lower bound a solution supports (module doc)."""
+def interpret(form: LinearProgram, solution: Solution, tolerance: float = 1e-6,
+              cutoff: float | None = None) -> LinearBound:
+    """The lower bound a solution supports (module doc); CUTOFF proves min ≥ cutoff."""
+    if form.is_mip and solution.status is SolveStatus.CUTOFF and cutoff is not None:
+        return LinearBound(cutoff - tolerance * (1 + abs(cutoff)), Trust.SOLVER, solution)
     if form.is_mip:
         if solution.status is SolveStatus.INFEASIBLE:
             return LinearBound(math.inf, Trust.SOLVER, solution)

@@ -60,6 +60,10 @@ ENGINES: dict[Engine, EngineEntry] = {
                              "exact big-M MILP after PGD and bound tightening: PROVED / FALSIFIED (solver-trusted)"),
     Engine.SDP: EngineEntry("optcert.engines.sdp:SdpOptions", "optcert.engines.sdp:run_sdp",
                             "full SDP relaxation, bound certified from the conic duals: PROVED or UNKNOWN"),
+    Engine.BNB: EngineEntry("optcert.engines.bnb:BnbOptions", "optcert.engines.bnb:run_bnb",
+                            "branch and bound (batched alpha/beta-CROWN, LP leaves): PROVED / FALSIFIED, complete"),
+    Engine.BM: EngineEntry("optcert.engines.sdp:BmOptions", "optcert.engines.sdp:run_bm",
+                           "rank-r Burer–Monteiro SDP with staircase, certified from its multipliers: PROVED or UNKNOWN"),
 }
 
 DEFAULT_ENGINE = Engine.INTERVAL

@@ -37,7 +37,7 @@ def _gp():
 
 def _status_map(GRB) -> dict:
     return {
-        GRB.OPTIMAL: SolveStatus.OPTIMAL, GRB.INFEASIBLE: SolveStatus.INFEASIBLE,
+        GRB.OPTIMAL: SolveStatus.OPTIMAL, GRB.INFEASIBLE: SolveStatus.INFEASIBLE, GRB.CUTOFF: SolveStatus.CUTOFF,
         GRB.UNBOUNDED: SolveStatus.UNBOUNDED, GRB.TIME_LIMIT: SolveStatus.TIME_LIMIT,
         GRB.ITERATION_LIMIT: SolveStatus.ITERATION_LIMIT, GRB.NODE_LIMIT: SolveStatus.ITERATION_LIMIT,
         GRB.SOLUTION_LIMIT: SolveStatus.ITERATION_LIMIT, GRB.WORK_LIMIT: SolveStatus.TIME_LIMIT,
@@ -94,6 +94,8 @@ def _limit_params(limits: Limits) -> dict:
         params["MIPGap"] = float(limits.mip_gap)
     if limits.threads is not None:
         params["Threads"] = int(limits.threads)
+    if limits.cutoff is not None:
+        params["Cutoff"] = float(limits.cutoff)
     return params
 
 

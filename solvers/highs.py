@@ -76,6 +76,8 @@ def _limit_options(limits: Limits) -> dict:
         opts["mip_rel_gap"] = float(limits.mip_gap)
     if limits.threads is not None:
         opts["threads"] = int(limits.threads)
+    if limits.cutoff is not None:  # HiGHS prunes nodes whose bound reaches it ("infeasible" if all do)
+        opts["objective_bound"] = float(limits.cutoff)
     return opts
 
 
@@ -206,6 +208,8 @@ class HighsBackend:
             status, message = _resolve_ambiguous(hs, lp, options, verbose)
         else:
             status = _status_map(hs).get(model_status, SolveStatus.ERROR)
+            if status is SolveStatus.INFEASIBLE and lp.is_mip and "objective_bound" in options:
+                status, message = SolveStatus.CUTOFF, "no solution below the cutoff (objective_bound)"
         info, sol = h.getInfo(), h.getSolution()
         has_x = info.primal_solution_status == hs.SolutionStatus.kSolutionStatusFeasible
         has_x &= status not in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED, SolveStatus.ERROR)

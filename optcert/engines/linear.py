@@ -57,6 +57,11 @@ def _check(backend: str, tolerance: float = 0.0) -> None:
         raise InvalidOptionError(f"option 'tolerance' must be in [0, 1), got {tolerance}")
 
 
+#: Sign-only MILPs (not `exact`) ask the solver for solutions below this margin only: a proof
+#: then says min ≥ SIGN_CUTOFF − tolerance (> 0), and nodes above it are pruned (≈20× faster).
+SIGN_CUTOFF = 1e-4
+
+
 @dataclass(frozen=True)
 class LpOptions:
     """`bounds`: intermediate-bound tightening before the LP (`lp-all` = Salman et al.'s LP-ALL);
@@ -129,7 +134,7 @@ def run_milp(problem: VerificationProblem, compiled: list[CompiledCase], options
                 continue
             lowered = lower_milp(cc.net, bounds, Objective(clause))
             result = solve_bound(lowered.form, options.backend, deadline=deadline, tolerance=options.tolerance,
-                                 raw=native(options.raw))
+                                 raw=native(options.raw), cutoff=None if options.exact else SIGN_CUTOFF)
             x = _record(out, cc, clause, result, lowered)
             if x is not None and not options.exact and check_counterexample(problem, cc, x):
                 return out

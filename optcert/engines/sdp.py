@@ -21,6 +21,7 @@ from ..errors import InvalidOptionError
 from ..forms import Limits, SolveStatus
 from ..lowerings.quadratic import relu_qcqp
 from ..lowerings.sdp_full import lower_sdp, multipliers, primal_matrix
+from ..precision import Precision
 from ..sdp_certificate import certify
 from ..spec import VerificationProblem
 from .common import decided, empty_output, tightened
@@ -97,3 +98,126 @@ def _certify(out: EngineOutput, cc: CompiledCase, row: int, model, y, lam, prima
 
 def _remaining(deadline: float) -> float | None:
     return max(1e-3, deadline - time.monotonic()) if math.isfinite(deadline) else None
+
+
+@dataclass(frozen=True)
+class BmOptions:
+    """Rank-r Burer–Monteiro: `rank` to start at and `max_rank` for the Riemannian staircase
+    (0 = L+1 and L+6 for a net of L affine layers, as Chiu & Zhang); the staircase stops once
+    primal − certified ≤ `gap`·(1 + |primal|). `attack`: warm-start at the PGD point of each row."""
+
+    bounds: Tightening = Tightening.CROWN
+    rank: int = 0
+    max_rank: int = 0
+    hidden_boxes: bool = True
+    gap: float = 1e-3
+    tolerance: float = 1e-7
+    attack: bool = True
+    device: str = "cpu"
+    precision: Precision = Precision.FLOAT64
+
+    def __post_init__(self):
+        from ..bounds.methods import check_device
+
+        check_device(self.device)
+        if self.rank < 0 or self.max_rank < 0 or (self.rank and self.max_rank and self.max_rank < self.rank):
+            raise InvalidOptionError(f"options 'rank'/'max_rank' must be ≥ 0 with max_rank ≥ rank, "
+                                     f"got {self.rank}/{self.max_rank}")
+        if not (0 < self.gap and 0 < self.tolerance < 1):
+            raise InvalidOptionError("options 'gap' and 'tolerance' must be positive (tolerance < 1)")
+
+
+def run_bm(problem: VerificationProblem, compiled: list[CompiledCase], options: BmOptions,
+           deadline: float) -> EngineOutput:
+    """BM per spec row, all rows of a case in one batched solve, then the staircase per row."""
+    out = empty_output(compiled, {"method": "rank-r Burer–Monteiro SDP (Chiu & Zhang 2023)",
+                                  "backend": "torch-lowrank", "hidden_boxes": options.hidden_boxes})
+    for cc in compiled:
+        bounds = tightened(cc, options.bounds, "highs", deadline, out.certificate)
+        out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
+        starts = _attack_points(problem, cc, out, options, deadline)
+        rows = [r for r in range(cc.case.spec.rows) if not decided(out, cc, (r,))]
+        if rows and time.monotonic() < deadline:
+            _bm_case(out, cc, bounds, rows, starts, options, deadline)
+        if time.monotonic() > deadline:
+            out.reason, out.timed_out = "time limit reached", True
+            break
+    return out
+
+
+def _attack_points(problem, cc: CompiledCase, out: EngineOutput, options: BmOptions, deadline: float) -> dict:
+    """Best PGD input per row (the warm starts); every one is also a candidate counterexample."""
+    from ..attack import AttackOptions, pgd_case
+
+    if not options.attack:
+        return {}
+    stop = time.monotonic() + max(0.0, (deadline - time.monotonic()) / 10) if math.isfinite(deadline) else math.inf
+    starts = {}
+    for found in pgd_case(cc, AttackOptions(every_clause=True, device=options.device), stop):
+        out.candidates.append((cc.index, found.x))
+        for row in found.clause:
+            starts[row] = found.x
+    return starts
+
+
+def _bm_case(out: EngineOutput, cc: CompiledCase, bounds, rows: list[int], starts: dict, options: BmOptions,
+             deadline: float) -> None:
+    from solvers.torch_lowrank import BACKEND, LowRankOptions
+
+    from ..lowerings.sdp_lowrank import lower_lowrank
+
+    depth = len(cc.net.layers)
+    rank = options.rank or depth + 1
+    max_rank = max(options.max_rank or depth + 6, rank)
+    lowered = [relu_qcqp(cc.net, bounds, r, options.hidden_boxes) for r in rows]
+    model = lowered[0].form
+    centre = cc.case.box.center
+    init = np.stack([lower_lowrank(lw, cc.net, starts.get(r, centre), rank).form.init for lw, r in zip(lowered, rows)])
+    settings = LowRankOptions(device=options.device, precision=options.precision, tolerance=options.tolerance)
+    objectives = np.stack([lw.form.objective for lw in lowered])
+    solutions = BACKEND.solve_batch(model, objectives, rank, init, Limits(time_limit=_remaining(deadline)), settings)
+    for lw, row, solution in zip(lowered, rows, solutions):
+        _staircase(out, cc, lw, row, solution, rank, max_rank, settings, options.gap, deadline)
+
+
+def _staircase(out: EngineOutput, cc: CompiledCase, lowered, row: int, solution, rank: int, max_rank: int,
+               settings, gap: float, deadline: float) -> None:
+    """Certify; while the certificate is loose, add a column along the slack's most negative
+    eigenvector and re-solve from there (Boumal et al. 2016)."""
+    from solvers.torch_lowrank import BACKEND, unflatten
+
+    from ..forms import LowRankSDP
+    from ..lowerings.sdp_lowrank import add_direction
+
+    model = lowered.form
+    while True:
+        entry = {"case": cc.index, "row": row, "rank": rank, "status": solution.status.value,
+                 "seconds": round(solution.seconds, 3), "primal": solution.objective, "message": solution.message,
+                 "max_violation": solution.stats.get("max_violation")}
+        U = unflatten(solution, model.n, rank) if solution.x is not None else None
+        if U is not None:
+            out.candidates.append((cc.index, U[1:1 + cc.net.n_inputs, 0]))
+        if solution.row_duals is None:
+            out.certificate.setdefault("rows", []).append(entry)
+            return
+        entry.update(_certify(out, cc, row, model, solution.row_duals, solution.objective, solution.objective))
+        out.certificate.setdefault("rows", []).append(entry)
+        loose = entry.get("gap", math.inf) > gap * (1 + abs(solution.objective or 0.0))
+        if not loose or rank >= max_rank or U is None or time.monotonic() > deadline:
+            return
+        direction = _negative_direction(model, solution.row_duals, entry["lambda"])
+        rank += 1
+        form = LowRankSDP(model, rank, add_direction(U, direction))
+        solution = BACKEND.solve_batch(model, model.objective[None], rank, form.init[None],
+                                       Limits(time_limit=_remaining(deadline)), settings)[0]
+
+
+def _negative_direction(model, y, lam: float) -> np.ndarray:
+    """Eigenvector of the smallest eigenvalue of S(y) − λE₀₀ (where the rank should grow)."""
+    from scipy.linalg import eigh
+
+    from ..sdp_certificate import project, slack_matrix
+
+    S, _ = slack_matrix(model, project(model, y))
+    S[0, 0] -= lam
+    return eigh(S, subset_by_index=[0, 0], driver="evr")[1][:, 0]

@@ -222,3 +222,20 @@ def test_highs_is_the_embedded_default():
     from solvers import registry
 
     assert registry.default("lp") == "highs" and registry.get("highs").available().available
+
+
+@pytest.mark.parametrize("name", ["highs", "gurobi"])
+def test_milp_cutoff_proves_no_solution_below_it(name):
+    """min x0 + x1 over integers in [1, 3]²: optimum 2. A cutoff of 1.5 has nothing below it
+    (CUTOFF); a cutoff of 5 leaves the optimum to be found."""
+    import scipy.sparse as sp
+
+    from optcert.forms import Limits, LinearProgram, SolveStatus
+    from solvers import available, get
+
+    if not available()[name].available:
+        pytest.skip(available()[name].reason)
+    lp = LinearProgram(np.ones(2), sp.csr_matrix((0, 2)), [], [], [1, 1], [3, 3], np.array([True, True]))
+    assert get(name).solve(lp, Limits(cutoff=1.5)).status is SolveStatus.CUTOFF
+    solved = get(name).solve(lp, Limits(cutoff=5.0))
+    assert solved.status is SolveStatus.OPTIMAL and solved.objective == pytest.approx(2.0)
