@@ -62,8 +62,6 @@ ENGINES: dict[Engine, EngineEntry] = {
                             "full SDP relaxation, bound certified from the conic duals: PROVED or UNKNOWN"),
     Engine.BNB: EngineEntry("optcert.engines.bnb:BnbOptions", "optcert.engines.bnb:run_bnb",
                             "branch and bound (batched alpha/beta-CROWN, LP leaves): PROVED / FALSIFIED, complete"),
-    Engine.BNB: EngineEntry("optcert.engines.bnb:BnbOptions", "optcert.engines.bnb:run_bnb",
-                            "branch and bound (batched alpha/beta-CROWN, LP leaves): PROVED / FALSIFIED, complete"),
     Engine.BM: EngineEntry("optcert.engines.sdp:BmOptions", "optcert.engines.sdp:run_bm",
                            "rank-r Burer–Monteiro SDP with staircase, certified from its multipliers: PROVED or UNKNOWN"),
 }
