@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engine option, repeatable (see `optcert engines`)")
     v.add_argument("--bounds", help="intermediate bounds for the lp/milp engines: ibp, crown, alpha-crown, "
                    "lp-all, milp (same as -o bounds=...)")
+    v.add_argument("--rank", type=int, help="starting rank of the bm engine (same as -o rank=...)")
+    v.add_argument("--hidden-boxes", action=argparse.BooleanOptionalAction, default=None,
+                   help="quadratic boxes on hidden layers for the sdp/bm engines (default on)")
     v.add_argument("--json", type=Path, help="write the full result as JSON")
     v.add_argument("--vnncomp-result", type=Path, help="write a VNN-COMP result file")
     _problem_arguments(v)
@@ -145,8 +148,9 @@ def cmd_verify(args) -> int:
     _set_threads(args.threads)
     with progress(f"verifying {problem.name} with {args.engine}"):
         options = parse_pairs(args.option)
-        if args.bounds:
-            options["bounds"] = args.bounds
+        for flag in ("bounds", "rank", "hidden_boxes"):
+            if getattr(args, flag) is not None:
+                options[flag] = getattr(args, flag)
         result = verify(problem, args.engine, args.timeout, options)
     if args.json:
         args.json.write_text(result.to_json())

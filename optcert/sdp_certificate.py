@@ -19,6 +19,7 @@ by golden-section search on the concave function λ ↦ λ + T·min(0, λ_min(S 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,8 +101,9 @@ def _value(S: np.ndarray, lam: float, T: float) -> float:
     return lam + (T * min(0.0, mu) if math.isfinite(T) else (0.0 if mu >= 0 else -math.inf))
 
 
-def best_lambda(S: np.ndarray, T: float, lam0: float, iterations: int = 20) -> float:
-    """Golden-section search for the best λ near lam0 (the function is concave in λ)."""
+def best_lambda(S: np.ndarray, T: float, lam0: float, iterations: int = 20, deadline: float = math.inf) -> float:
+    """Golden-section search for the best λ near lam0 (the function is concave in λ), cut short
+    at `deadline` (time.monotonic())."""
     D = S.copy()
     D[0, 0] -= lam0
     mu = min_eigenvalue(D)
@@ -111,6 +113,8 @@ def best_lambda(S: np.ndarray, T: float, lam0: float, iterations: int = 20) -> f
     c, d = b - g * (b - a), a + g * (b - a)
     fc, fd = _value(S, c, T), _value(S, d, T)
     for _ in range(iterations):
+        if time.monotonic() > deadline:
+            break
         if fc >= fd:
             b, d, fd = d, c, fc
             c = b - g * (b - a)
@@ -143,18 +147,19 @@ def congruence(S: np.ndarray, E: np.ndarray, c: np.ndarray, w: np.ndarray) -> tu
     return A, F
 
 
-def certify(model: QuadraticModel, y: np.ndarray, lam: float | None = None, search: bool = True) -> SdpCertificate:
+def certify(model: QuadraticModel, y: np.ndarray, lam: float | None = None, search: bool = True,
+            deadline: float = math.inf) -> SdpCertificate:
     """Rigorous lower bound on the SDP optimum (hence on the QCQP) from multipliers y (module doc).
 
     With the model's box centres, two scalings of the centred matrix are tried — unit weights
     (T = 1 + Σ r_i²) and weights r_i (T = 1 + n) — and the better bound is kept. `lam` is a starting
-    λ (e.g. the solver's dual objective or the primal value).
+    λ (e.g. the solver's dual objective or the primal value); the λ search stops at `deadline`.
     """
     yp = project(model, y)
     S, E = slack_matrix(model, yp)
     projected = int(np.sum(yp != np.where(np.isfinite(y), y, 0.0)))
     if model.center is None:
-        return _certify_scaled(S, E, math.inf, lam, search, projected)
+        return _certify_scaled(S, E, math.inf, lam, search, projected, deadline)
     r2 = model.radius2
     w = np.sqrt(np.maximum(r2, 1e-300))
     unit = (np.ones(model.n), 1.0 + float(np.sum(r2)) * (1 + (model.n + 4) * _U))
@@ -162,18 +167,18 @@ def certify(model: QuadraticModel, y: np.ndarray, lam: float | None = None, sear
     best = None
     for weights, T in (unit, radius):
         A, F = congruence(S, E, model.center, weights)
-        cert = _certify_scaled(A, F, float(np.nextafter(T, np.inf)), lam, search, projected)
+        cert = _certify_scaled(A, F, float(np.nextafter(T, np.inf)), lam, search, projected, deadline)
         best = cert if best is None or cert.bound > best.bound else best
     return best
 
 
 def _certify_scaled(S: np.ndarray, E: np.ndarray, T: float, lam: float | None, search: bool,
-                    projected: int) -> SdpCertificate:
+                    projected: int, deadline: float = math.inf) -> SdpCertificate:
     """λ + T·min(0, λ_min(S − λE₀₀)) made rigorous with the entrywise error bound E."""
     if lam is None or not math.isfinite(lam):
         lam = float(S[0, 0])
     if search:
-        lam = best_lambda(S, T, float(lam))
+        lam = best_lambda(S, T, float(lam), deadline=deadline)
     D = S.copy()
     D[0, 0] -= lam
     E = E.copy()

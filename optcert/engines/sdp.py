@@ -69,13 +69,13 @@ def run_sdp(problem: VerificationProblem, compiled: list[CompiledCase], options:
                 continue
             lowered = relu_qcqp(cc.net, bounds, row, options.hidden_boxes)
             conic = lower_sdp(lowered.form)
-            solution = backend.solve(conic.form, Limits(time_limit=_remaining(deadline)))
+            solution = backend.solve(conic.form, Limits(time_limit=_remaining(deadline, 0.9)))
             entry = {"case": cc.index, "row": row, "status": solution.status.value,
                      "seconds": round(solution.seconds, 3), "primal": solution.objective, "message": solution.message}
             if solution.row_duals is not None:
                 y = multipliers(conic, solution.row_duals)
                 lam = solution.bound if solution.bound is not None else solution.objective
-                entry.update(_certify(out, cc, row, lowered.form, y, lam, solution.objective))
+                entry.update(_certify(out, cc, row, lowered.form, y, lam, solution.objective, deadline))
             if solution.x is not None and solution.status is not SolveStatus.ERROR:
                 P = primal_matrix(conic, solution.x)
                 out.candidates.append((cc.index, P[0, 1:1 + cc.net.n_inputs] / max(P[0, 0], 1e-300)))
@@ -83,10 +83,10 @@ def run_sdp(problem: VerificationProblem, compiled: list[CompiledCase], options:
     return out
 
 
-def _certify(out: EngineOutput, cc: CompiledCase, row: int, model, y, lam, primal) -> dict:
+def _certify(out: EngineOutput, cc: CompiledCase, row: int, model, y, lam, primal, deadline: float) -> dict:
     """Certify row `row` from multipliers y; fold the bound into `out`; the certificate entry."""
     t = time.perf_counter()
-    cert = certify(model, y, lam)
+    cert = certify(model, y, lam, deadline=deadline)
     out.lower[cc.index][row] = max(out.lower[cc.index][row], cert.bound)
     entry = {**cert.as_dict(), "certify_seconds": round(time.perf_counter() - t, 3)}
     if primal is not None and math.isfinite(cert.bound):
@@ -96,8 +96,9 @@ def _certify(out: EngineOutput, cc: CompiledCase, row: int, model, y, lam, prima
     return entry
 
 
-def _remaining(deadline: float) -> float | None:
-    return max(1e-3, deadline - time.monotonic()) if math.isfinite(deadline) else None
+def _remaining(deadline: float, share: float = 1.0) -> float | None:
+    """`share` of the time left (the rest is kept for the certificate), or None without a deadline."""
+    return max(1e-3, share * (deadline - time.monotonic())) if math.isfinite(deadline) else None
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ def _bm_case(out: EngineOutput, cc: CompiledCase, bounds, rows: list[int], start
     init = np.stack([lower_lowrank(lw, cc.net, starts.get(r, centre), rank).form.init for lw, r in zip(lowered, rows)])
     settings = LowRankOptions(device=options.device, precision=options.precision, tolerance=options.tolerance)
     objectives = np.stack([lw.form.objective for lw in lowered])
-    solutions = BACKEND.solve_batch(model, objectives, rank, init, Limits(time_limit=_remaining(deadline)), settings)
+    solutions = BACKEND.solve_batch(model, objectives, rank, init, Limits(time_limit=_remaining(deadline, 0.8)),
+                                    settings)
     for lw, row, solution in zip(lowered, rows, solutions):
         _staircase(out, cc, lw, row, solution, rank, max_rank, settings, options.gap, deadline)
 
@@ -200,7 +202,8 @@ def _staircase(out: EngineOutput, cc: CompiledCase, lowered, row: int, solution,
         if solution.row_duals is None:
             out.certificate.setdefault("rows", []).append(entry)
             return
-        entry.update(_certify(out, cc, row, model, solution.row_duals, solution.objective, solution.objective))
+        entry.update(_certify(out, cc, row, model, solution.row_duals, solution.objective, solution.objective,
+                              deadline))
         out.certificate.setdefault("rows", []).append(entry)
         loose = entry.get("gap", math.inf) > gap * (1 + abs(solution.objective or 0.0))
         if not loose or rank >= max_rank or U is None or time.monotonic() > deadline:
@@ -209,7 +212,7 @@ def _staircase(out: EngineOutput, cc: CompiledCase, lowered, row: int, solution,
         rank += 1
         form = LowRankSDP(model, rank, add_direction(U, direction))
         solution = BACKEND.solve_batch(model, model.objective[None], rank, form.init[None],
-                                       Limits(time_limit=_remaining(deadline)), settings)[0]
+                                       Limits(time_limit=_remaining(deadline, 0.8)), settings)[0]
 
 
 def _negative_direction(model, y, lam: float) -> np.ndarray:

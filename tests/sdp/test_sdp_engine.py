@@ -54,7 +54,7 @@ def test_unknown_backend_is_a_typed_error():
         verify(problem, "sdp", 10, {"backend": "sedumi"})
 
 
-SAT = [r for fam in ("acasxu", "mnistfc") for r in instances(fam) if r["expected"] == "sat"][::8]
+SAT = [r for r in instances("acasxu") if r["expected"] == "sat"][::16]
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=r["instance"]) for r in SAT] or

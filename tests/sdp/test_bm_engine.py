@@ -1,0 +1,47 @@
+"""The `bm` engine: sound against brute force, close to the full SDP, staircase, warm start,
+options, and shared `sat` instances never proved (a fast subset)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optcert.errors import InvalidOptionError
+from optcert.ir.from_onnx import load_onnx
+from optcert.result import Verdict
+from optcert.verify import verify
+from optcert.vnnlib import read_vnnlib
+
+from ..builders import BENCHMARKS, instances
+from .test_sdp_engine import _problem
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bm_is_sound_and_matches_the_full_sdp(seed):
+    problem, truth = _problem(seed)
+    bm = verify(problem, "bm", 120)
+    sdp = verify(problem, "sdp", 60, {"backend": "clarabel"})
+    lower_bm, lower_sdp = np.array(bm.cases[0].lower), np.array(sdp.cases[0].lower)
+    assert np.all(lower_bm <= np.array(truth) + 1e-9)
+    assert np.all(np.abs(lower_bm - lower_sdp) <= 2e-3 * (1 + np.abs(lower_sdp))), (lower_bm, lower_sdp)
+    for row in bm.certificate.get("rows", []):
+        assert row["rank"] >= 2 and row["bound"] <= row["primal"] + 1e-6 * (1 + abs(row["primal"]))
+
+
+def test_bm_options_are_checked():
+    problem, _ = _problem(0)
+    with pytest.raises(InvalidOptionError, match="rank"):
+        verify(problem, "bm", 10, {"rank": 5, "max_rank": 3})
+    with pytest.raises(InvalidOptionError, match="device"):
+        verify(problem, "bm", 10, {"device": "tpu"})
+
+
+SAT = [r for fam in ("acasxu", "mnistfc") for r in instances(fam) if r["expected"] == "sat"][3::12]
+
+
+@pytest.mark.parametrize("row", [pytest.param(r, id=r["instance"]) for r in SAT] or
+                         [pytest.param(None, marks=pytest.mark.skip(reason="benchmarks absent"))])
+def test_shared_sat_instances_are_never_proved(row):
+    fam = "acasxu" if row["instance"].startswith("ACAS") else "mnistfc"
+    folder = BENCHMARKS / fam
+    problem = read_vnnlib(folder / row["vnnlib"]).problem(load_onnx(folder / row["onnx"]), name=row["instance"])
+    assert verify(problem, "bm", 10.0).verdict is not Verdict.PROVED
