@@ -194,8 +194,9 @@ class Search:
     def run(self, any_case: bool) -> SearchResult:
         self.any_case = any_case
         root = self.task.root
-        m = root.lower[-1].size
-        self.absorb([(root, np.full(m, -np.inf), -math.inf, 0)], self._bound([(root, None, None, 0)], 1))
+        rows = root.lower[-1]      # the root's own output bounds (IBP) are valid to start from
+        key = float(np.max(rows) if any_case else np.min(rows))
+        self.absorb([(root, rows, key, 0)], self._bound([(root, rows, key, 0)], 1))
         if self.cex is not None:
             return self.result("falsified")
         s = self.settings

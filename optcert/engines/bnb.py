@@ -219,17 +219,44 @@ class CaseContext:
         self.eye = torch.eye(self.m, dtype=torch.float64, device=device)
 
 
-def _propagate(ctx: CaseContext, domains, start: int):
+def _propagate(ctx: CaseContext, domains, start: int, deadline: float):
     """(given, computed): the domains as a batch, and their CROWN bounds on ReLU layers
-    start..L−1 (intersected with the given ones; earlier layers are taken as given)."""
-    import torch
-
+    start..L−1 (intersected with the given ones; earlier layers are taken as given).
+    `computed` is None when the deadline passes first."""
     given = DomainBatch.from_bounds(domains, ctx.device)
     out = DomainBatch(given.lower[:start], given.upper[:start])
     for k in range(start, ctx.tn.depth):
-        lo, hi = layer_bounds(ctx.tn, out, k)
-        out = out.extended(torch.maximum(lo, given.lower[k]), torch.minimum(hi, given.upper[k]))
+        if time.monotonic() > deadline:
+            return given, None
+        out = out.extended(*_unstable_layer_bounds(ctx, out, given.lower[k], given.upper[k], k))
     return given, out
+
+
+def _unstable_layer_bounds(ctx: CaseContext, out: DomainBatch, lo, hi, k: int):
+    """CROWN bounds on layer k, recomputed only for the neurons unstable in the given (lo, hi).
+
+    A stable neuron's interval does not enter the CROWN bound of later layers (its ν equals its
+    Λ whatever l, u are), so keeping the given (valid, parent) interval there loses nothing
+    that matters, and the backward pass shrinks from 2n to 2U rows (U = most unstable neurons
+    in a domain of the batch)."""
+    import torch
+
+    unstable = (lo < 0) & (hi > 0)
+    U = int(unstable.sum(dim=1).max()) if unstable.numel() else 0
+    if U == 0:
+        return lo, hi
+    n = lo.shape[1]
+    if U == n:
+        new_lo, new_hi = layer_bounds(ctx.tn, out, k)
+        return torch.maximum(new_lo, lo), torch.minimum(new_hi, hi)
+    idx = torch.argsort((~unstable).to(torch.int8), dim=1, stable=True)[:, :U]   # unstable first
+    valid = torch.gather(unstable, 1, idx)
+    sel = torch.nn.functional.one_hot(idx, n).to(torch.float64) * valid[..., None]
+    lower = backward_bound(ctx.tn, out, k, torch.cat([sel, -sel], dim=1)).lower
+    old_lo, old_hi = torch.gather(lo, 1, idx), torch.gather(hi, 1, idx)
+    new_lo = torch.where(valid, torch.maximum(lower[:, :U], old_lo), old_lo)
+    new_hi = torch.where(valid, torch.minimum(-lower[:, U:], old_hi), old_hi)
+    return lo.scatter(1, idx, new_lo), hi.scatter(1, idx, new_hi)
 
 
 def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float):
@@ -248,10 +275,8 @@ def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float):
             if bool(mask.any()):
                 masks[j] = mask
                 betas[j] = torch.zeros((B, ctx.m, lo.shape[1]), dtype=torch.float64, requires_grad=True)
-    groups = [{"params": list(alphas.values()), "lr": ctx.lr}]
-    if betas:
-        groups.append({"params": list(betas.values()), "lr": ctx.lr / 2})
-    opt = torch.optim.Adam(groups)
+    params = [(a, ctx.lr) for a in alphas.values()] + [(b, ctx.lr / 2) for b in betas.values()]
+    adam = _Adam(params)
     best, best_nus = None, None
     for it in range(ctx.iterations + 1):
         p = backward_bound(ctx.tn, inner, L, obj, alphas=alphas, betas={j: betas[j] * masks[j] for j in betas})
@@ -262,15 +287,40 @@ def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float):
             better = bound > best
             best = torch.where(better, bound, best)
             best_nus = {j: torch.where(better[..., None], p.nus[j].detach(), best_nus[j]) for j in best_nus}
-        if it == ctx.iterations or time.monotonic() > deadline:
+        if it == ctx.iterations or not params or time.monotonic() > deadline:
             break
-        opt.zero_grad()
-        (-p.lower.sum()).backward()
-        opt.step()
+        grads = torch.autograd.grad(-p.lower.sum(), [q for q, _ in params], allow_unused=True)
+        adam.step(grads)
         with torch.no_grad():
             for a in alphas.values():
                 a.clamp_(0.0, 1.0)
     return best, best_nus
+
+
+class _Adam:
+    """Plain Adam (Kingma & Ba 2015) on a few tensors, each with its own step size; written out
+    because constructing torch.optim.Adam per batch costs more than the steps (and its first use
+    imports torch._dynamo, seconds that a short deadline cannot spare)."""
+
+    def __init__(self, params, betas=(0.9, 0.999), eps=1e-8):
+        import torch
+
+        self.params, self.b1, self.b2, self.eps, self.t = params, betas[0], betas[1], eps, 0
+        self.m = [torch.zeros_like(p) for p, _ in params]
+        self.v = [torch.zeros_like(p) for p, _ in params]
+
+    def step(self, grads) -> None:
+        import torch
+
+        self.t += 1
+        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
+        with torch.no_grad():
+            for (p, lr), g, m, v in zip(self.params, grads, self.m, self.v):
+                if g is None:
+                    continue
+                m.mul_(self.b1).add_(g, alpha=1 - self.b1)
+                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+                p.sub_(lr * (m / c1) / ((v / c2).sqrt() + self.eps))
 
 
 def _input_coefficients(ctx: CaseContext, nus: dict):
@@ -290,7 +340,10 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     import torch
 
     L, m = ctx.tn.depth, ctx.m
-    given, inner = _propagate(ctx, domains, start)
+    given, inner = _propagate(ctx, domains, start, deadline)
+    if inner is None:   # out of time: the domains keep their parents' bounds
+        B = len(domains)
+        return Bounded(list(domains), np.full((B, m), -np.inf), np.full(B, -np.inf))
     p = backward_bound(ctx.tn, inner, L, torch.cat([ctx.eye, -ctx.eye]))
     lower = torch.maximum(p.lower[:, :m], given.lower[L])
     upper = torch.minimum(-p.lower[:, m:], given.upper[L])
