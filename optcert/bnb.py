@@ -101,6 +101,7 @@ class Search:
         m = task.root.lower[-1].size
         self.floor_rows, self.floor_key = np.full(m, np.inf), math.inf
         self.cex: np.ndarray | None = None
+        self.rate = 0.0   # seconds per domain of the last bounding call
         self.stats = {"nodes": 0, "batches": 0, "pruned": 0, "infeasible": 0, "leaf_lps": 0,
                       "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
                       "seconds": {"bound": 0.0, "branch": 0.0, "leaf": 0.0, "attack": 0.0}}
@@ -175,10 +176,19 @@ class Search:
             self.stats["unresolved_leaves"] += 1   # a tie: neither provable nor falsifiable here
         self._leaf(rows, key)
 
+    def _affordable(self, batch: int) -> int:
+        """How many domains to split now so that bounding their children should end before the
+        deadline (from the last call's seconds per domain); 0 when not even one fits."""
+        remaining = self.deadline - time.monotonic()
+        if not math.isfinite(remaining) or self.rate <= 0:
+            return batch
+        return max(0, min(batch, int(remaining / (2.0 * 1.25 * self.rate))))
+
     def _bound(self, kids: list[tuple[Bounds, np.ndarray, float, int]], start: int) -> Bounded:
         t = time.monotonic()
         bounded = self.task.bound([k[0] for k in kids], start, self.deadline)
         self._timed("bound", t)
+        self.rate = (time.monotonic() - t) / len(kids)
         self.stats["nodes"] += len(kids)
         return bounded
 
@@ -207,7 +217,10 @@ class Search:
                 return self.result("node_limit")
             if s.attack_every and self.stats["batches"] % s.attack_every == 0 and self._attack():
                 return self.result("falsified")
-            popped = [heapq.heappop(self.heap) for _ in range(min(s.batch, len(self.heap)))]
+            size = self._affordable(s.batch)
+            if size == 0:
+                return self.result("timeout")
+            popped = [heapq.heappop(self.heap) for _ in range(min(size, len(self.heap)))]
             if len(self.heap) + 2 * len(popped) > s.max_domains:
                 for item in popped:
                     heapq.heappush(self.heap, item)

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
-
 import numpy as np
 
 from .bounds.layer_bounds import Bounds
@@ -177,9 +175,3 @@ def row_weights(sound_lower: np.ndarray, any_case: bool) -> np.ndarray:
         return w
     w = (sound_lower <= 0).astype(np.float64)
     return w if w.any() else np.ones_like(sound_lower)
-
-
-def batch_decisions(bounded: Bounded, weights: Sequence[np.ndarray], root: Bounds, split: Split,
-                    rule: Rule) -> list[Decision | None]:
-    return [None if bounded.bounds[b] is None else decide(bounded, b, weights[b], root, split, rule)
-            for b in range(len(bounded.bounds))]

@@ -37,7 +37,7 @@ from ..bounds.crown import backward_bound, layer_bounds
 from ..bounds.layer_bounds import Bounds
 from ..bounds.methods import check_device
 from ..bounds.torch_net import DomainBatch, torch_net
-from ..branching import Bounded, Rule, Split, batch_decisions, row_weights
+from ..branching import Bounded, Rule, Split, decide, row_weights
 from ..certify import EngineOutput, check_counterexample
 from ..compiled import CompiledCase
 from ..errors import InvalidOptionError, LoweringError
@@ -116,8 +116,7 @@ class CaseTask:
 
     def decide(self, bounded, index, value):
         weights = row_weights(self.cc.sound(bounded.lower[index]), self.any_case)
-        return batch_decisions(_One(bounded, index), [weights], self.root, self.options.split,
-                               self.options.branching)[0]
+        return decide(bounded, index, weights, self.root, self.options.split, self.options.branching)
 
     def leaf(self, bounds, deadline):
         return exact_leaf(self.ctx, bounds, deadline)
@@ -138,17 +137,6 @@ class CaseTask:
             return []
         self.generator_seed += 1
         return attack_boxes(self.ctx, domains, self.generator_seed, deadline)
-
-
-class _One:
-    """A view of one domain of a `Bounded` batch as a batch of one (for `batch_decisions`)."""
-
-    def __init__(self, bounded, index):
-        self.bounds = [bounded.bounds[index]]
-        self.lower = bounded.lower[index:index + 1]
-        self.key = bounded.key[index:index + 1]
-        self.nus = None if bounded.nus is None else {k: v[index:index + 1] for k, v in bounded.nus.items()}
-        self.lam0 = None if bounded.lam0 is None else bounded.lam0[index:index + 1]
 
 
 def _attack_all(problem, compiled, tasks, options: BnbOptions, deadline: float, out: EngineOutput) -> bool:
@@ -177,13 +165,13 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
         out.certificate["attack_seconds"] = time.monotonic() - start
         return out
     out.certificate["attack_seconds"] = time.monotonic() - start
-    settings = SearchSettings(options.batch, options.max_domains, options.node_limit,
-                              attack_every=5 if options.attack else 0)
     reasons = []
     with progress("bnb", enabled=options.progress) as update:
         for left, (cc, task) in enumerate(zip(compiled, tasks)):
             share = (deadline - time.monotonic()) / (len(compiled) - left) if math.isfinite(deadline) else math.inf
             case_deadline = min(deadline, time.monotonic() + share)
+            settings = SearchSettings(options.batch, _domain_cap(cc, options), options.node_limit,
+                                      attack_every=5 if options.attack else 0)
             result = Search(task, settings, case_deadline, lambda t, k=cc.index: update(f"case {k}: {t}")).run(
                 task.any_case)
             out.lower[cc.index] = result.rows
@@ -196,6 +184,15 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
     out.reason = "; ".join(reasons)
     out.timed_out = any("time limit" in r for r in reasons)
     return out
+
+
+MEMORY_BUDGET = 2 * 2 ** 30   # bytes of queued domain bounds, whatever max_domains says
+
+
+def _domain_cap(cc: CompiledCase, options: BnbOptions) -> int:
+    """max_domains, lowered so that the queued bounds (two float64 per neuron) fit MEMORY_BUDGET."""
+    per_domain = 16 * sum(a.size for a in cc.ibp.lower) + 512
+    return max(2 * options.batch, min(options.max_domains, MEMORY_BUDGET // per_domain))
 
 
 def _reason(case: int, status: str) -> str:
