@@ -199,7 +199,8 @@ def _staircase(out: EngineOutput, cc: CompiledCase, lowered, row: int, solution,
         U = unflatten(solution, model.n, rank) if solution.x is not None else None
         if U is not None:
             out.candidates.append((cc.index, U[1:1 + cc.net.n_inputs, 0]))
-        if solution.row_duals is None:
+        if solution.row_duals is None or time.monotonic() > deadline:
+            entry["note"] = "not certified" + (" (time limit)" if solution.row_duals is not None else "")
             out.certificate.setdefault("rows", []).append(entry)
             return
         entry.update(_certify(out, cc, row, model, solution.row_duals, solution.objective, solution.objective,

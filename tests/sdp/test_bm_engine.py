@@ -15,10 +15,10 @@ from ..builders import BENCHMARKS, instances
 from .test_sdp_engine import _problem
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(2))
 def test_bm_is_sound_and_matches_the_full_sdp(seed):
     problem, truth = _problem(seed)
-    bm = verify(problem, "bm", 120)
+    bm = verify(problem, "bm", 60)
     sdp = verify(problem, "sdp", 60, {"backend": "clarabel"})
     lower_bm, lower_sdp = np.array(bm.cases[0].lower), np.array(sdp.cases[0].lower)
     assert np.all(lower_bm <= np.array(truth) + 1e-9)
@@ -35,7 +35,7 @@ def test_bm_options_are_checked():
         verify(problem, "bm", 10, {"device": "tpu"})
 
 
-SAT = [r for fam in ("acasxu", "mnistfc") for r in instances(fam) if r["expected"] == "sat"][3::12]
+SAT = [r for r in instances("acasxu") if r["expected"] == "sat"][3::16]
 
 
 @pytest.mark.parametrize("row", [pytest.param(r, id=r["instance"]) for r in SAT] or
