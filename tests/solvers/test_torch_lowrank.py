@@ -143,6 +143,17 @@ def test_init_is_used_and_row0_is_pinned():
     assert again.status is SolveStatus.OPTIMAL and again.objective == pytest.approx(first.objective, abs=1e-5)
 
 
+def test_warm_start_with_duals():
+    model = box_qcqp(10, 4, 1)
+    r = rank_for(model)
+    cold = BACKEND.solve(LowRankSDP(model, r))
+    warm = solve_batch(model, model.objective[None], r, unflatten(cold, model.n, r), duals=cold.row_duals)[0]
+    assert warm.status is SolveStatus.OPTIMAL and warm.objective == pytest.approx(cold.objective, abs=1e-6)
+    assert warm.stats["inner_iterations"] < cold.stats["inner_iterations"] / 3
+    with pytest.raises(ValueError):
+        solve_batch(model, model.objective[None], r, duals=np.full(model.m + 1, 1.0))
+
+
 def test_time_limit_returns_current_iterate_and_multipliers():
     model = box_qcqp(40, 10, 2)
     sol = BACKEND.solve(LowRankSDP(model, 8), Limits(time_limit=0.0))
