@@ -38,3 +38,32 @@ class Backend(Protocol):
     def solve(self, form, limits: Limits = Limits(), raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form` within `limits`; `raw` holds native solver parameters (unknown keys are
         rejected with InvalidOptionError). Failures and time limits come back as a Solution."""
+
+
+class LicenceFreeBackend:
+    """`available()` and `fits()` for a backend that needs only an importable package (no
+    licence). Subclasses set `name`, `forms`, `package` (for messages), `form_type` and `version()`."""
+
+    name: str
+    forms: tuple[str, ...]
+    package: str
+    form_type: type
+
+    def version(self) -> str:
+        """The package's version; raises if it cannot be imported."""
+        raise NotImplementedError
+
+    def available(self) -> Availability:
+        """Installed? Never raises."""
+        try:
+            version = self.version()
+        except Exception as err:  # ImportError or a broken wheel
+            return Availability(self.name, False, reason=f"{self.package} not installed ({err})", forms=self.forms)
+        return Availability(self.name, True, version=version, forms=self.forms)
+
+    def fits(self, form) -> Availability:
+        """Any `form_type` fits; other forms do not."""
+        status = self.available()
+        if status.available and not isinstance(form, self.form_type):
+            return Availability(self.name, False, status.version, f"cannot solve {type(form).__name__}", self.forms)
+        return status

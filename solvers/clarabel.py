@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from optcert.errors import InvalidOptionError
 from optcert.forms import ConicProgram, Limits, Solution, SolveStatus
 
-from .base import Availability
+from .base import LicenceFreeBackend
 from .psd_vec import conic_solution, row_permutation
 
 
@@ -83,27 +83,17 @@ def _unpermute(values, perm: np.ndarray) -> np.ndarray:
     return out
 
 
-class ClarabelBackend:
+class ClarabelBackend(LicenceFreeBackend):
     """ConicPrograms through Clarabel; see the module docstring for conventions."""
 
     name = "clarabel"
     forms = ("conic",)
 
-    def available(self) -> Availability:
-        """Installed? (Clarabel needs no licence.) Never raises."""
-        try:
-            version = str(_clarabel().__version__)
-        except Exception as err:  # ImportError or a broken wheel
-            return Availability(self.name, False, reason=f"clarabel not installed ({err})", forms=self.forms)
-        return Availability(self.name, True, version=version, forms=self.forms)
+    package = "clarabel"
+    form_type = ConicProgram
 
-    def fits(self, form) -> Availability:
-        """Any ConicProgram fits; other forms do not."""
-        status = self.available()
-        if status.available and not isinstance(form, ConicProgram):
-            return Availability(self.name, False, status.version, f"cannot solve {type(form).__name__}",
-                                self.forms)
-        return status
+    def version(self) -> str:
+        return str(_clarabel().__version__)
 
     def solve(self, form: ConicProgram, limits: Limits = Limits(),
               raw: Mapping[str, Any] | None = None) -> Solution:

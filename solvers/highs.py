@@ -22,7 +22,7 @@ import numpy as np
 from optcert.errors import InvalidOptionError, UnreadableFileError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
 
-from .base import Availability
+from .base import LicenceFreeBackend
 
 
 def _highspy():
@@ -160,28 +160,18 @@ def _resolve_ambiguous(hs, lp, options, verbose) -> tuple[SolveStatus, str]:
     return SolveStatus.ERROR, f"HiGHS: unbounded or infeasible; feasibility re-solve gave {status.name}"
 
 
-class HighsBackend:
+class HighsBackend(LicenceFreeBackend):
     """LP and MILP through highspy; see the module docstring for conventions."""
 
     name = "highs"
     forms = ("lp", "milp")
 
-    def available(self) -> Availability:
-        """Installed? (HiGHS needs no licence.) Never raises."""
-        try:
-            hs = _highspy()
-            version = f"{hs.HIGHS_VERSION_MAJOR}.{hs.HIGHS_VERSION_MINOR}.{hs.HIGHS_VERSION_PATCH}"
-        except Exception as err:  # ImportError or a broken wheel
-            return Availability(self.name, False, reason=f"highspy not installed ({err})", forms=self.forms)
-        return Availability(self.name, True, version=version, forms=self.forms)
+    package = "highspy"
+    form_type = LinearProgram
 
-    def fits(self, form) -> Availability:
-        """Any LinearProgram fits HiGHS; other forms do not."""
-        status = self.available()
-        if status.available and not isinstance(form, LinearProgram):
-            return Availability(self.name, False, status.version, f"cannot solve {type(form).__name__}",
-                                self.forms)
-        return status
+    def version(self) -> str:
+        hs = _highspy()
+        return f"{hs.HIGHS_VERSION_MAJOR}.{hs.HIGHS_VERSION_MINOR}.{hs.HIGHS_VERSION_PATCH}"
 
     def solve(self, form: LinearProgram, limits: Limits = Limits(),
               raw: Mapping[str, Any] | None = None) -> Solution:

@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from optcert.errors import InvalidOptionError
 from optcert.forms import ConicProgram, Limits, Solution, SolveStatus
 
-from .base import Availability
+from .base import LicenceFreeBackend
 from .psd_vec import conic_solution
 
 DEFAULTS: dict[str, Any] = {"eps_abs": 1e-7, "eps_rel": 1e-7, "verbose": False}
@@ -86,27 +86,17 @@ def _stats(info: Mapping[str, Any]) -> dict[str, float]:
     return {name: float(info[key]) for key, name in keys.items() if key in info}
 
 
-class ScsBackend:
+class ScsBackend(LicenceFreeBackend):
     """ConicPrograms through SCS; see the module docstring for conventions."""
 
     name = "scs"
     forms = ("conic",)
 
-    def available(self) -> Availability:
-        """Installed? (SCS needs no licence.) Never raises."""
-        try:
-            version = str(_scs().__version__)
-        except Exception as err:  # ImportError or a broken wheel
-            return Availability(self.name, False, reason=f"scs not installed ({err})", forms=self.forms)
-        return Availability(self.name, True, version=version, forms=self.forms)
+    package = "scs"
+    form_type = ConicProgram
 
-    def fits(self, form) -> Availability:
-        """Any ConicProgram fits; other forms do not."""
-        status = self.available()
-        if status.available and not isinstance(form, ConicProgram):
-            return Availability(self.name, False, status.version, f"cannot solve {type(form).__name__}",
-                                self.forms)
-        return status
+    def version(self) -> str:
+        return str(_scs().__version__)
 
     def solve(self, form: ConicProgram, limits: Limits = Limits(),
               raw: Mapping[str, Any] | None = None) -> Solution:

@@ -39,7 +39,7 @@ from optcert.forms import Limits, LowRankSDP, QuadraticModel, Solution, SolveSta
 from optcert.options import build_options
 from optcert.precision import Precision
 
-from .base import Availability
+from .base import LicenceFreeBackend
 
 NAME = "torch-lowrank"
 RHO_MAX = 1e10
@@ -317,25 +317,17 @@ def _report(model, objectives, data: _Data, U, y, rho, status, outer, inner, sca
     return out
 
 
-class TorchLowRankBackend:
+class TorchLowRankBackend(LicenceFreeBackend):
     """Burer–Monteiro factorised SDPs (`LowRankSDP`) in torch; see the module docstring."""
 
     name = NAME
     forms = ("lowrank",)
 
-    def available(self) -> Availability:
-        """torch importable? Never raises."""
-        try:
-            return Availability(self.name, True, version=_torch().__version__, forms=self.forms)
-        except Exception as err:  # ImportError or a broken wheel
-            return Availability(self.name, False, reason=f"torch not installed ({err})", forms=self.forms)
+    package = "torch"
+    form_type = LowRankSDP
 
-    def fits(self, form) -> Availability:
-        """Any LowRankSDP fits; other forms do not."""
-        status = self.available()
-        if status.available and not isinstance(form, LowRankSDP):
-            return Availability(self.name, False, status.version, f"cannot solve {type(form).__name__}", self.forms)
-        return status
+    def version(self) -> str:
+        return str(_torch().__version__)
 
     def solve(self, form: LowRankSDP, limits: Limits = Limits(), raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; `raw` holds `LowRankOptions` fields (bad ones raise InvalidOptionError)."""
