@@ -9,7 +9,7 @@ ACAS = EXAMPLES / "acasxu" / "ACASXU_run2a_2_1_batch_2000.onnx"
 
 
 def test_demo_runs(capsys):
-    assert main(["demo", "--timeout", "10"]) == 0
+    assert main(["demo", "--timeout", "3"]) == 0
     out = capsys.readouterr().out
     assert "prop_2" in out and "falsified" in out
 
