@@ -213,7 +213,8 @@ def _staircase(out: EngineOutput, cc: CompiledCase, lowered, row: int, solution,
         rank += 1
         form = LowRankSDP(model, rank, add_direction(U, direction))
         solution = BACKEND.solve_batch(model, model.objective[None], rank, form.init[None],
-                                       Limits(time_limit=_remaining(deadline, 0.8)), settings)[0]
+                                       Limits(time_limit=_remaining(deadline, 0.8)), settings,
+                                       duals=solution.row_duals)[0]
 
 
 def _negative_direction(model, y, lam: float) -> np.ndarray:
