@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
-from optcert.forms import Limits, Solution
+from optcert.forms import Limits, Solution, SolveStatus
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,8 @@ class LicenceFreeBackend:
         if status.available and not isinstance(form, self.form_type):
             return Availability(self.name, False, status.version, f"cannot solve {type(form).__name__}", self.forms)
         return status
+
+    def refusal(self, form) -> Solution | None:
+        """An UNAVAILABLE Solution saying why `form` cannot be solved here, or None if it can."""
+        status = self.fits(form)
+        return None if status.available else Solution(SolveStatus.UNAVAILABLE, self.name, 0.0, message=status.reason)

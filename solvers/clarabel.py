@@ -99,9 +99,9 @@ class ClarabelBackend(LicenceFreeBackend):
               raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; unknown `raw` keys raise InvalidOptionError, solver trouble is a Solution."""
         start = time.perf_counter()
-        status = self.fits(form)
-        if not status.available:
-            return Solution(SolveStatus.UNAVAILABLE, self.name, 0.0, message=status.reason)
+        refused = self.refusal(form)
+        if refused is not None:
+            return refused
         cl = _clarabel()
         settings = _settings(cl, limits, dict(raw or {}))
         perm = row_permutation(form)

@@ -177,9 +177,9 @@ class HighsBackend(LicenceFreeBackend):
               raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; unknown `raw` keys raise InvalidOptionError, solver trouble is a Solution."""
         start = time.perf_counter()
-        status = self.fits(form)
-        if not status.available:
-            return Solution(SolveStatus.UNAVAILABLE, self.name, 0.0, message=status.reason)
+        refused = self.refusal(form)
+        if refused is not None:
+            return refused
         hs = _highspy()
         options = {**_limit_options(limits), **dict(raw or {})}
         _set_options(_new_highs(hs, False), options)  # validate before any work

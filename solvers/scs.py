@@ -102,9 +102,9 @@ class ScsBackend(LicenceFreeBackend):
               raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; unknown `raw` keys raise InvalidOptionError, solver trouble is a Solution."""
         start = time.perf_counter()
-        status = self.fits(form)
-        if not status.available:
-            return Solution(SolveStatus.UNAVAILABLE, self.name, 0.0, message=status.reason)
+        refused = self.refusal(form)
+        if refused is not None:
+            return refused
         scs = _scs()
         _validate(scs, dict(raw or {}))
         try:

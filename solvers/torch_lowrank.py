@@ -331,9 +331,9 @@ class TorchLowRankBackend(LicenceFreeBackend):
 
     def solve(self, form: LowRankSDP, limits: Limits = Limits(), raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; `raw` holds `LowRankOptions` fields (bad ones raise InvalidOptionError)."""
-        status = self.fits(form)
-        if not status.available:
-            return Solution(SolveStatus.UNAVAILABLE, self.name, 0.0, message=status.reason)
+        refused = self.refusal(form)
+        if refused is not None:
+            return refused
         options = build_options(LowRankOptions, raw)
         return self.solve_batch(form.model, form.model.objective[None], form.rank, form.init, limits, options)[0]
 
