@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
+from .adam import Adam
 from .crown import LowerSlope, backward_bound
 from .torch_net import DomainBatch, TorchNet
 
@@ -43,7 +44,7 @@ def optimise(tn: TorchNet, domains: DomainBatch, target: int, objective, setting
     alphas = initial_alphas(domains, target, obj.shape[-2], tn)
     params = list(alphas.values()) + ([b for b in betas.values() if b.requires_grad] if betas else [])
     best = None
-    opt = torch.optim.Adam(params, lr=settings.lr) if params else None
+    opt = Adam([(p, settings.lr) for p in params]) if params else None
     for it in range(settings.iterations + 1):
         bound = backward_bound(tn, domains, target, obj, alphas=alphas, betas=betas,
                                slope=LowerSlope.ADAPTIVE).lower
@@ -51,9 +52,7 @@ def optimise(tn: TorchNet, domains: DomainBatch, target: int, objective, setting
         best = detached if best is None else torch.maximum(best, detached)
         if opt is None or it == settings.iterations or time.monotonic() > deadline:
             break
-        opt.zero_grad()
-        (-bound.sum()).backward()
-        opt.step()
+        opt.step(torch.autograd.grad(-bound.sum(), params))
         with torch.no_grad():
             for a in alphas.values():
                 a.clamp_(0.0, 1.0)

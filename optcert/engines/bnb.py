@@ -32,6 +32,7 @@ import scipy.sparse as sp
 
 from ..attack import AttackOptions, pgd_case
 from ..bnb import LeafAnswer, Search, SearchSettings
+from ..bounds.adam import Adam
 from ..bounds.alpha_crown import initial_alphas
 from ..bounds.crown import backward_bound, layer_bounds
 from ..bounds.layer_bounds import Bounds
@@ -273,7 +274,7 @@ def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float):
                 masks[j] = mask
                 betas[j] = torch.zeros((B, ctx.m, lo.shape[1]), dtype=torch.float64, requires_grad=True)
     params = [(a, ctx.lr) for a in alphas.values()] + [(b, ctx.lr / 2) for b in betas.values()]
-    adam = _Adam(params)
+    adam = Adam(params)
     best, best_nus = None, None
     for it in range(ctx.iterations + 1):
         p = backward_bound(ctx.tn, inner, L, obj, alphas=alphas, betas={j: betas[j] * masks[j] for j in betas})
@@ -292,32 +293,6 @@ def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float):
             for a in alphas.values():
                 a.clamp_(0.0, 1.0)
     return best, best_nus
-
-
-class _Adam:
-    """Plain Adam (Kingma & Ba 2015) on a few tensors, each with its own step size; written out
-    because constructing torch.optim.Adam per batch costs more than the steps (and its first use
-    imports torch._dynamo, seconds that a short deadline cannot spare)."""
-
-    def __init__(self, params, betas=(0.9, 0.999), eps=1e-8):
-        import torch
-
-        self.params, self.b1, self.b2, self.eps, self.t = params, betas[0], betas[1], eps, 0
-        self.m = [torch.zeros_like(p) for p, _ in params]
-        self.v = [torch.zeros_like(p) for p, _ in params]
-
-    def step(self, grads) -> None:
-        import torch
-
-        self.t += 1
-        c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
-        with torch.no_grad():
-            for (p, lr), g, m, v in zip(self.params, grads, self.m, self.v):
-                if g is None:
-                    continue
-                m.mul_(self.b1).add_(g, alpha=1 - self.b1)
-                v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-                p.sub_(lr * (m / c1) / ((v / c2).sqrt() + self.eps))
 
 
 def _input_coefficients(ctx: CaseContext, nus: dict):
