@@ -148,7 +148,7 @@ def summary(args) -> str:
     sections.append(_closure_table(by))
     sections.append(_sdp_vs_bm(by))
     sections.append(_rsl(rows))
-    sections.append(f"Per-(image, target) figures: bench/results/sdp_instances.csv ({len(rows)} rows)")
+    sections.append(f"Per-(image, target) figures: bench/results/{CSV.name} ({len(rows)} rows)")
     return "\n\n".join(sections)
 
 
