@@ -68,7 +68,8 @@ class LicenceFreeBackend:
             return Availability(self.name, False, status.version, f"cannot solve {type(form).__name__}", self.forms)
         return status
 
-    def refusal(self, form) -> Solution | None:
-        """An UNAVAILABLE Solution saying why `form` cannot be solved here, or None if it can."""
-        status = self.fits(form)
-        return None if status.available else Solution(SolveStatus.UNAVAILABLE, self.name, 0.0, message=status.reason)
+
+def refusal(backend, form) -> Solution | None:
+    """An UNAVAILABLE Solution saying why `backend` cannot solve `form` here, or None if it can."""
+    status = backend.fits(form)
+    return None if status.available else Solution(SolveStatus.UNAVAILABLE, backend.name, 0.0, message=status.reason)

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from optcert.errors import InvalidOptionError
 from optcert.forms import ConicProgram, Limits, Solution, SolveStatus
 
-from .base import LicenceFreeBackend
+from .base import LicenceFreeBackend, refusal
 from .psd_vec import conic_solution, row_permutation
 
 
@@ -99,7 +99,7 @@ class ClarabelBackend(LicenceFreeBackend):
               raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; unknown `raw` keys raise InvalidOptionError, solver trouble is a Solution."""
         start = time.perf_counter()
-        refused = self.refusal(form)
+        refused = refusal(self, form)
         if refused is not None:
             return refused
         cl = _clarabel()

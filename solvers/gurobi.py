@@ -24,7 +24,7 @@ import numpy as np
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
 
-from .base import Availability
+from .base import Availability, refusal
 
 SIZE_LIMIT = 2000
 
@@ -154,9 +154,9 @@ class GurobiBackend:
               raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; unknown `raw` keys raise InvalidOptionError, solver trouble is a Solution."""
         start = time.perf_counter()
-        status = self.fits(form)
-        if not status.available:
-            return Solution(SolveStatus.UNAVAILABLE, self.name, 0.0, message=status.reason)
+        refused = refusal(self, form)
+        if refused is not None:
+            return refused
         gp = _gp()
         model = gp.Model(env=self._env)
         try:

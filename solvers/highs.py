@@ -22,7 +22,7 @@ import numpy as np
 from optcert.errors import InvalidOptionError, UnreadableFileError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
 
-from .base import LicenceFreeBackend
+from .base import LicenceFreeBackend, refusal
 
 
 def _highspy():
@@ -177,7 +177,7 @@ class HighsBackend(LicenceFreeBackend):
               raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; unknown `raw` keys raise InvalidOptionError, solver trouble is a Solution."""
         start = time.perf_counter()
-        refused = self.refusal(form)
+        refused = refusal(self, form)
         if refused is not None:
             return refused
         hs = _highspy()

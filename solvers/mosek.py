@@ -28,7 +28,7 @@ import numpy as np
 from optcert.errors import InvalidOptionError
 from optcert.forms import ConicProgram, Limits, Solution, SolveStatus
 
-from .base import Availability
+from .base import Availability, refusal
 from .psd_vec import conic_solution, tri_len
 
 
@@ -133,9 +133,9 @@ class MosekBackend:
               raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; unknown `raw` keys raise InvalidOptionError, solver trouble is a Solution."""
         start = time.perf_counter()
-        status = self.fits(form)
-        if not status.available:
-            return Solution(SolveStatus.UNAVAILABLE, self.name, 0.0, message=status.reason)
+        refused = refusal(self, form)
+        if refused is not None:
+            return refused
         mk = _mosek()
         with mk.Task() as task:
             _set_params(mk, task, limits, dict(raw or {}))

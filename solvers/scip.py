@@ -19,7 +19,7 @@ import numpy as np
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
 
-from .base import Availability
+from .base import LicenceFreeBackend, refusal
 
 _STATUS = {
     "optimal": SolveStatus.OPTIMAL, "gaplimit": SolveStatus.OPTIMAL,
@@ -90,35 +90,26 @@ def _trivially_infeasible(lp: LinearProgram) -> str:
     return ""
 
 
-class ScipBackend:
+class ScipBackend(LicenceFreeBackend):
     """LP and MILP through pyscipopt; see the module docstring for conventions."""
 
     name = "scip"
     forms = ("lp", "milp")
 
-    def available(self) -> Availability:
-        """Installed? (SCIP needs no licence.) Never raises."""
-        try:
-            ps = _scip()
-            version = f"{ps.__version__} (SCIP {ps.Model().version()})"
-        except Exception as err:
-            return Availability(self.name, False, reason=f"pyscipopt not installed ({err})", forms=self.forms)
-        return Availability(self.name, True, version=version, forms=self.forms)
+    package = "pyscipopt"
+    form_type = LinearProgram
 
-    def fits(self, form) -> Availability:
-        """Any LinearProgram fits SCIP; other forms do not."""
-        status = self.available()
-        if status.available and not isinstance(form, LinearProgram):
-            return Availability(self.name, False, status.version, f"cannot solve {type(form).__name__}", self.forms)
-        return status
+    def version(self) -> str:
+        ps = _scip()
+        return f"{ps.__version__} (SCIP {ps.Model().version()})"
 
     def solve(self, form: LinearProgram, limits: Limits = Limits(),
               raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; unknown `raw` keys raise InvalidOptionError, solver trouble is a Solution."""
         start = time.perf_counter()
-        status = self.fits(form)
-        if not status.available:
-            return Solution(SolveStatus.UNAVAILABLE, self.name, 0.0, message=status.reason)
+        refused = refusal(self, form)
+        if refused is not None:
+            return refused
         ps = _scip()
         params = {**_limit_params(limits), **dict(raw or {})}
         self._configure(ps, ps.Model(), form, params, False)  # validate before any work

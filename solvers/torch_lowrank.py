@@ -34,12 +34,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from optcert.bounds.methods import check_device
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LowRankSDP, QuadraticModel, Solution, SolveStatus
 from optcert.options import build_options
 from optcert.precision import Precision
 
-from .base import LicenceFreeBackend
+from .base import LicenceFreeBackend, refusal
 
 NAME = "torch-lowrank"
 RHO_MAX = 1e10
@@ -74,13 +75,7 @@ class LowRankOptions:
             if not (math.isfinite(value) and (value > low if strict else value >= low)):
                 bound = f"{'>' if strict else '≥'} {low}"
                 raise InvalidOptionError(f"{NAME}: option {key!r} must be {bound}, got {value!r}")
-        torch = _torch()
-        try:
-            dev = torch.device(self.device)
-        except (RuntimeError, TypeError):
-            raise InvalidOptionError(f"{NAME}: option 'device': {self.device!r} is not a torch device") from None
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise InvalidOptionError(f"{NAME}: option 'device': {self.device!r} requested but CUDA is unavailable")
+        check_device(self.device)
 
 
 def unflatten(solution: Solution, n: int, rank: int) -> np.ndarray:
@@ -331,7 +326,7 @@ class TorchLowRankBackend(LicenceFreeBackend):
 
     def solve(self, form: LowRankSDP, limits: Limits = Limits(), raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; `raw` holds `LowRankOptions` fields (bad ones raise InvalidOptionError)."""
-        refused = self.refusal(form)
+        refused = refusal(self, form)
         if refused is not None:
             return refused
         options = build_options(LowRankOptions, raw)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from functools import lru_cache
 import os
 from pathlib import Path
 
@@ -53,3 +54,39 @@ def random_residual_net(rng: np.random.Generator, n: int = 4, width: int = 6, ou
         ("a3", O.Affine(rng.normal(size=(out, width)) / np.sqrt(width), rng.normal(size=out) * 0.3), ["add"]),
     ]
     return Network.from_nodes(nodes)
+
+
+def backend_or_skip(name: str):
+    """The solver adapter `name`, or a pytest skip naming why it is unavailable here."""
+    import importlib
+
+    import pytest
+
+    adapter = importlib.import_module(f"solvers.{name}").BACKEND
+    status = adapter.available()
+    if not status.available:
+        pytest.skip(f"{name} unavailable: {status.reason}")
+    return adapter
+
+
+def instance_params(rows: list[dict]) -> list:
+    """pytest params for shared-benchmark rows (ids = instance names), or one skipped param."""
+    import pytest
+
+    return ([pytest.param(r, id=r["instance"]) for r in rows]
+            or [pytest.param(None, marks=pytest.mark.skip(reason="benchmarks absent"))])
+
+
+def shared_problem(row: dict):
+    """The VerificationProblem of a shared VNN-COMP row (networks cached by path)."""
+    from optcert.vnnlib import read_vnnlib
+
+    folder = BENCHMARKS / ("acasxu" if row["instance"].startswith("ACAS") else "mnistfc")
+    return read_vnnlib(folder / row["vnnlib"]).problem(_onnx(str(folder / row["onnx"])), name=row["instance"])
+
+
+@lru_cache(maxsize=8)
+def _onnx(path: str):
+    from optcert.ir.from_onnx import load_onnx
+
+    return load_onnx(path)

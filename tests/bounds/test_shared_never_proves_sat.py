@@ -2,31 +2,20 @@
 either precision."""
 from __future__ import annotations
 
-from functools import lru_cache
-
 import pytest
 
 from optcert.compiled import compile_problem
-from optcert.ir.from_onnx import load_onnx
 from optcert.result import Verdict
 from optcert.verify import verify
-from optcert.vnnlib import read_vnnlib
 
-from ..builders import BENCHMARKS, instances
+from ..builders import instance_params, instances, shared_problem
 
-SAT = [(fam, r) for fam in ("acasxu", "mnistfc") for r in instances(fam) if r["expected"] == "sat"]
-
-
-@lru_cache(maxsize=8)
-def _net(path):
-    return load_onnx(path)
+SAT = [r for fam in ("acasxu", "mnistfc") for r in instances(fam) if r["expected"] == "sat"]
 
 
-@pytest.mark.parametrize("fam,row", [pytest.param(f, r, id=r["instance"]) for f, r in SAT] or
-                         [pytest.param(None, None, marks=pytest.mark.skip(reason="benchmarks absent"))])
-def test_bound_engines_never_prove_a_sat_instance(fam, row):
-    folder = BENCHMARKS / fam
-    problem = read_vnnlib(folder / row["vnnlib"]).problem(_net(folder / row["onnx"]), name=row["instance"])
+@pytest.mark.parametrize("row", instance_params(SAT))
+def test_bound_engines_never_prove_a_sat_instance(row):
+    problem = shared_problem(row)
     compiled = compile_problem(problem)
     for engine, options in (("crown", {}), ("crown", {"slope": "parallel", "precision": "float32"}),
                             ("alpha-crown", {"iterations": 10}),

@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 
 from optcert.errors import InvalidOptionError
-from optcert.ir.from_onnx import load_onnx
 from optcert.result import Verdict
 from optcert.verify import verify
-from optcert.vnnlib import read_vnnlib
 
-from ..builders import BENCHMARKS, instances
+from ..builders import instance_params, instances, shared_problem
 from .test_sdp_engine import _problem
 
 
@@ -38,10 +36,7 @@ def test_bm_options_are_checked():
 SAT = [r for r in instances("acasxu") if r["expected"] == "sat"][3::16]
 
 
-@pytest.mark.parametrize("row", [pytest.param(r, id=r["instance"]) for r in SAT] or
-                         [pytest.param(None, marks=pytest.mark.skip(reason="benchmarks absent"))])
+@pytest.mark.parametrize("row", instance_params(SAT))
 def test_shared_sat_instances_are_never_proved(row):
-    fam = "acasxu" if row["instance"].startswith("ACAS") else "mnistfc"
-    folder = BENCHMARKS / fam
-    problem = read_vnnlib(folder / row["vnnlib"]).problem(load_onnx(folder / row["onnx"]), name=row["instance"])
+    problem = shared_problem(row)
     assert verify(problem, "bm", 10.0).verdict is not Verdict.PROVED

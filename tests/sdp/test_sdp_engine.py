@@ -6,13 +6,11 @@ import numpy as np
 import pytest
 
 from optcert.errors import InvalidOptionError
-from optcert.ir.from_onnx import load_onnx
 from optcert.result import Verdict
 from optcert.spec import Box, Case, LinearSpec, VerificationProblem
 from optcert.verify import verify
-from optcert.vnnlib import read_vnnlib
 
-from ..builders import BENCHMARKS, instances, random_mlp
+from ..builders import instance_params, instances, random_mlp, shared_problem
 from ..oracle import brute_force
 
 
@@ -57,11 +55,8 @@ def test_unknown_backend_is_a_typed_error():
 SAT = [r for r in instances("acasxu") if r["expected"] == "sat"][::16]
 
 
-@pytest.mark.parametrize("row", [pytest.param(r, id=r["instance"]) for r in SAT] or
-                         [pytest.param(None, marks=pytest.mark.skip(reason="benchmarks absent"))])
+@pytest.mark.parametrize("row", instance_params(SAT))
 def test_shared_sat_instances_are_never_proved(row):
-    fam = "acasxu" if row["instance"].startswith("ACAS") else "mnistfc"
-    folder = BENCHMARKS / fam
-    problem = read_vnnlib(folder / row["vnnlib"]).problem(load_onnx(folder / row["onnx"]), name=row["instance"])
+    problem = shared_problem(row)
     result = verify(problem, "sdp", 8.0)
     assert result.verdict is not Verdict.PROVED

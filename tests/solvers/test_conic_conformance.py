@@ -16,17 +16,15 @@ from optcert.forms import ConicProgram, Limits, LinearProgram, Solution, SolveSt
 from solvers.psd_vec import (cone_violation, lower_to_upper, psd_slices, row_permutation, smat, svec,
                              tri_len)
 
+from ..builders import backend_or_skip
+
 BACKENDS = ("scs", "clarabel", "mosek")
 TOL = {"scs": 1e-5, "clarabel": 1e-7, "mosek": 1e-7}  # SCS runs at eps 1e-7 (first-order)
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
-    adapter = importlib.import_module(f"solvers.{request.param}").BACKEND
-    status = adapter.available()
-    if not status.available:
-        pytest.skip(f"{request.param} unavailable: {status.reason}")
-    return adapter
+    return backend_or_skip(request.param)
 
 
 def _program(A, b, c, zero=0, nonneg=0, psd=(), c0=0.0) -> ConicProgram:

@@ -15,6 +15,8 @@ from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus as S
 from optcert.lp_certificate import certified_lp_bound
 
+from ..builders import backend_or_skip
+
 BACKENDS = ("highs", "gurobi", "scip")
 INF = np.inf
 TOL = 1e-6
@@ -69,11 +71,7 @@ CASES = [
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
-    adapter = importlib.import_module(f"solvers.{request.param}").BACKEND
-    status = adapter.available()
-    if not status.available:
-        pytest.skip(f"{request.param} unavailable: {status.reason}")
-    return adapter
+    return backend_or_skip(request.param)
 
 
 def _check_lp_duals(lp: LinearProgram, sol: Solution) -> None:
