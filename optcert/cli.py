@@ -8,6 +8,7 @@ spec, 7 invalid option, 8 backend unavailable, 9 lowering error), 1 for an inter
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
@@ -80,7 +81,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("engines", help="list engines and their options")
     d = sub.add_parser("demo", help="run the engines on the bundled ACAS Xu example")
     d.add_argument("--timeout", type=float, default=10.0, help="seconds per engine and property (default 10)")
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_subcommand(sub)
     return p
+
+
+# Subcommands that live in their own module: each exposes `NAME`, `add_subcommand(sub)` (adds its
+# parser under `NAME`) and `run(args) -> int` (exit code; raises OptcertError on bad input).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _problem_arguments(p: argparse.ArgumentParser) -> None:
@@ -97,8 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return {"verify": cmd_verify, "export": cmd_export, "info": cmd_info, "solvers": cmd_solvers,
-                "engines": cmd_engines, "demo": cmd_demo}[args.command](args)
+        commands = {"verify": cmd_verify, "export": cmd_export, "info": cmd_info, "solvers": cmd_solvers,
+                    "engines": cmd_engines, "demo": cmd_demo}
+        for module in COMMAND_MODULES:
+            mod = importlib.import_module(module)
+            commands[mod.NAME] = mod.run
+        return commands[args.command](args)
     except OptcertError as err:
         if args.debug:
             raise
