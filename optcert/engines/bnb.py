@@ -257,14 +257,24 @@ def _unstable_layer_bounds(ctx: CaseContext, out: DomainBatch, lo, hi, k: int):
     return lo.scatter(1, idx, new_lo), hi.scatter(1, idx, new_hi)
 
 
-def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float):
-    """alpha(-beta)-CROWN on the output rows: best certified lower bounds (B, m) and the ν of
-    the best iterate per domain and row. Betas live only on split neurons (lo = 0 or hi = 0)."""
+def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float, start=None):
+    """alpha(-beta)-CROWN on the output: best certified lower bounds and the ν of the best
+    iterate per domain. Betas live only on split neurons (lo = 0 or hi = 0).
+
+    ALL case (`start` None): one objective row per spec row, (B, m). ANY case: one row per
+    domain, the convex combination Σ λ_i m_i with λ = softmax(θ) optimised jointly with the
+    slopes (started at the row with the best lower bound `start` (B, m)); since max_i m_i ≥
+    Σ λ_i m_i, its bound (B, 1) bounds the case margin, and is at least the best single row's
+    bound when λ is a vertex — it proves boxes where different rows are positive in different
+    parts (the minimax of the linear bounds). Returns (best, nus, objective of the best)."""
     import torch
 
     L, B = ctx.tn.depth, inner.size
-    obj = ctx.eye
-    alphas = initial_alphas(inner, L, ctx.m, ctx.tn)
+    rows = ctx.m if start is None else 1
+    theta = None
+    if start is not None:
+        theta = torch.nn.functional.one_hot(start.argmax(dim=1), ctx.m).double().mul_(4.0).requires_grad_(True)
+    alphas = initial_alphas(inner, L, rows, ctx.tn)
     masks, betas = {}, {}
     if ctx.beta:
         for j in range(1, L):
@@ -272,19 +282,23 @@ def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float):
             mask = ((lo == 0) | (hi == 0))[:, None, :].double()
             if bool(mask.any()):
                 masks[j] = mask
-                betas[j] = torch.zeros((B, ctx.m, lo.shape[1]), dtype=torch.float64, requires_grad=True)
+                betas[j] = torch.zeros((B, rows, lo.shape[1]), dtype=torch.float64, requires_grad=True)
     params = [(a, ctx.lr) for a in alphas.values()] + [(b, ctx.lr / 2) for b in betas.values()]
+    params += [(theta, 0.5)] if theta is not None else []
     adam = Adam(params)
-    best, best_nus = None, None
+    best = best_nus = best_obj = None
     for it in range(ctx.iterations + 1):
+        obj = ctx.eye if theta is None else torch.softmax(theta, dim=1)[:, None, :]
         p = backward_bound(ctx.tn, inner, L, obj, alphas=alphas, betas={j: betas[j] * masks[j] for j in betas})
         bound = p.lower.detach()
         if best is None:
             best, best_nus = bound, {j: v.detach() for j, v in p.nus.items()}
+            best_obj = obj.detach().expand(B, rows, ctx.m)
         else:
             better = bound > best
             best = torch.where(better, bound, best)
             best_nus = {j: torch.where(better[..., None], p.nus[j].detach(), best_nus[j]) for j in best_nus}
+            best_obj = torch.where(better[..., None], obj.detach(), best_obj)
         if it == ctx.iterations or not params or time.monotonic() > deadline:
             break
         grads = torch.autograd.grad(-p.lower.sum(), [q for q, _ in params], allow_unused=True)
@@ -292,15 +306,16 @@ def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float):
         with torch.no_grad():
             for a in alphas.values():
                 a.clamp_(0.0, 1.0)
-    return best, best_nus
+    return best, best_nus, best_obj
 
 
-def _input_coefficients(ctx: CaseContext, nus: dict):
-    """Λ_0 (B, m, n_0): the bound's coefficients on the input, from the pass's ν."""
+def _input_coefficients(ctx: CaseContext, nus: dict, objective=None):
+    """Λ_0 (B, m, n_0): the bound's coefficients on the input, from the pass's ν (and the output
+    objective, default the identity)."""
     tn, L = ctx.tn, ctx.tn.depth
     lam0 = 0.0
     for k in range(1, L + 1):
-        nu = nus[k] if k < L else ctx.eye
+        nu = nus[k] if k < L else (ctx.eye if objective is None else objective)
         for j, w in zip(tn.sources[k - 1], tn.weights[k - 1]):
             if j == 0:
                 lam0 = lam0 + nu @ w
@@ -320,8 +335,13 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     lower = torch.maximum(p.lower[:, :m], given.lower[L])
     upper = torch.minimum(-p.lower[:, m:], given.upper[L])
     nus = {j: v[:, :m] for j, v in p.nus.items()}
-    if alpha and ctx.iterations > 0:
-        best, best_nus = _optimise_output(ctx, inner, deadline)
+    objective, combined = None, None
+    if alpha and ctx.iterations > 0 and ctx.any_case and m > 1:
+        # ANY case: every row carries the combined objective's multipliers (for the branching)
+        combined, nus, objective = _optimise_output(ctx, inner, deadline, start=lower)
+        nus, objective = {j: v.expand(-1, m, -1) for j, v in nus.items()}, objective.expand(-1, m, -1)
+    elif alpha and ctx.iterations > 0:
+        best, best_nus, _ = _optimise_output(ctx, inner, deadline)
         improved = best > lower
         lower = torch.maximum(lower, best)
         nus = {j: torch.where(improved[..., None], best_nus[j], nus[j]) for j in nus}
@@ -329,11 +349,13 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     empty = torch.zeros(len(domains), dtype=torch.bool, device=lower.device)
     for lo, hi in zip(full.lower, full.upper):
         empty |= (lo > hi).any(dim=1)
-    lam0 = _input_coefficients(ctx, nus)
+    lam0 = _input_coefficients(ctx, nus, objective)
     bounds = [None if e else b for e, b in zip(empty.tolist(), full.to_bounds())]
     low = lower.detach().cpu().numpy()
     low[empty.cpu().numpy()] = np.inf
     key = low.max(axis=1) if ctx.any_case else low.min(axis=1)
+    if combined is not None:
+        key = np.maximum(key, combined[:, 0].cpu().numpy())
     return Bounded(bounds, low, key, {j: v.detach().cpu().numpy() for j, v in nus.items()},
                    lam0.detach().cpu().numpy() if not isinstance(lam0, float) else None)
 
