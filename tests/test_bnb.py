@@ -145,7 +145,7 @@ def test_beta_multipliers_are_sound_and_help():
     """alpha-beta-CROWN on split domains: never above the sampled minimum over the domain, never
     below plain CROWN, and above alpha-CROWN alone on some domain."""
     from optcert.branching import Decision, children
-    from optcert.engines.bnb import CaseContext, bound_crown
+    from optcert.engines.bnb_bounding import CaseContext, bound_crown
 
     problem = _problem(3, (3, 8, 8, 2), Combine.ALL)
     cc = compile_problem(problem)[0]

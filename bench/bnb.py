@@ -1,0 +1,170 @@
+"""Issue 6 benchmark: complete verification by branch and bound on every shared VNN-COMP instance.
+
+Part 1 — all ACAS Xu (186) and mnistfc (90) instances of `verdicts.csv`, each with its competition
+timeout (or `--cap` seconds if smaller), through `optcert.vnncomp.run_instance` (loading counts):
+solved (proved + falsified), unknown, wrong (must be 0) and summed time per family, beside the
+alpha-beta-CROWN figures recorded in `verdicts.csv` (theirs on a GPU machine, per competition year).
+Each instance runs in a fresh child process (a crash or memory blow-up is a row, not the end of the
+run); finished rows are appended to bench/results/bnb_instances.csv and a rerun skips them.
+
+Part 2 (`--trees`) — tree size with CROWN vs alpha-CROWN vs LP bounding on a few salman_mnist
+instances (node limit, same time cap), written to bench/results/bnb_trees.csv.
+
+    python bench/bnb.py [--family acasxu mnistfc] [--cap 116] [--trees]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing as mp
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BENCHMARKS, RESULTS, instances, machine, markdown_table, record  # noqa: E402
+
+CSV = RESULTS / "bnb_instances.csv"
+TREES = RESULTS / "bnb_trees.csv"
+FIELDS = ["family", "instance", "expected", "verdict", "bound", "seconds", "timeout", "nodes", "reason"]
+YEARS = ("2021", "2022", "2023", "2024")
+
+
+def _child(onnx: str, vnnlib: str, timeout: float, queue) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    from optcert.vnncomp import run_instance
+
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run_instance(onnx, vnnlib, Path(tmp) / "result.txt", timeout)
+    nodes = sum(int(c.get("nodes", 0)) for c in res.certificate.get("cases", []))
+    queue.put({"verdict": res.verdict.value, "bound": res.bound, "nodes": nodes, "reason": res.reason[:120]})
+
+
+def run_one(family: str, row: dict, cap: float) -> dict:
+    """One instance in a child process with a hard kill at 1.5 × its timeout + 10 s."""
+    timeout = min(float(row["timeout_s"]), cap)
+    queue = mp.get_context("fork").Queue()
+    proc = mp.get_context("fork").Process(target=_child, args=(
+        str(BENCHMARKS / family / row["onnx"]), str(BENCHMARKS / family / row["vnnlib"]), timeout, queue))
+    t = time.perf_counter()
+    proc.start()
+    proc.join(1.5 * timeout + 10)
+    seconds = time.perf_counter() - t
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+    out = queue.get() if not queue.empty() else {"verdict": "unknown", "bound": "", "nodes": 0,
+                                                  "reason": f"child ended with code {proc.exitcode}"}
+    return {"family": family, "instance": row["instance"], "expected": row["expected"], "seconds": round(seconds, 3),
+            "timeout": timeout, **out}
+
+
+def done(path: Path, key: tuple[str, ...]) -> dict:
+    if not path.is_file():
+        return {}
+    return {tuple(r[k] for k in key): r for r in csv.DictReader(open(path))}
+
+
+def append(path: Path, fields: list[str], row: dict) -> None:
+    new = not path.is_file()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def wrong(r: dict) -> bool:
+    return (r["expected"], r["verdict"]) in (("sat", "proved"), ("unsat", "falsified"))
+
+
+def theirs(family: str) -> list[list]:
+    """alpha-beta-CROWN per competition year from verdicts.csv: solved and summed seconds."""
+    rows = instances(family)
+    out = []
+    for year in YEARS:
+        times = [r.get(f"{year}_abcrown_s", "").replace("(raw)", "") for r in rows]
+        solved = [float(t) for t in times if t]
+        if solved:
+            out.append([f"alpha-beta-CROWN {year} (GPU)", len(solved), round(sum(solved), 1)])
+    return out
+
+
+def summary(rows: list[dict], cap: float) -> str:
+    table = []
+    for family in ("acasxu", "mnistfc"):
+        sel = [r for r in rows if r["family"] == family]
+        if not sel:
+            continue
+        proved = sum(r["verdict"] == "proved" for r in sel)
+        falsified = sum(r["verdict"] == "falsified" for r in sel)
+        table.append([family, "optcert bnb (this CPU)", len(sel), proved + falsified, proved, falsified,
+                      len(sel) - proved - falsified, sum(wrong(r) for r in sel),
+                      round(sum(float(r["seconds"]) for r in sel), 1)])
+        table += [[family, name, len(instances(family)), n, "", "", "", "", s] for name, n, s in theirs(family)]
+    text = [f"# Branch and bound (issue 6)", f"Machine: {machine()}",
+            f"Timeouts: the competition's per instance (capped at {cap:g} s); wall time per instance includes "
+            "loading the network and property (a fresh process per instance).",
+            markdown_table(["family", "tool", "instances", "solved", "proved", "falsified", "unknown", "wrong",
+                            "total s"], table),
+            f"Wrong verdicts: {sum(wrong(r) for r in rows)}"]
+    if TREES.is_file():
+        trees = list(csv.DictReader(open(TREES)))
+        text.append("## Tree size by bounding function (salman_mnist)\n" + markdown_table(
+            ["instance", "bounding", "verdict", "nodes", "bound", "seconds"],
+            [[r["instance"], r["bounding"], r["verdict"], r["nodes"], r["bound"], r["seconds"]] for r in trees]))
+    return "\n\n".join(text)
+
+
+def run_trees(cap: float) -> None:
+    """Tree size per bounding function on a few salman_mnist robustness instances."""
+    import numpy as np
+
+    from optcert.ir.from_onnx import load_onnx
+    from optcert.spec import robustness_problem
+    from optcert.verify import verify
+
+    have = done(TREES, ("instance", "bounding"))
+    data = np.load(BENCHMARKS / "mnist_images" / "mnist_test_30.npz")
+    for name, eps in (("ADV_MLP_B_0.1.onnx", 0.1), ("NOR_MLP_B.onnx", 0.02)):
+        net = load_onnx(BENCHMARKS / "salman_mnist" / name)
+        for i in range(3):
+            problem = robustness_problem(net, data["X"][i], int(data["y"][i]), eps, name=f"{name}:img{i}@{eps}")
+            for bounding in ("crown", "alpha-crown", "lp", "bm"):
+                if (problem.name, bounding) in have:
+                    continue
+                t = time.perf_counter()
+                res = verify(problem, "bnb", cap, {"bounding": bounding, "attack": True})
+                nodes = sum(int(c.get("nodes", 0)) for c in res.certificate.get("cases", []))
+                row = {"instance": problem.name, "bounding": bounding, "verdict": res.verdict.value, "nodes": nodes,
+                       "bound": f"{res.bound:.4g}", "seconds": round(time.perf_counter() - t, 2)}
+                append(TREES, list(row), row)
+                print(row, flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--family", nargs="+", default=["acasxu", "mnistfc"])
+    ap.add_argument("--cap", type=float, default=float("inf"), help="cap on each instance's timeout (s)")
+    ap.add_argument("--trees", action="store_true", help="also run the salman_mnist tree-size comparison")
+    ap.add_argument("--tree-cap", type=float, default=120.0)
+    args = ap.parse_args()
+    have = done(CSV, ("family", "instance"))
+    for family in args.family:
+        for row in instances(family):
+            if (family, row["instance"]) in have:
+                continue
+            r = run_one(family, row, args.cap)
+            append(CSV, FIELDS, r)
+            have[(family, row["instance"])] = r
+            print(family, r["instance"], r["expected"], r["verdict"], r["seconds"], r["nodes"], flush=True)
+    if args.trees:
+        run_trees(args.tree_cap)
+    record("bnb", summary(list(have.values()), args.cap))
+
+
+if __name__ == "__main__":
+    main()

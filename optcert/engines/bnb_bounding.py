@@ -1,0 +1,219 @@
+"""Per-domain bounding functions of the `bnb` engine (table `BOUNDING`), batched in torch.
+
+* `crown`: CROWN on every ReLU layer under the domain's splits (recomputed from the first layer a
+  split can change, and only for the neurons still unstable), then one backward pass on the
+  output rows;
+* `alpha-crown`: the same, then the output's lower slopes optimised by Adam, with beta-CROWN
+  multipliers (Wang et al. 2021, "Beta-CROWN: efficient bound propagation with per-neuron split
+  constraints") on the split neurons. ANY cases bound a convex combination of the rows instead
+  (`_optimise_output`). Every iterate is a certified dual bound (bounds/crown.py: any multipliers
+  are valid), so neither slopes nor betas can make a bound unsound;
+* `lp`: CROWN, then the LP triangle (Ehlers 2017) with the split constraints, certified from its
+  duals, on each domain CROWN leaves open.
+"""
+from __future__ import annotations
+
+import math
+import time
+from enum import Enum
+
+import numpy as np
+
+from ..bounds.adam import Adam
+from ..bounds.alpha_crown import initial_alphas
+from ..bounds.crown import backward_bound, layer_bounds
+from ..bounds.torch_net import DomainBatch, torch_net
+from ..branching import Bounded
+from ..compiled import CompiledCase
+from ..precision import Precision
+from ..spec import Combine
+from .bnb_leaves import exact_leaf
+
+
+class Bounding(Enum):
+    """Per-domain bounding functions (`BOUNDING` maps each to its function; add BM here)."""
+
+    CROWN = "crown"
+    ALPHA_CROWN = "alpha-crown"
+    LP = "lp"
+
+
+class CaseContext:
+    """Per-case tensors and settings the bounding functions share."""
+
+    def __init__(self, cc: CompiledCase, device: str, iterations: int, lr: float, beta: bool):
+        import torch
+
+        self.cc, self.device, self.iterations, self.lr, self.beta = cc, device, iterations, lr, beta
+        self.tn = torch_net(cc.net, device, Precision.FLOAT64)
+        self.m = cc.case.spec.rows
+        self.any_case = cc.case.combine is Combine.ANY
+        self.eye = torch.eye(self.m, dtype=torch.float64, device=device)
+
+
+def _propagate(ctx: CaseContext, domains, start: int, deadline: float):
+    """(given, computed): the domains as a batch, and their CROWN bounds on ReLU layers
+    start..L−1 (intersected with the given ones; earlier layers are taken as given).
+    `computed` is None when the deadline passes first."""
+    given = DomainBatch.from_bounds(domains, ctx.device)
+    out = DomainBatch(given.lower[:start], given.upper[:start])
+    for k in range(start, ctx.tn.depth):
+        if time.monotonic() > deadline:
+            return given, None
+        out = out.extended(*_unstable_layer_bounds(ctx, out, given.lower[k], given.upper[k], k))
+    return given, out
+
+
+def _unstable_layer_bounds(ctx: CaseContext, out: DomainBatch, lo, hi, k: int):
+    """CROWN bounds on layer k, recomputed only for the neurons unstable in the given (lo, hi).
+
+    A stable neuron's interval does not enter the CROWN bound of later layers (its ν equals its
+    Λ whatever l, u are), so keeping the given (valid, parent) interval there loses nothing
+    that matters, and the backward pass shrinks from 2n to 2U rows (U = most unstable neurons
+    in a domain of the batch)."""
+    import torch
+
+    unstable = (lo < 0) & (hi > 0)
+    U = int(unstable.sum(dim=1).max()) if unstable.numel() else 0
+    if U == 0:
+        return lo, hi
+    n = lo.shape[1]
+    if U == n:
+        new_lo, new_hi = layer_bounds(ctx.tn, out, k)
+        return torch.maximum(new_lo, lo), torch.minimum(new_hi, hi)
+    idx = torch.argsort((~unstable).to(torch.int8), dim=1, stable=True)[:, :U]   # unstable first
+    valid = torch.gather(unstable, 1, idx)
+    sel = torch.nn.functional.one_hot(idx, n).to(torch.float64) * valid[..., None]
+    lower = backward_bound(ctx.tn, out, k, torch.cat([sel, -sel], dim=1)).lower
+    old_lo, old_hi = torch.gather(lo, 1, idx), torch.gather(hi, 1, idx)
+    new_lo = torch.where(valid, torch.maximum(lower[:, :U], old_lo), old_lo)
+    new_hi = torch.where(valid, torch.minimum(-lower[:, U:], old_hi), old_hi)
+    return lo.scatter(1, idx, new_lo), hi.scatter(1, idx, new_hi)
+
+
+def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float, start=None):
+    """alpha(-beta)-CROWN on the output: best certified lower bounds and the ν of the best
+    iterate per domain. Betas live only on split neurons (lo = 0 or hi = 0).
+
+    ALL case (`start` None): one objective row per spec row, (B, m). ANY case: one row per
+    domain, the convex combination Σ λ_i m_i with λ = softmax(θ) optimised jointly with the
+    slopes (started at the row with the best lower bound `start` (B, m)); since max_i m_i ≥
+    Σ λ_i m_i, its bound (B, 1) bounds the case margin, and is at least the best single row's
+    bound when λ is a vertex — it proves boxes where different rows are positive in different
+    parts (the minimax of the linear bounds). Returns (best, nus, objective of the best)."""
+    import torch
+
+    L, B = ctx.tn.depth, inner.size
+    rows = ctx.m if start is None else 1
+    theta = None
+    if start is not None:
+        theta = torch.nn.functional.one_hot(start.argmax(dim=1), ctx.m).double().mul_(4.0).requires_grad_(True)
+    alphas = initial_alphas(inner, L, rows, ctx.tn)
+    masks, betas = {}, {}
+    if ctx.beta:
+        for j in range(1, L):
+            lo, hi = inner.lower[j], inner.upper[j]
+            mask = ((lo == 0) | (hi == 0))[:, None, :].double()
+            if bool(mask.any()):
+                masks[j] = mask
+                betas[j] = torch.zeros((B, rows, lo.shape[1]), dtype=torch.float64, requires_grad=True)
+    params = [(a, ctx.lr) for a in alphas.values()] + [(b, ctx.lr / 2) for b in betas.values()]
+    params += [(theta, 0.5)] if theta is not None else []
+    adam = Adam(params)
+    best = best_nus = best_obj = None
+    for it in range(ctx.iterations + 1):
+        obj = ctx.eye if theta is None else torch.softmax(theta, dim=1)[:, None, :]
+        p = backward_bound(ctx.tn, inner, L, obj, alphas=alphas, betas={j: betas[j] * masks[j] for j in betas})
+        bound = p.lower.detach()
+        if best is None:
+            best, best_nus = bound, {j: v.detach() for j, v in p.nus.items()}
+            best_obj = obj.detach().expand(B, rows, ctx.m)
+        else:
+            better = bound > best
+            best = torch.where(better, bound, best)
+            best_nus = {j: torch.where(better[..., None], p.nus[j].detach(), best_nus[j]) for j in best_nus}
+            best_obj = torch.where(better[..., None], obj.detach(), best_obj)
+        if it == ctx.iterations or not params or time.monotonic() > deadline:
+            break
+        grads = torch.autograd.grad(-p.lower.sum(), [q for q, _ in params], allow_unused=True)
+        adam.step(grads)
+        with torch.no_grad():
+            for a in alphas.values():
+                a.clamp_(0.0, 1.0)
+    return best, best_nus, best_obj
+
+
+def _input_coefficients(ctx: CaseContext, nus: dict, objective=None):
+    """Λ_0 (B, m, n_0): the bound's coefficients on the input, from the pass's ν (and the output
+    objective, default the identity)."""
+    tn, L = ctx.tn, ctx.tn.depth
+    lam0 = 0.0
+    for k in range(1, L + 1):
+        nu = nus[k] if k < L else (ctx.eye if objective is None else objective)
+        for j, w in zip(tn.sources[k - 1], tn.weights[k - 1]):
+            if j == 0:
+                lam0 = lam0 + nu @ w
+    return lam0
+
+
+def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: bool = False) -> Bounded:
+    """CROWN under each domain's splits, the output rows optionally by alpha(-beta)-CROWN."""
+    import torch
+
+    L, m = ctx.tn.depth, ctx.m
+    given, inner = _propagate(ctx, domains, start, deadline)
+    if inner is None:   # out of time: the domains keep their parents' bounds
+        B = len(domains)
+        return Bounded(list(domains), np.full((B, m), -np.inf), np.full(B, -np.inf))
+    p = backward_bound(ctx.tn, inner, L, torch.cat([ctx.eye, -ctx.eye]))
+    lower = torch.maximum(p.lower[:, :m], given.lower[L])
+    upper = torch.minimum(-p.lower[:, m:], given.upper[L])
+    nus = {j: v[:, :m] for j, v in p.nus.items()}
+    objective, combined = None, None
+    if alpha and ctx.iterations > 0 and ctx.any_case and m > 1:
+        # ANY case: every row carries the combined objective's multipliers (for the branching)
+        combined, nus, objective = _optimise_output(ctx, inner, deadline, start=lower)
+        nus, objective = {j: v.expand(-1, m, -1) for j, v in nus.items()}, objective.expand(-1, m, -1)
+    elif alpha and ctx.iterations > 0:
+        best, best_nus, _ = _optimise_output(ctx, inner, deadline)
+        improved = best > lower
+        lower = torch.maximum(lower, best)
+        nus = {j: torch.where(improved[..., None], best_nus[j], nus[j]) for j in nus}
+    full = inner.extended(lower, upper)
+    empty = torch.zeros(len(domains), dtype=torch.bool, device=lower.device)
+    for lo, hi in zip(full.lower, full.upper):
+        empty |= (lo > hi).any(dim=1)
+    lam0 = _input_coefficients(ctx, nus, objective)
+    bounds = [None if e else b for e, b in zip(empty.tolist(), full.to_bounds())]
+    low = lower.detach().cpu().numpy()
+    low[empty.cpu().numpy()] = np.inf
+    key = low.max(axis=1) if ctx.any_case else low.min(axis=1)
+    if combined is not None:
+        key = np.maximum(key, combined[:, 0].cpu().numpy())
+    return Bounded(bounds, low, key, {j: v.detach().cpu().numpy() for j, v in nus.items()},
+                   lam0.detach().cpu().numpy() if not isinstance(lam0, float) else None)
+
+
+def bound_alpha(ctx: CaseContext, domains, start: int, deadline: float) -> Bounded:
+    return bound_crown(ctx, domains, start, deadline, alpha=True)
+
+
+def bound_lp(ctx: CaseContext, domains, start: int, deadline: float) -> Bounded:
+    """CROWN, then the LP triangle (split constraints kept) on each domain CROWN leaves open."""
+    bounded = bound_crown(ctx, domains, start, deadline)
+    for b, bounds in enumerate(bounded.bounds):
+        if bounds is None or time.monotonic() > deadline:
+            continue
+        sound = ctx.cc.sound(bounded.lower[b])
+        if (sound.max() if ctx.any_case else sound.min()) > 0:
+            continue
+        answer = exact_leaf(ctx, bounds, deadline)
+        if answer.key == math.inf:
+            bounded.bounds[b], bounded.lower[b], bounded.key[b] = None, np.inf, np.inf
+            continue
+        bounded.lower[b] = np.maximum(bounded.lower[b], answer.rows)
+        bounded.key[b] = max(bounded.key[b], answer.key)
+    return bounded
+
+
+BOUNDING = {Bounding.CROWN: bound_crown, Bounding.ALPHA_CROWN: bound_alpha, Bounding.LP: bound_lp}
