@@ -252,7 +252,8 @@ def run_method(prop: Property, method: str, options: Mapping[str, object], timeo
     problem = prop.problem()
     result = verify(problem, spec.engine, timeout, options)
     extra = {**_rows(problem, result), "timed_out": result.timed_out, "timings": dict(result.timings),
-             "tightness": _finite(result.upper) if spec.indicator else None}
+             "tightness": _finite(result.upper) if spec.indicator else None,
+             "tightening": result.certificate.get("tightening")}   # per-stage seconds and unstable neurons
     return TaskOutput(result.verdict.value, _finite(result.bound), _finite(result.upper), result.reason, extra)
 
 
