@@ -23,11 +23,18 @@ SETUP_RESERVE = 0.05   # fraction of the budget left for writing the result and 
 
 
 def run_instance(onnx_path: str | Path, vnnlib_path: str | Path, result_path: str | Path, timeout: float,
-                 options: Mapping[str, Any] | None = None, engine: str = ENGINE) -> Result:
-    """Verify one instance within `timeout` seconds (see module doc)."""
+                 options: Mapping[str, Any] | None = None, engine: str = ENGINE, threads: int | None = 1) -> Result:
+    """Verify one instance within `timeout` seconds (see module doc). `threads`: torch threads
+    (None leaves torch's setting; 1 by default, as several threads on a loaded machine are slower)."""
     start = time.monotonic()
     if not (timeout > 0 and math.isfinite(timeout)):
         raise InvalidOptionError(f"timeout must be a positive number of seconds, got {timeout}")
+    if threads is not None:
+        if threads < 1:
+            raise InvalidOptionError(f"threads must be ≥ 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
     result_path = Path(result_path)
     try:
         from .io import load_network
@@ -43,3 +50,27 @@ def run_instance(onnx_path: str | Path, vnnlib_path: str | Path, result_path: st
         raise
     result.write_vnncomp(result_path)
     return result
+
+
+# ---- `optcert vnncomp` ------------------------------------------------------------------------------
+NAME = "vnncomp"
+
+
+def add_subcommand(sub) -> None:
+    p = sub.add_parser(NAME, help="VNN-COMP entry point: one instance -> competition result file")
+    p.add_argument("network", help="ONNX file")
+    p.add_argument("property", help="VNN-LIB file")
+    p.add_argument("result", type=Path, help="result file to write (sat / unsat / timeout / unknown / error)")
+    p.add_argument("timeout", type=float, help="wall-clock budget in seconds, loading included")
+    p.add_argument("--engine", default=ENGINE, help=f"engine (default {ENGINE})")
+    p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="engine option")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+
+
+def run(args) -> int:
+    from .options import parse_pairs
+
+    result = run_instance(args.network, args.property, args.result, args.timeout,
+                          parse_pairs(args.option), args.engine, args.threads)
+    print(result.vnncomp_text().splitlines()[0] if result.vnncomp_text() else result.verdict.value)
+    return 0

@@ -54,3 +54,13 @@ def test_verify_bounds_flag_reaches_the_lp_engine_and_is_refused_elsewhere(capsy
     assert main(base + ["--engine", "crown", "--bounds", "lp-all"]) == 7
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bounds" in err[0] and "Traceback" not in err[0]
+
+
+def test_vnncomp_subcommand(tmp_path, capsys):
+    out = tmp_path / "result.txt"
+    prop = EXAMPLES / "acasxu" / "prop_2.vnnlib"          # sat on this network: PGD finds it at once
+    assert main(["vnncomp", str(ACAS), str(prop), str(out), "30"]) == 0
+    assert out.read_text().startswith("sat")
+    assert main(["vnncomp", str(tmp_path / "missing.onnx"), str(prop), str(out), "5"]) == 3
+    assert "missing.onnx" in capsys.readouterr().err
+    assert main(["vnncomp", str(ACAS), str(prop), str(out), "-1"]) == 7
