@@ -67,7 +67,7 @@ def test_relu_splitting_is_complete_against_brute_force(seed, sizes, combine, de
     assert result.verdict is (Verdict.PROVED if delta > MARGIN else Verdict.FALSIFIED), result.reason
 
 
-@pytest.mark.parametrize("bounding", ["crown", "lp"])
+@pytest.mark.parametrize("bounding", ["crown", "lp", "bm"])
 @pytest.mark.parametrize("delta", [-0.02, 0.02])
 def test_other_bounding_functions_are_complete(bounding, delta):
     seed, sizes, combine = 1, (3, 6, 6, 2), Combine.ANY

@@ -12,6 +12,8 @@ Per case, on the spec-folded net:
      multipliers are valid), so betas cannot make a bound unsound;
    * `lp`: CROWN, then the LP triangle (with split constraints) per domain and clause, certified
      from its duals;
+   * `bm`: CROWN, then the certified rank-r BM-SDP bound per open domain and row
+     (bnb_bounding.py);
 3. a domain with no unstable neuron left is solved exactly by an LP (lowerings/lp_triangle.py with
    every inactive ẑ kept, so the split constraints hold); its optimal input is a candidate. An LP
    that reports infeasibility is only believed after a phase-1 LP certifies a positive minimal
@@ -41,7 +43,7 @@ from .bnb_leaves import exact_leaf
 
 @dataclass(frozen=True)
 class BnbOptions:
-    """`bounding`: per-domain bound (crown | alpha-crown | lp); `split`: auto (input bisection for
+    """`bounding`: per-domain bound (crown | alpha-crown | lp | bm); `split`: auto (input bisection for
     ≤ 8 inputs) | relu | input; `branching`: ReLU rule (babsr | widest); `batch`: domains bounded
     per call; `max_domains`: queue cap (the run stops UNKNOWN beyond it); `node_limit`: domains
     bounded at most; `alpha_iterations`/`lr`: Adam on the output slopes (and betas);

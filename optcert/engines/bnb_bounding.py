@@ -9,7 +9,10 @@
   (`_optimise_output`). Every iterate is a certified dual bound (bounds/crown.py: any multipliers
   are valid), so neither slopes nor betas can make a bound unsound;
 * `lp`: CROWN, then the LP triangle (Ehlers 2017) with the split constraints, certified from its
-  duals, on each domain CROWN leaves open.
+  duals, on each domain CROWN leaves open;
+* `bm`: CROWN, then the rank-r Burer–Monteiro SDP relaxation (Chiu & Zhang 2023) of each open
+  domain (split neurons become linear), certified by sdp_certificate.certify — so users can see
+  how a tighter relaxation changes the tree size.
 """
 from __future__ import annotations
 
@@ -31,11 +34,12 @@ from .bnb_leaves import exact_leaf
 
 
 class Bounding(Enum):
-    """Per-domain bounding functions (`BOUNDING` maps each to its function; add BM here)."""
+    """Per-domain bounding functions (`BOUNDING` maps each to its function)."""
 
     CROWN = "crown"
     ALPHA_CROWN = "alpha-crown"
     LP = "lp"
+    BM = "bm"
 
 
 class CaseContext:
@@ -198,22 +202,69 @@ def bound_alpha(ctx: CaseContext, domains, start: int, deadline: float) -> Bound
     return bound_crown(ctx, domains, start, deadline, alpha=True)
 
 
-def bound_lp(ctx: CaseContext, domains, start: int, deadline: float) -> Bounded:
-    """CROWN, then the LP triangle (split constraints kept) on each domain CROWN leaves open."""
-    bounded = bound_crown(ctx, domains, start, deadline)
+def _refine_open(ctx: CaseContext, bounded: Bounded, deadline: float, rows_bound) -> Bounded:
+    """Raise the bounds of every domain CROWN left open with `rows_bound(ctx, bounds, rows, deadline)
+    -> (per-row certified lower bounds (m,), certified key)`, key +inf meaning proved empty."""
     for b, bounds in enumerate(bounded.bounds):
         if bounds is None or time.monotonic() > deadline:
             continue
         sound = ctx.cc.sound(bounded.lower[b])
         if (sound.max() if ctx.any_case else sound.min()) > 0:
             continue
-        answer = exact_leaf(ctx, bounds, deadline)
-        if answer.key == math.inf:
+        rows, key = rows_bound(ctx, bounds, [i for i in range(ctx.m) if sound[i] <= 0], deadline)
+        if key == math.inf:
             bounded.bounds[b], bounded.lower[b], bounded.key[b] = None, np.inf, np.inf
             continue
-        bounded.lower[b] = np.maximum(bounded.lower[b], answer.rows)
-        bounded.key[b] = max(bounded.key[b], answer.key)
+        bounded.lower[b] = np.maximum(bounded.lower[b], rows)
+        bounded.key[b] = max(bounded.key[b], key)
     return bounded
 
 
-BOUNDING = {Bounding.CROWN: bound_crown, Bounding.ALPHA_CROWN: bound_alpha, Bounding.LP: bound_lp}
+def _lp_rows(ctx: CaseContext, bounds, rows: list[int], deadline: float):
+    answer = exact_leaf(ctx, bounds, deadline)
+    return answer.rows, answer.key
+
+
+BM_SECONDS = 10.0   # cap on one domain's BM solve
+
+
+def _bm_rows(ctx: CaseContext, bounds, rows: list[int], deadline: float):
+    """Rank-(L+1) BM (Chiu & Zhang 2023) on `rows` of one domain, all rows in one batched solve
+    from the box centre, each certified by sdp_certificate.certify (−inf where it gives nothing)."""
+    from solvers.torch_lowrank import BACKEND, LowRankOptions
+
+    from ..errors import LoweringError
+    from ..forms import Limits
+    from ..lowerings.quadratic import relu_qcqp
+    from ..lowerings.sdp_lowrank import lower_lowrank
+    from ..sdp_certificate import certify
+
+    out = np.full(ctx.m, -np.inf)
+    try:
+        lowered = [relu_qcqp(ctx.cc.net, bounds, r, True) for r in rows]
+    except LoweringError:
+        return out, -math.inf
+    rank = len(ctx.cc.net.layers) + 1
+    centre = (bounds.lower[0] + bounds.upper[0]) / 2
+    init = np.stack([lower_lowrank(lw, ctx.cc.net, centre, rank).form.init for lw in lowered])
+    limit = max(1e-3, min(BM_SECONDS, deadline - time.monotonic()))
+    solutions = BACKEND.solve_batch(lowered[0].form, np.stack([lw.form.objective for lw in lowered]), rank, init,
+                                    Limits(time_limit=limit), LowRankOptions(device=ctx.device))
+    for lw, r, solution in zip(lowered, rows, solutions):
+        if solution.row_duals is not None:
+            out[r] = certify(lw.form, solution.row_duals, solution.objective, deadline=deadline).bound
+    return out, float(out.max() if ctx.any_case else out.min())
+
+
+def bound_lp(ctx: CaseContext, domains, start: int, deadline: float) -> Bounded:
+    """CROWN, then the LP triangle (split constraints kept) on each domain CROWN leaves open."""
+    return _refine_open(ctx, bound_crown(ctx, domains, start, deadline), deadline, _lp_rows)
+
+
+def bound_bm(ctx: CaseContext, domains, start: int, deadline: float) -> Bounded:
+    """CROWN, then the rank-r BM-SDP bound, certified, on each domain CROWN leaves open."""
+    return _refine_open(ctx, bound_crown(ctx, domains, start, deadline), deadline, _bm_rows)
+
+
+BOUNDING = {Bounding.CROWN: bound_crown, Bounding.ALPHA_CROWN: bound_alpha, Bounding.LP: bound_lp,
+            Bounding.BM: bound_bm}
