@@ -134,3 +134,17 @@ def test_dask_retries_a_dead_worker_then_records_failed(tmp_path):
         (record,) = store.records()
     assert summary.failed == 1
     assert record.status is RunStatus.FAILED and "worker died 2 time(s)" in record.reason
+
+
+def test_sweep_status_command(tmp_path, capsys):
+    from optcert.cli import main
+
+    with ResultStore(tmp_path / "runs.db") as store:
+        run_sweep(_naps(2, 0.0) + [_task(5, "fail", ("boom",), method="other")], store, FAST)
+    assert main(["sweep-status", str(tmp_path / "runs.db")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["method", "done", "failed", "timeout", "proved", "falsified", "unknown", "seconds"]
+    assert lines[1].split()[:7] == ["other", "0", "1", "0", "0", "0", "0"]
+    assert lines[2].split()[:7] == ["test", "2", "0", "0", "0", "0", "2"]
+    assert main(["sweep-status", str(tmp_path / "missing.db")]) == 3
+    assert "no such results store" in capsys.readouterr().err
