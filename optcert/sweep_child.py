@@ -6,13 +6,15 @@ the protocol to private file descriptors first, so whatever a task prints goes t
 cannot corrupt the protocol. Protocol:
   parent → child: {"sys_path": [...]} once, then (function, args) per task;
   child → parent: ("hello", versions_json, pid) once, then ("ok", TaskOutput, seconds) or
-  ("error", text, seconds) per task. EOF on stdin ends the child.
+  ("error", text, seconds) per task. EOF on stdin ends the child; on Linux so does the death of
+  the parent thread that started it (PR_SET_PDEATHSIG), which the parent notices and restarts.
 """
 from __future__ import annotations
 
 import importlib
 import os
 import pickle
+import signal
 import struct
 import sys
 import time
@@ -85,8 +87,19 @@ def _reply(fd: int, message: tuple) -> None:
         send(fd, ("error", f"output cannot be sent back: {type(err).__name__}: {err}", message[2]))
 
 
+def _die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent dies, so a killed sweep leaves no orphan running a long task."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+
+
 def main() -> None:
-    """Serve tasks from the parent until it closes our stdin."""
+    """Serve tasks from the parent until it closes our stdin (or dies)."""
+    _die_with_parent()
     proto_in, proto_out = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)

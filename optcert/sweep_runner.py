@@ -113,6 +113,8 @@ class ChildRunner:
 
     def run(self, task: Task) -> Outcome:
         """Run `task` in the child under its limits; never raises for a failing task."""
+        if self._proc is not None and self._proc.poll() is not None:
+            self._stop()  # died while idle (e.g. its parent thread ended): start a fresh one
         if self._proc is None and (why := self._start()) is not None:
             return Outcome.failed(why)
         start = time.monotonic()
