@@ -148,3 +148,13 @@ def test_sweep_status_command(tmp_path, capsys):
     assert lines[2].split()[:7] == ["test", "2", "0", "0", "0", "0", "2"]
     assert main(["sweep-status", str(tmp_path / "missing.db")]) == 3
     assert "no such results store" in capsys.readouterr().err
+
+
+def test_dask_executor_without_dask_is_a_typed_error(tmp_path, monkeypatch):
+    from optcert.errors import BackendUnavailableError
+
+    monkeypatch.setitem(sys.modules, "distributed", None)     # import distributed → ImportError
+    with ResultStore(tmp_path / "runs.db") as store:
+        with pytest.raises(BackendUnavailableError, match="optcert\\[distributed\\]"):
+            run_sweep(_naps(1, 0.0), store, SweepSettings(Executor.DASK, progress=False))
+        assert store.records() == []
