@@ -32,7 +32,7 @@ import numpy as np
 from ..attack import AttackOptions, pgd_case
 from ..bnb import Search, SearchSettings
 from ..bounds.methods import check_device
-from ..branching import Rule, Split, decide, row_weights
+from ..branching import Rule, Split, decide, row_weights, use_input_split
 from ..certify import EngineOutput, check_counterexample
 from ..compiled import CompiledCase
 from ..errors import InvalidOptionError
@@ -82,7 +82,8 @@ class CaseTask:
 
     def __init__(self, problem: VerificationProblem, cc: CompiledCase, options: BnbOptions, out: EngineOutput):
         self.problem, self.cc, self.options, self.out = problem, cc, options, out
-        self.ctx = CaseContext(cc, options.device, options.alpha_iterations, options.lr, options.beta)
+        self.ctx = CaseContext(cc, options.device, options.alpha_iterations, options.lr, options.beta,
+                               alpha_rows=not use_input_split(options.split, cc.net.n_inputs))
         self.root = cc.ibp
         self.any_case = cc.case.combine is Combine.ANY
         self.max_fold = float(np.max(cc.fold_error, initial=0.0))
