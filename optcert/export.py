@@ -20,6 +20,12 @@ own engines, which use the in-memory forms. Columns and rows carry the lowering'
 "z1_0", "a1_0", "t_max"; rows "affine1_0", "relu_on1_0", ...): an LP-format reader numbers columns
 by first appearance, so identify them by name. `index.json` describes the latest export into
 its directory.
+
+`ConicForm.SDP` writes the full SDP relaxation (Raghunathan et al. 2018; `lowerings/sdp_full.py`)
+of each spec row instead — one file per (case, row), `<name>-case<k>-row<i>.cbf|dat-s` — in CBF
+or SDPA sparse format (`export_conic.py`, matrix variables kept as such). Its optimum is a lower
+bound on the row's folded margin; for a clause of several rows, the clause minimum is at least
+the largest of its rows' optima. SDPA files hold SDPA's dual form: their optimum is −(optimum − c0).
 """
 from __future__ import annotations
 
@@ -57,19 +63,43 @@ class ExportFormat(Enum):
     LP = "lp"
 
 
+class ConicForm(Enum):
+    """Forms written as conic files (kept out of `FormKind`, whose members HiGHS writes)."""
+
+    SDP = "sdp"
+
+
+class ConicFormat(Enum):
+    """Conic file formats (`export_conic.py`); `suffix` is the file extension."""
+
+    CBF = "cbf"
+    SDPA = "sdpa"
+
+    @property
+    def suffix(self) -> str:
+        return "dat-s" if self is ConicFormat.SDPA else self.value
+
+
+#: `parse_choice(kind, …)` also accepts the members of kind's companion enum.
+_COMPANIONS: dict[type, type] = {FormKind: ConicForm, ExportFormat: ConicFormat}
+
+
 _LOWER = {FormKind.MILP: lower_milp, FormKind.LP: lower_lp}
 E = TypeVar("E", bound=Enum)
 
 
 def parse_choice(kind: type[E], value: E | str, what: str) -> E:
-    """`value` as a member of `kind` (a member or its string value); InvalidOptionError otherwise."""
-    if isinstance(value, kind):
+    """`value` as a member of `kind` or of its companion (`_COMPANIONS`: a member or its string
+    value); InvalidOptionError otherwise."""
+    kinds = (kind, _COMPANIONS[kind]) if kind in _COMPANIONS else (kind,)
+    members = [m for k in kinds for m in k]
+    if isinstance(value, kinds):
         return value
-    for member in kind:
+    for member in members:
         if str(value).lower() == member.value:
             return member
     raise InvalidOptionError(f"{what} {value!r} is unknown; expected one of: "
-                             f"{', '.join(m.value for m in kind)}")
+                             f"{', '.join(m.value for m in members)}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +117,8 @@ def lower_problem(problem: VerificationProblem, form: FormKind | str,
     """One lowered problem per (case, clause), in case then clause order (see module docstring)."""
     form = parse_choice(FormKind, form, "form")
     bounds = parse_choice(BoundMethod, bounds, "bound method")
+    if form not in _LOWER:
+        raise InvalidOptionError(f"form {form.value!r} is lowered per spec row, not per clause (see export_problem)")
     out = []
     for cc in compile_problem(problem):
         layer_bounds = compute_bounds(cc.net, [cc.ibp], bounds)[0]
@@ -109,9 +141,11 @@ def row_names(lowered: Lowered) -> list[str]:
     return names if all(names) else []
 
 
-def export_problem(problem: VerificationProblem, form: FormKind | str, fmt: ExportFormat | str,
-                   out_dir: str | Path, bounds: BoundMethod | str = BoundMethod.CROWN) -> list[Path]:
-    """Write one model file per (case, clause) of `problem` into `out_dir`, plus `index.json`.
+def export_problem(problem: VerificationProblem, form: FormKind | ConicForm | str,
+                   fmt: ExportFormat | ConicFormat | str, out_dir: str | Path,
+                   bounds: BoundMethod | str = BoundMethod.CROWN) -> list[Path]:
+    """Write one model file per (case, clause) of `problem` into `out_dir` (per (case, row) for
+    `ConicForm.SDP`), plus `index.json`.
 
     Returns the model files' paths (the sidecar is `out_dir / "index.json"`). An unknown form,
     format or bound method raises InvalidOptionError; an output directory that cannot be created
@@ -120,7 +154,12 @@ def export_problem(problem: VerificationProblem, form: FormKind | str, fmt: Expo
     form = parse_choice(FormKind, form, "form")
     fmt = parse_choice(ExportFormat, fmt, "format")
     bounds = parse_choice(BoundMethod, bounds, "bound method")
+    if (form is ConicForm.SDP) != isinstance(fmt, ConicFormat):
+        fits = "cbf or sdpa" if form is ConicForm.SDP else "mps or lp"
+        raise InvalidOptionError(f"--form {form.value!r} cannot be written as --format {fmt.value!r}; use {fits}")
     out_dir = _writable_dir(Path(out_dir))
+    if form is ConicForm.SDP:
+        return _export_sdp(problem, fmt, out_dir, bounds)
     from solvers.highs import write_model
 
     stem = file_stem(problem.name)
@@ -130,11 +169,43 @@ def export_problem(problem: VerificationProblem, form: FormKind | str, fmt: Expo
         write_model(cf.lowered.form, path, row_names(cf.lowered), name=path.stem)
         paths.append(path)
         entries.append(_entry(path, cf))
+    _write_index(out_dir, problem, form, fmt, bounds, entries, digits=15,
+                 objective="minimise; value = max over the clause rows of the folded margins")
+    return paths
+
+
+def _write_index(out_dir: Path, problem: VerificationProblem, form: Enum, fmt: Enum,
+                 bounds: BoundMethod, entries: list[dict], **extra) -> None:
     index = {"problem": problem.name, "network": problem.network.name, "form": form.value,
              "lowering": entries[0]["lowering"], "format": fmt.value, "bounds": bounds.value,
-             "objective": "minimise; value = max over the clause rows of the folded margins",
-             "offset_in_file": True, "digits": 15, "files": entries}
+             "offset_in_file": True, **extra, "files": entries}
     _write_text(out_dir / INDEX, json.dumps(index, indent=1) + "\n")
+
+
+def _export_sdp(problem: VerificationProblem, fmt: ConicFormat, out_dir: Path, bounds: BoundMethod) -> list[Path]:
+    """One CBF/SDPA file per (case, spec row): the full SDP of that row (module docstring)."""
+    from .export_conic import write_cbf, write_sdpa
+    from .lowerings.quadratic import relu_qcqp
+    from .lowerings.sdp_full import lower_sdp
+
+    write = write_cbf if fmt is ConicFormat.CBF else write_sdpa
+    stem, paths, entries = file_stem(problem.name), [], []
+    for cc in compile_problem(problem):
+        layer_bounds = compute_bounds(cc.net, [cc.ibp], bounds)[0]
+        for row in range(cc.case.spec.rows):
+            form = lower_sdp(relu_qcqp(cc.net, layer_bounds, row).form).form
+            path = out_dir / f"{stem}-case{cc.index}-row{row}.{fmt.suffix}"
+            label = cc.case.spec.labels[row]
+            write(form, path, comment=f"optcert: full SDP relaxation of {problem.name} case {cc.index} row "
+                                      f"{row} ({label}); minimise")
+            paths.append(path)
+            entries.append({"file": path.name, "case": cc.index, "row": row, "label": label,
+                            "lowering": "sdp_full", "c0": form.c0, "psd": list(form.psd), "n_zero": form.zero,
+                            "n_nonneg": form.nonneg, "n_nonzeros": int(form.A.nnz),
+                            "fold_error": float(cc.fold_error[row])})
+    sense = "-(optimum - c0) (SDPA's dual form)" if fmt is ConicFormat.SDPA else "the optimum"
+    _write_index(out_dir, problem, ConicForm.SDP, fmt, bounds, entries, digits=17,
+                 objective=f"minimise the SDP relaxation of one folded spec row; file value = {sense}")
     return paths
 
 
