@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Subcommands that live in their own module: each exposes `NAME`, `add_subcommand(sub)` (adds its
 # parser under `NAME`) and `run(args) -> int` (exit code; raises OptcertError on bad input).
-COMMAND_MODULES: tuple[str, ...] = ("optcert.gap_cli", "optcert.vnncomp", "optcert.sweep_cli")
+COMMAND_MODULES: tuple[str, ...] = ("optcert.gap_cli", "optcert.vnncomp", "optcert.sweep_cli", "optcert.bench_cli")
 
 
 def _problem_arguments(p: argparse.ArgumentParser) -> None:
