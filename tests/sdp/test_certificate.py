@@ -85,3 +85,20 @@ def test_bad_bounds_raise_a_lowering_error():
     broken = bounds.with_layer(1, bounds.lower[1], bounds.upper[1] * np.nan)
     with pytest.raises(LoweringError, match="layer 1"):
         relu_qcqp(net, broken, 0)
+
+
+def test_rank_one_secular_minimum_matches_dense_eigenvalues():
+    """The λ search's O(n) λ_min(S − λE₀₀) (secular equation) agrees with LAPACK, including a
+    matrix whose first basis vector misses the smallest eigenvector."""
+    from optcert.sdp_certificate import RankOneMin
+
+    rng = np.random.default_rng(3)
+    mats = [(lambda A: A + A.T)(rng.normal(size=(n, n))) for n in (1, 4, 40)]
+    mats.append(np.diag([5.0, 1.0, 2.0]))
+    for S in mats:
+        eig = RankOneMin(S)
+        for lam in (-30.0, -1.0, -1e-4, 0.0, 1e-4, 1.0, 30.0):
+            D = S.copy()
+            D[0, 0] -= lam
+            ref = np.linalg.eigvalsh(D)[0]
+            assert abs(eig(lam) - ref) <= 1e-9 * (1 + abs(ref))
