@@ -281,7 +281,7 @@ def run(args) -> int:
     bounds = parse_choice(BoundMethod, args.bounds, "--bounds")
     settings = MatrixSettings(args.timeout, bounds, args.threads, args.max_ipm_psd)
     lowerings = [parse_choice(Lowering, f.strip(), "--forms") for f in args.forms.split(",") if f.strip()]
-    todo = pairs(lowerings, args.backends.split(",") if args.backends else solvers.names())
+    todo = pairs(lowerings, [b.strip() for b in args.backends.split(",")] if args.backends else solvers.names())
     torch.set_num_threads(settings.threads)
     instances = select_instances(args, bounds)
     store = None

@@ -85,7 +85,8 @@ class MatrixSettings:
     def __post_init__(self):
         if not (self.timeout > 0 and self.threads >= 1 and self.max_ipm_psd >= 1 and self.rank >= 0):
             raise InvalidOptionError(f"matrix settings out of range: timeout {self.timeout} (> 0), threads "
-                                     f"{self.threads} (≥ 1), max_ipm_psd {self.max_ipm_psd} (≥ 1), rank {self.rank} (≥ 0)")
+                                     f"{self.threads} (≥ 1), max_ipm_psd {self.max_ipm_psd} (≥ 1), "
+                                     f"rank {self.rank} (≥ 0)")
 
     def key_options(self) -> dict:
         return {"timeout": self.timeout, "bounds": self.bounds.value, "threads": self.threads,
@@ -141,7 +142,8 @@ def pairs(lowerings: Iterable[Lowering], backends: Iterable[str]) -> list[tuple[
     lowerings = list(lowerings)
     out = [(lw, b) for lw in lowerings for b in backends if FORM_TAG[lw] in report[b].forms or not report[b].forms]
     if not out:
-        raise InvalidOptionError(f"no backend among {', '.join(backends)} solves {', '.join(l.value for l in lowerings)}")
+        forms = ", ".join(lw.value for lw in lowerings)
+        raise InvalidOptionError(f"no backend among {', '.join(backends)} solves {forms}")
     return out
 
 
@@ -257,6 +259,8 @@ def _refusal(backend: str, built: _Built, lowering: Lowering, settings: MatrixSe
         adapter = get(backend)
     except BackendUnavailableError as err:
         return None, str(err).split(": ", 1)[-1]
+    except Exception as err:  # an adapter that cannot even load is unavailable, not a crash
+        return None, f"adapter failed to load: {type(err).__name__}: {err}"
     fits = adapter.fits(built.form)
     if not fits.available:
         return None, fits.reason
