@@ -32,9 +32,9 @@ YEARS = ("2021", "2022", "2023", "2024")
 
 
 def _child(onnx: str, vnnlib: str, timeout: float, queue) -> None:
-    import torch
+    from optcert.threads import limit_threads
 
-    torch.set_num_threads(1)
+    limit_threads(1)
     from optcert.vnncomp import run_instance
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,7 +105,7 @@ def summary(rows: list[dict], cap: float) -> str:
                       len(sel) - proved - falsified, sum(wrong(r) for r in sel),
                       round(sum(float(r["seconds"]) for r in sel), 1)])
         table += [[family, name, len(instances(family)), n, "", "", "", "", s] for name, n, s in theirs(family)]
-    text = [f"# Branch and bound (issue 6)", f"Machine: {machine()}",
+    text = ["# Branch and bound (issue 6)", f"Machine: {machine()}",
             f"Timeouts: the competition's per instance (capped at {cap:g} s); wall time per instance includes "
             "loading the network and property (a fresh process per instance).",
             markdown_table(["family", "tool", "instances", "solved", "proved", "falsified", "unknown", "wrong",

@@ -123,7 +123,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="every 6th VNN-COMP instance, 10 images")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    from optcert.threads import limit_threads
+
+    limit_threads(1)
     per_instance, wrong = [], []
     for fam, net, problem, expected in problems(args.quick):
         r = bound_instance(problem)

@@ -14,8 +14,6 @@ import time
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
 from common import BENCHMARKS, instances, machine, markdown_table, record  # noqa: E402
 
-import torch  # noqa: E402
-
 from optcert.compiled import compile_problem  # noqa: E402
 from optcert.ir.from_onnx import load_onnx  # noqa: E402
 from optcert.verify import verify  # noqa: E402
@@ -25,7 +23,9 @@ ENGINES = ("attack", "interval")
 
 
 def main() -> None:
-    torch.set_num_threads(1)
+    from optcert.threads import limit_threads
+
+    limit_threads(1)
     import_times = collections.defaultdict(list)
     counts = collections.Counter()
     times = collections.defaultdict(float)

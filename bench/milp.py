@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCHMARKS, RESULTS, instances, machine, markdown_table, record  # noqa: E402
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from optcert.compiled import compile_problem  # noqa: E402
 from optcert.ir.from_onnx import load_onnx  # noqa: E402
@@ -171,7 +170,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    from optcert.threads import limit_threads
+
+    limit_threads(1)
     rows = run(args.quick)
     record("milp", summary(rows, args.quick))
 

@@ -48,11 +48,10 @@ def _problem(name: str, image: int, eps: float, target: int | None = None):
 def _run(name, image, eps, target, method, options, timeout, queue):
     """Child process: one verify run; puts (per-row lower, per-row upper, primal and rank per row,
     seconds, peak MB)."""
-    import torch
-
+    from optcert.threads import limit_threads
     from optcert.verify import verify
 
-    torch.set_num_threads(1)
+    limit_threads(1)
     problem, _ = _problem(name, image, eps, target)
     t = time.perf_counter()
     result = verify(problem, method, timeout, options)

@@ -146,9 +146,9 @@ def _problem(args):
 def _set_threads(n: int) -> None:
     if n < 1:
         raise InvalidOptionError(f"--threads must be at least 1, got {n}")
-    import torch
+    from .threads import limit_threads
 
-    torch.set_num_threads(n)
+    limit_threads(n)
 
 
 def cmd_verify(args) -> int:

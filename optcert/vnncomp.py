@@ -25,16 +25,14 @@ SETUP_RESERVE = 0.05   # fraction of the budget left for writing the result and 
 def run_instance(onnx_path: str | Path, vnnlib_path: str | Path, result_path: str | Path, timeout: float,
                  options: Mapping[str, Any] | None = None, engine: str = ENGINE, threads: int | None = 1) -> Result:
     """Verify one instance within `timeout` seconds (see module doc). `threads`: torch threads
-    (None leaves torch's setting; 1 by default, as several threads on a loaded machine are slower)."""
+    (torch and BLAS, see threads.py; None leaves them as they are)."""
     start = time.monotonic()
     if not (timeout > 0 and math.isfinite(timeout)):
         raise InvalidOptionError(f"timeout must be a positive number of seconds, got {timeout}")
     if threads is not None:
-        if threads < 1:
-            raise InvalidOptionError(f"threads must be ≥ 1, got {threads}")
-        import torch
+        from .threads import limit_threads
 
-        torch.set_num_threads(threads)
+        limit_threads(threads)
     result_path = Path(result_path)
     try:
         from .io import load_network

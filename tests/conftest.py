@@ -1,4 +1,4 @@
-"""Shared fixtures: torch on one thread (faster and steadier on this 2-core machine), and the
+"""Shared fixtures: torch and BLAS on one thread (faster and steadier on this 2-core machine), and the
 shared benchmark folder (tests that need it skip with a reason when it is absent)."""
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ import pytest
 from .builders import BENCHMARKS
 
 
-def _torch_single_thread():
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(1)
+def _single_thread():
+    from optcert.threads import limit_threads
+
+    limit_threads(1)
 
 
-_torch_single_thread()
+_single_thread()
 
 
 @pytest.fixture(scope="session")
