@@ -14,8 +14,8 @@ its limit; certifying from the multipliers takes 15–80 s):
 
 Clarabel is skipped above PSD size 100 (its memory grows like N⁴), MOSEK needs a licence: both
 appear as "unavailable" rows. Writes bench/results/solver_matrix.md and, in
-bench/results/solver_matrix/, matrix.csv, matrix.md and profile.png. Default total ≲ 13 min on 2
-cores; `--quick` is a smoke test (one instance per family, 5 s limits).
+bench/results/solver_matrix/, matrix.csv, matrix.md and profile.png. The default run took 434 s
+on 2 cores (2026-11-23); `--quick` is a smoke test (one instance per family, 5 s limits, ~2 min).
 
     python bench/solver_matrix.py [--quick] [--timeout 20] [--sdp-timeout 60] [--store runs.db]
 """
