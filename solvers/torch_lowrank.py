@@ -62,7 +62,7 @@ class LowRankOptions:
     inner_iterations: int = 2000
     tolerance: float = 1e-7
     grad_tolerance: float = 1e-6
-    rho: float = 10.0
+    rho: float = 100.0
     rho_growth: float = 5.0
     memory: int = 10
     seed: int = 0

@@ -235,7 +235,7 @@ def _bm_rows(ctx: CaseContext, bounds, rows: list[int], deadline: float):
 
     out = np.full(ctx.m, -np.inf)
     try:
-        lowered = [relu_qcqp(ctx.cc.net, bounds, r, True) for r in rows]
+        lowered = [relu_qcqp(ctx.cc.net, bounds, r, True, triangle=True) for r in rows]
     except LoweringError:
         return out, -math.inf
     rank = len(ctx.cc.net.layers) + 1

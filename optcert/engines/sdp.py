@@ -33,11 +33,14 @@ _MAX_STORED_MULTIPLIERS = 20_000
 class SdpOptions:
     """`bounds`: intermediate bounds (they shape the boxes and drop inactive neurons);
     `backend`: scs | clarabel | mosek; `hidden_boxes`: quadratic boxes on every hidden layer
-    (needed for a finite trace bound, hence for any certificate whose dual slack is not PSD)."""
+    (needed for a finite trace bound, hence for any certificate whose dual slack is not PSD);
+    `triangle`: the LP chord of every unstable neuron as a linear cut (then the SDP is at least
+    as tight as the LP over the same bounds; lowerings/quadratic.py)."""
 
     bounds: Tightening = Tightening.CROWN
     backend: str = "scs"
     hidden_boxes: bool = True
+    triangle: bool = True
 
     def __post_init__(self):
         _check_backend(self.backend, "conic")
@@ -57,7 +60,7 @@ def run_sdp(problem: VerificationProblem, compiled: list[CompiledCase], options:
 
     backend = get(options.backend)
     out = empty_output(compiled, {"method": "full SDP (Raghunathan et al. 2018)", "backend": options.backend,
-                                  "hidden_boxes": options.hidden_boxes})
+                                  "hidden_boxes": options.hidden_boxes, "triangle": options.triangle})
     for cc in compiled:
         bounds = tightened(cc, options.bounds, "highs", deadline, out.certificate)
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
@@ -67,7 +70,7 @@ def run_sdp(problem: VerificationProblem, compiled: list[CompiledCase], options:
                 return out
             if decided(out, cc, (row,)):
                 continue
-            lowered = relu_qcqp(cc.net, bounds, row, options.hidden_boxes)
+            lowered = relu_qcqp(cc.net, bounds, row, options.hidden_boxes, options.triangle)
             conic = lower_sdp(lowered.form)
             solution = backend.solve(conic.form, Limits(time_limit=_remaining(deadline, 0.9)))
             entry = {"case": cc.index, "row": row, "status": solution.status.value,
@@ -105,12 +108,14 @@ def _remaining(deadline: float, share: float = 1.0) -> float | None:
 class BmOptions:
     """Rank-r Burer–Monteiro: `rank` to start at and `max_rank` for the Riemannian staircase
     (0 = L+1 and L+6 for a net of L affine layers, as Chiu & Zhang); the staircase stops once
-    primal − certified ≤ `gap`·(1 + |primal|). `attack`: warm-start at the PGD point of each row."""
+    primal − certified ≤ `gap`·(1 + |primal|). `attack`: warm-start at the PGD point of each row.
+    `triangle`: LP-chord cuts as in `SdpOptions`."""
 
     bounds: Tightening = Tightening.CROWN
     rank: int = 0
     max_rank: int = 0
     hidden_boxes: bool = True
+    triangle: bool = True
     gap: float = 1e-3
     tolerance: float = 1e-7
     attack: bool = True
@@ -132,7 +137,8 @@ def run_bm(problem: VerificationProblem, compiled: list[CompiledCase], options: 
            deadline: float) -> EngineOutput:
     """BM per spec row, all rows of a case in one batched solve, then the staircase per row."""
     out = empty_output(compiled, {"method": "rank-r Burer–Monteiro SDP (Chiu & Zhang 2023)",
-                                  "backend": "torch-lowrank", "hidden_boxes": options.hidden_boxes})
+                                  "backend": "torch-lowrank", "hidden_boxes": options.hidden_boxes,
+                                  "triangle": options.triangle})
     for cc in compiled:
         bounds = tightened(cc, options.bounds, "highs", deadline, out.certificate)
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
@@ -170,7 +176,7 @@ def _bm_case(out: EngineOutput, cc: CompiledCase, bounds, rows: list[int], start
     depth = len(cc.net.layers)
     rank = options.rank or depth + 1
     max_rank = max(options.max_rank or depth + 6, rank)
-    lowered = [relu_qcqp(cc.net, bounds, r, options.hidden_boxes) for r in rows]
+    lowered = [relu_qcqp(cc.net, bounds, r, options.hidden_boxes, options.triangle) for r in rows]
     model = lowered[0].form
     centre = cc.case.box.center
     init = np.stack([lower_lowrank(lw, cc.net, starts.get(r, centre), rank).form.init for lw, r in zip(lowered, rows)])

@@ -8,6 +8,12 @@ adversarial examples"); the rank-r view is Chiu & Zhang 2023. Per ReLU layer k, 
   active   (l ≥ 0)   z − ẑ = 0                            (linear);
   unstable           −z ≤ 0,  ẑ − z ≤ 0                    (linear),
                      z² − z·ẑ = 0                           (lifted complementarity).
+  unstable, `triangle` z − Σ c_j v_j + K ≤ 0                 (linear: the LP chord, optional),
+with c_j = fl(s w_j), s = fl(u/(u − l)), and K = fl(s l) − fl(s b) lowered by a margin δ that covers
+every rounding (of s, of each c_j times the largest |v_j| the boxes allow, of K) — so the cut is
+implied by z ≤ u(ẑ − l)/(u − l) on the box and never removes a network point. With the cuts the
+SDP is at least as tight as the LP triangle relaxation over the same bounds (Batten et al. 2021,
+"Efficient neural network verification via layer-based semidefinite relaxations and linear cuts").
 Boxes (x ∈ [l₀, u₀] always; z ∈ post-activation bounds with `hidden_boxes`) as v_i² − s v_i + p ≤ 0
 with s = fl(l + u) and p rounded *down* below min(s l − l², s u − u²), so each is valid on the
 whole interval despite rounding. Every other coefficient is a weight, a bias or ±1 — exact.
@@ -79,8 +85,26 @@ def _affine(layer, index: dict, k_rows: np.ndarray):
     return np.concatenate(out_n), np.concatenate(out_p), np.concatenate(out_w)
 
 
-def _relu_rows(R: _Rows, k: int, layer, index: dict, lo, hi, var: np.ndarray) -> None:
-    """Rows of ReLU layer k (module doc); `var[i]` is the P index of z_k[i] (−1 if inactive)."""
+def _triangle_rows(R: _Rows, k: int, sel, nrn, p, w, z, b, lo, hi, mag: np.ndarray) -> None:
+    """The rounding-safe LP chord of the unstable neurons `sel` (module doc); `mag[q]` bounds |v_q|."""
+    m = sel.size
+    l, u = lo[sel], hi[sel]
+    s = u / (u - l)
+    c = s[nrn] * w
+    delta = np.zeros(m)
+    np.add.at(delta, nrn, np.abs(c) * mag[p])
+    sl, sb = s * l, s * b
+    K = sl - sb
+    delta = 4 * _U * (delta + np.abs(u) + np.abs(l) + np.abs(sl) + np.abs(sb) + np.abs(K)) + 1e-300
+    K = np.nextafter(K - delta, -np.inf)
+    ids = np.arange(m)
+    R.add(f"relu_triangle{k}", m, np.r_[ids, nrn, ids], np.zeros(2 * m + nrn.size), np.r_[z, p, np.zeros(m)],
+          np.r_[np.ones(m), -c, K], False)
+
+
+def _relu_rows(R: _Rows, k: int, layer, index: dict, lo, hi, var: np.ndarray, mag: np.ndarray | None) -> None:
+    """Rows of ReLU layer k (module doc); `var[i]` is the P index of z_k[i] (−1 if inactive);
+    `mag` (bounds on |v| by P index) adds the triangle cuts when given."""
     active, unstable = np.flatnonzero(lo >= 0), np.flatnonzero((lo < 0) & (hi > 0))
     for name, sel in (("active", active), ("unstable", unstable)):
         if sel.size == 0:
@@ -98,6 +122,8 @@ def _relu_rows(R: _Rows, k: int, layer, index: dict, lo, hi, var: np.ndarray) ->
               np.r_[w, b, -np.ones(m)], False)
         R.add(f"relu_comp{k}", m, np.r_[ids, nrn, ids], np.r_[z, z[nrn], np.zeros(m)], np.r_[z, p, z],
               np.r_[np.ones(m), -w, -b], True)
+        if mag is not None:
+            _triangle_rows(R, k, sel, nrn, p, w, z, b, lo, hi, mag)
 
 
 def _box_rows(R: _Rows, name: str, var: np.ndarray, lo, hi) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +136,10 @@ def _box_rows(R: _Rows, name: str, var: np.ndarray, lo, hi) -> tuple[np.ndarray,
     return s / 2, t
 
 
-def relu_qcqp(net: LayeredNet, bounds: Bounds, row: int = 0, hidden_boxes: bool = True) -> Lowered[QuadraticModel]:
-    """The SDP relaxation of min over the input box of output `row` of `net` (module doc).
+def relu_qcqp(net: LayeredNet, bounds: Bounds, row: int = 0, hidden_boxes: bool = True,
+              triangle: bool = False) -> Lowered[QuadraticModel]:
+    """The SDP relaxation of min over the input box of output `row` of `net` (module doc), with
+    the LP chord of every unstable neuron as a linear cut when `triangle`.
 
     `columns` maps "x" and f"z{k}" to slices of v (P index − 1) — z{k} holds the non-inactive
     neurons in order; info["layers"][k] gives each neuron's v index (−1 if inactive), info["rows"]
@@ -123,6 +151,10 @@ def relu_qcqp(net: LayeredNet, bounds: Bounds, row: int = 0, hidden_boxes: bool 
     index = {0: np.arange(1, n0 + 1)}
     columns, layers, nvar = {"x": slice(0, n0)}, {}, n0
     traces = [_box_rows(R, "box_x", index[0], bounds.lower[0], bounds.upper[0])]
+    mag = None
+    if triangle:   # |v| bounds by P index: inputs from their box, z_k ∈ [0, u_k]
+        mag = np.zeros(1 + n0 + sum(int(np.sum(bounds.upper[k] > 0)) for k in range(1, len(net.layers))))
+        mag[1:n0 + 1] = np.maximum(np.abs(bounds.lower[0]), np.abs(bounds.upper[0]))
     for k, layer in enumerate(net.hidden, start=1):
         lo, hi = bounds.lower[k], bounds.upper[k]
         live = np.flatnonzero(hi > 0)
@@ -130,7 +162,9 @@ def relu_qcqp(net: LayeredNet, bounds: Bounds, row: int = 0, hidden_boxes: bool 
         var[live] = nvar + 1 + np.arange(live.size)
         columns[f"z{k}"] = slice(nvar, nvar + live.size)
         nvar += live.size
-        _relu_rows(R, k, layer, index, lo, hi, var)
+        if mag is not None:
+            mag[var[live]] = hi[live]
+        _relu_rows(R, k, layer, index, lo, hi, var, mag)
         index[k], layers[k] = var, var - (var >= 0)
         if hidden_boxes and live.size:
             plo, phi = np.maximum(lo[live], 0.0), hi[live]

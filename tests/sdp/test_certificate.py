@@ -102,3 +102,29 @@ def test_rank_one_secular_minimum_matches_dense_eigenvalues():
             D[0, 0] -= lam
             ref = np.linalg.eigvalsh(D)[0]
             assert abs(eig(lam) - ref) <= 1e-9 * (1 + abs(ref))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_triangle_cuts_keep_network_points_and_beat_the_lp(seed):
+    """With `triangle`, real network points stay feasible (cuts are rounding-safe), and the SDP's
+    value lies between the LP triangle bound (over the same bounds) and the exact minimum."""
+    from optcert.linear_solve import solve_bound
+    from optcert.lowerings import Objective, lower_lp
+
+    net, bounds, plain, truth = make_instance(seed)
+    cut = relu_qcqp(net, bounds, 0, True, triangle=True)
+    model = cut.form
+    assert model.m > plain.form.m or not np.any((bounds.lower[1] < 0) & (bounds.upper[1] > 0))
+    rng = np.random.default_rng(seed)
+    lo, hi = bounds.lower[0], bounds.upper[0]
+    for x in np.r_[lo + (hi - lo) * rng.random((300, lo.size)), lo[None], hi[None]]:
+        pre = net.forward(x[None])
+        parts = [x] + [np.maximum(p[0], 0)[cut.info["layers"][k + 1] >= 0] for k, p in enumerate(pre[:-1])]
+        w = np.r_[1.0, np.concatenate(parts)]
+        g = model.constraints @ model.values(np.outer(w, w))
+        assert np.all(np.abs(g[model.equality]) <= 1e-9) and np.all(g[~model.equality] <= 1e-12)
+    value, y = cvxpy_sdp(model)
+    lp = solve_bound(lower_lp(net, bounds, Objective((0,))).form, "highs").value
+    plain_value, _ = cvxpy_sdp(plain.form)
+    assert value >= lp - 1e-5 * (1 + abs(lp)) and value >= plain_value - 1e-6 * (1 + abs(plain_value))
+    assert certify(model, y, value).bound <= truth + 1e-12
