@@ -87,8 +87,8 @@ def baseline_mb() -> float:
 METHODS = {"pgd": ("attack", {"every_clause": True, "restarts": 64, "steps": 200}),
            "lp": ("lp", {"bounds": "crown"}),
            "lp-all": ("lp", {"bounds": "lp-all"}),
-           "bm": ("bm", {"attack": True}),
-           "sdp": ("sdp", {"backend": "scs"})}
+           "bm": ("bm", {"attack": True, "bounds": "lp-all"}),
+           "sdp": ("sdp", {"backend": "scs", "bounds": "lp-all"})}
 
 
 def done() -> set:
