@@ -154,6 +154,9 @@ def main() -> None:
                     help="run again the unknown rows that had less than this run's timeout")
     ap.add_argument("--tree-cap", type=float, default=60.0)
     args = ap.parse_args()
+    from optcert.threads import limit_threads
+
+    limit_threads(1)
     have = done(CSV, ("family", "instance"))
     if args.rerun_unknown:
         keep = {k: r for k, r in have.items() if not (r["verdict"] == "unknown" and k[0] in args.family
