@@ -31,3 +31,20 @@ def empty_output(compiled: list[CompiledCase], certificate: dict) -> EngineOutpu
 def decided(out: EngineOutput, cc: CompiledCase, clause: tuple[int, ...]) -> bool:
     """Is the clause already certified safe (some row of it has a positive lower bound)?"""
     return bool(out.lower[cc.index][list(clause)].max() > 0)
+
+
+def lp_floor(out: EngineOutput, cc: CompiledCase, bounds, deadline: float) -> None:
+    """Raise every row's lower bound to the certified LP-triangle bound (Ehlers 2017) over `bounds`.
+
+    The SDP with the LP-chord cuts (lowerings/quadratic.py) contains the LP's constraints, so its
+    optimum is at least the LP's: the SDP/BM engines report the better of the two certificates,
+    and never less than the LP they could get for a fraction of a second."""
+    from ..linear_solve import solve_bound
+    from ..lowerings import Objective, lower_lp
+
+    for row in range(cc.case.spec.rows):
+        if decided(out, cc, (row,)):
+            continue
+        result = solve_bound(lower_lp(cc.net, bounds, Objective((row,))).form, "highs", deadline=deadline)
+        if np.isfinite(result.value):
+            out.lower[cc.index][row] = max(out.lower[cc.index][row], result.value)

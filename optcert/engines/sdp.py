@@ -24,7 +24,7 @@ from ..lowerings.sdp_full import lower_sdp, multipliers, primal_matrix
 from ..precision import Precision
 from ..sdp_certificate import certify
 from ..spec import VerificationProblem
-from .common import decided, empty_output, tightened
+from .common import decided, empty_output, lp_floor, tightened
 
 _MAX_STORED_MULTIPLIERS = 20_000
 
@@ -64,6 +64,8 @@ def run_sdp(problem: VerificationProblem, compiled: list[CompiledCase], options:
     for cc in compiled:
         bounds = tightened(cc, options.bounds, "highs", deadline, out.certificate)
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
+        if options.triangle:
+            lp_floor(out, cc, bounds, deadline)
         for row in range(cc.case.spec.rows):
             if time.monotonic() > deadline:
                 out.reason, out.timed_out = "time limit reached", True
@@ -142,6 +144,8 @@ def run_bm(problem: VerificationProblem, compiled: list[CompiledCase], options: 
     for cc in compiled:
         bounds = tightened(cc, options.bounds, "highs", deadline, out.certificate)
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
+        if options.triangle:
+            lp_floor(out, cc, bounds, deadline)
         starts = _attack_points(problem, cc, out, options, deadline)
         rows = [r for r in range(cc.case.spec.rows) if not decided(out, cc, (r,))]
         if rows and time.monotonic() < deadline:
