@@ -93,6 +93,14 @@ def theirs(family: str) -> list[list]:
     return out
 
 
+def _timeouts(rows: list[dict], family: str) -> str:
+    counts: dict = {}
+    for r in rows:
+        if r["family"] == family:
+            counts[float(r["timeout"])] = counts.get(float(r["timeout"]), 0) + 1
+    return ", ".join(f"{n} at {t:g} s" for t, n in sorted(counts.items()))
+
+
 def summary(rows: list[dict], cap: float) -> str:
     table = []
     for family in ("acasxu", "mnistfc"):
@@ -106,8 +114,9 @@ def summary(rows: list[dict], cap: float) -> str:
                       round(sum(float(r["seconds"]) for r in sel), 1)])
         table += [[family, name, len(instances(family)), n, "", "", "", "", s] for name, n, s in theirs(family)]
     text = ["# Branch and bound (issue 6)", f"Machine: {machine()}",
-            f"Timeouts: the competition's per instance (capped at {cap:g} s); wall time per instance includes "
-            "loading the network and property (a fresh process per instance).",
+            "Timeouts: the competition's per instance, capped (instances per timeout used: "
+            + "; ".join(f"{fam} {_timeouts(rows, fam)}" for fam in ("acasxu", "mnistfc")) + "); wall time per "
+            "instance includes loading the network and property (a fresh process per instance).",
             markdown_table(["family", "tool", "instances", "solved", "proved", "falsified", "unknown", "wrong",
                             "total s"], table),
             f"Wrong verdicts: {sum(wrong(r) for r in rows)}"]

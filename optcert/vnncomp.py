@@ -19,7 +19,7 @@ from .errors import InvalidOptionError, OptcertError
 from .result import Result
 
 ENGINE = "bnb"
-SETUP_RESERVE = 0.05   # fraction of the budget left for writing the result and slack
+SETUP_RESERVE = 0.08   # fraction of the budget left for process start, writing the result and slack
 
 
 def run_instance(onnx_path: str | Path, vnnlib_path: str | Path, result_path: str | Path, timeout: float,
