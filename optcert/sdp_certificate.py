@@ -128,7 +128,11 @@ class RankOneMin:
 
 def _value(eig: RankOneMin, lam: float, T: float) -> float:
     """Estimate of λ + T·min(0, λ_min(S − λE₀₀)) (not rigorous; for the λ search)."""
-    mu = eig(lam)
+    return _value_at(lam, eig(lam), T)
+
+
+def _value_at(lam: float, mu: float, T: float) -> float:
+    """λ + T·min(0, μ) for μ = λ_min(S − λE₀₀) (−inf for a negative μ without a trace bound)."""
     return lam + (T * min(0.0, mu) if math.isfinite(T) else (0.0 if mu >= 0 else -math.inf))
 
 
@@ -137,6 +141,7 @@ def best_lambda(S: np.ndarray, T: float, lam0: float, iterations: int = 40, dead
     at `deadline` (time.monotonic()). One eigendecomposition of S; each step is O(n)."""
     eig = RankOneMin(S)
     mu = eig(lam0)
+    f0 = _value_at(lam0, mu, T)
     width = max(abs(mu) * (2 + (T if math.isfinite(T) else 0.0)), 1e-9 * (1 + abs(lam0)))
     a, b = lam0 - width, lam0 + width
     g = (math.sqrt(5) - 1) / 2
@@ -154,7 +159,7 @@ def best_lambda(S: np.ndarray, T: float, lam0: float, iterations: int = 40, dead
             d = a + g * (b - a)
             fd = _value(eig, d, T)
     best = c if fc >= fd else d
-    return best if max(fc, fd) >= _value(eig, lam0, T) else lam0
+    return best if max(fc, fd) >= f0 else lam0
 
 
 def congruence(S: np.ndarray, E: np.ndarray, c: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

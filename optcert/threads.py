@@ -15,7 +15,8 @@ _limiter = None   # the active threadpoolctl limit (kept alive so it stays in fo
 
 
 def limit_threads(n: int) -> None:
-    """Use at most `n` threads in torch and in every BLAS/OpenMP library loaded now or later."""
+    """Use at most `n` threads in torch and in the BLAS/OpenMP libraries loaded by now (numpy's and
+    scipy's are loaded here first; threadpoolctl cannot reach a library loaded afterwards)."""
     global _limiter
     if not isinstance(n, int) or n < 1:
         raise InvalidOptionError(f"threads must be an integer ≥ 1, got {n!r}")

@@ -70,5 +70,6 @@ def run(args) -> int:
 
     result = run_instance(args.network, args.property, args.result, args.timeout,
                           parse_pairs(args.option), args.engine, args.threads)
-    print(result.vnncomp_text().splitlines()[0] if result.vnncomp_text() else result.verdict.value)
+    text = result.vnncomp_text()
+    print(text.splitlines()[0] if text else result.verdict.value)
     return 0

@@ -151,10 +151,8 @@ def relu_qcqp(net: LayeredNet, bounds: Bounds, row: int = 0, hidden_boxes: bool 
     index = {0: np.arange(1, n0 + 1)}
     columns, layers, nvar = {"x": slice(0, n0)}, {}, n0
     traces = [_box_rows(R, "box_x", index[0], bounds.lower[0], bounds.upper[0])]
-    mag = None
-    if triangle:   # |v| bounds by P index: inputs from their box, z_k ∈ [0, u_k]
-        mag = np.zeros(1 + n0 + sum(int(np.sum(bounds.upper[k] > 0)) for k in range(1, len(net.layers))))
-        mag[1:n0 + 1] = np.maximum(np.abs(bounds.lower[0]), np.abs(bounds.upper[0]))
+    # |v| bounds by P index for the cuts, grown layer by layer: inputs from their box, z_k ∈ [0, u_k]
+    mag = np.r_[0.0, np.maximum(np.abs(bounds.lower[0]), np.abs(bounds.upper[0]))] if triangle else None
     for k, layer in enumerate(net.hidden, start=1):
         lo, hi = bounds.lower[k], bounds.upper[k]
         live = np.flatnonzero(hi > 0)
@@ -162,9 +160,9 @@ def relu_qcqp(net: LayeredNet, bounds: Bounds, row: int = 0, hidden_boxes: bool 
         var[live] = nvar + 1 + np.arange(live.size)
         columns[f"z{k}"] = slice(nvar, nvar + live.size)
         nvar += live.size
+        _relu_rows(R, k, layer, index, lo, hi, var, mag)   # its cuts read only earlier layers' |v|
         if mag is not None:
-            mag[var[live]] = hi[live]
-        _relu_rows(R, k, layer, index, lo, hi, var, mag)
+            mag = np.r_[mag, hi[live]]
         index[k], layers[k] = var, var - (var >= 0)
         if hidden_boxes and live.size:
             plo, phi = np.maximum(lo[live], 0.0), hi[live]
