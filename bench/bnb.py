@@ -130,7 +130,7 @@ def run_trees(cap: float) -> None:
     import numpy as np
 
     from optcert.ir.from_onnx import load_onnx
-    from optcert.spec import robustness_problem
+    from optcert.spec.problem import robustness_problem
     from optcert.verify import verify
 
     have = done(TREES, ("instance", "bounding"))

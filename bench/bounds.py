@@ -29,9 +29,9 @@ from optcert.bounds.torch_net import DomainBatch, torch_net  # noqa: E402
 from optcert.compiled import compile_problem  # noqa: E402
 from optcert.ir.from_onnx import load_onnx  # noqa: E402
 from optcert.precision import Precision  # noqa: E402
-from optcert.spec import robustness_problem  # noqa: E402
+from optcert.spec.problem import robustness_problem  # noqa: E402
 from optcert.verify import verify  # noqa: E402
-from optcert.vnnlib import read_vnnlib  # noqa: E402
+from optcert.spec.vnnlib import read_vnnlib  # noqa: E402
 
 METHODS = (BoundMethod.IBP, BoundMethod.CROWN, BoundMethod.ALPHA_CROWN)
 SETTINGS = BoundSettings(iterations=20, lr=0.1)

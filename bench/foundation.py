@@ -17,7 +17,7 @@ from common import BENCHMARKS, instances, machine, markdown_table, record  # noq
 from optcert.compiled import compile_problem  # noqa: E402
 from optcert.ir.from_onnx import load_onnx  # noqa: E402
 from optcert.verify import verify  # noqa: E402
-from optcert.vnnlib import read_vnnlib  # noqa: E402
+from optcert.spec.vnnlib import read_vnnlib  # noqa: E402
 
 ENGINES = ("attack", "interval")
 

@@ -25,9 +25,9 @@ import numpy as np  # noqa: E402
 
 from optcert.compiled import compile_problem  # noqa: E402
 from optcert.ir.from_onnx import load_onnx  # noqa: E402
-from optcert.spec import robustness_problem  # noqa: E402
+from optcert.spec.problem import robustness_problem  # noqa: E402
 from optcert.verify import verify  # noqa: E402
-from optcert.vnnlib import read_vnnlib  # noqa: E402
+from optcert.spec.vnnlib import read_vnnlib  # noqa: E402
 
 CSV = RESULTS / "milp_instances.csv"
 FIELDS = ["family", "instance", "expected", "config", "verdict", "bound", "upper", "seconds", "timeout"]

@@ -33,7 +33,7 @@ NETS = ("NOR_MLP_B.onnx", "ADV_MLP_B_0.1.onnx", "LPD_MLP_B_0.1.onnx")
 
 def _problem(name: str, image: int, eps: float, target: int | None = None):
     from optcert.ir.from_onnx import load_onnx
-    from optcert.spec import robustness_problem
+    from optcert.spec.problem import robustness_problem
 
     folder = BENCHMARKS / ("rsl18a_mnist" if name.startswith("RSL") else "salman_mnist")
     net = load_onnx(folder / name)

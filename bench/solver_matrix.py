@@ -35,7 +35,7 @@ IMAGES = BENCHMARKS / "mnist_images" / "mnist_test_30.npz"
 
 
 def instances(quick: bool) -> list:
-    from optcert.bench_cli import robustness_instances, vnnlib_instances
+    from optcert.benchmarking.instances import robustness_instances, vnnlib_instances
 
     props = [MNISTFC / "vnnlib" / f"prop_{i}_0.03.vnnlib" for i in range(1 if quick else 3)]
     out = vnnlib_instances(MNISTFC / "onnx" / "mnist-net_256x2.onnx", props)
@@ -47,8 +47,8 @@ def instances(quick: bool) -> list:
 def run(args) -> list:
     import torch
 
-    from optcert.bench_cli import StoreMemo
-    from optcert.solver_matrix import Lowering, MatrixSettings, pairs, run_matrix
+    from optcert.benchmarking.matrix_report import StoreMemo
+    from optcert.benchmarking.solver_matrix import Lowering, MatrixSettings, pairs, run_matrix
 
     torch.set_num_threads(1)
     insts = instances(args.quick)
@@ -59,7 +59,7 @@ def run(args) -> list:
              (sdp_insts, pairs([Lowering.SDP, Lowering.BM], ["scs", "clarabel", "mosek", "torch-lowrank"]), conic)]
     store = None
     if args.store:
-        from optcert.store import ResultStore
+        from optcert.sweeps.store import ResultStore
 
         store = ResultStore(args.store)
     cells = []
@@ -86,7 +86,7 @@ def main() -> None:
     args = p.parse_args()
     if args.quick:
         args.timeout = args.sdp_timeout = 5.0
-    from optcert.bench_cli import markdown_report, write_report
+    from optcert.benchmarking.matrix_report import markdown_report, write_report
 
     start = time.perf_counter()
     cells = run(args)

@@ -16,10 +16,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .bounds.interval import ibp
-from .compiled import CompiledCase
-from .result import CaseBounds, Counterexample, Result, Verdict
-from .spec import Combine, VerificationProblem
+from optcert.bounds.interval import ibp
+from optcert.compiled import CompiledCase
+from optcert.result import CaseBounds, Counterexample, Result, Verdict
+from optcert.spec.problem import Combine, VerificationProblem
 
 
 @dataclass

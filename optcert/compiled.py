@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bounds.interval import ibp
-from .bounds.layer_bounds import Bounds
-from .ir.layered import LayeredNet, to_layered
-from .spec import Case, VerificationProblem
+from optcert.bounds.interval import ibp
+from optcert.bounds.layer_bounds import Bounds
+from optcert.ir.layered import LayeredNet, to_layered
+from optcert.spec.problem import Case, VerificationProblem
 
 
 @dataclass(frozen=True, eq=False)

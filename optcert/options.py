@@ -12,7 +12,7 @@ import typing
 from enum import Enum
 from typing import Any, Mapping
 
-from .errors import InvalidOptionError
+from optcert.errors import InvalidOptionError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

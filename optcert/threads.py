@@ -9,7 +9,7 @@ thread unless told otherwise (`--threads N`).
 """
 from __future__ import annotations
 
-from .errors import InvalidOptionError
+from optcert.errors import InvalidOptionError
 
 _limiter = None   # the active threadpoolctl limit (kept alive so it stays in force)
 

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import InvalidOptionError, OptcertError
-from .result import Result
+from optcert.errors import InvalidOptionError, OptcertError
+from optcert.result import Result
 
 ENGINE = "bnb"
 SETUP_RESERVE = 0.08   # fraction of the budget left for process start, writing the result and slack
@@ -30,14 +30,14 @@ def run_instance(onnx_path: str | Path, vnnlib_path: str | Path, result_path: st
     if not (timeout > 0 and math.isfinite(timeout)):
         raise InvalidOptionError(f"timeout must be a positive number of seconds, got {timeout}")
     if threads is not None:
-        from .threads import limit_threads
+        from optcert.threads import limit_threads
 
         limit_threads(threads)
     result_path = Path(result_path)
     try:
-        from .io import load_network
-        from .verify import verify
-        from .vnnlib import read_vnnlib
+        from optcert.ir.load import load_network
+        from optcert.verify import verify
+        from optcert.spec.vnnlib import read_vnnlib
 
         network = load_network(onnx_path)
         problem = read_vnnlib(vnnlib_path).problem(network, name=Path(vnnlib_path).stem)
@@ -48,28 +48,3 @@ def run_instance(onnx_path: str | Path, vnnlib_path: str | Path, result_path: st
         raise
     result.write_vnncomp(result_path)
     return result
-
-
-# ---- `optcert vnncomp` ------------------------------------------------------------------------------
-NAME = "vnncomp"
-
-
-def add_subcommand(sub) -> None:
-    p = sub.add_parser(NAME, help="VNN-COMP entry point: one instance -> competition result file")
-    p.add_argument("network", help="ONNX file")
-    p.add_argument("property", help="VNN-LIB file")
-    p.add_argument("result", type=Path, help="result file to write (sat / unsat / timeout / unknown / error)")
-    p.add_argument("timeout", type=float, help="wall-clock budget in seconds, loading included")
-    p.add_argument("--engine", default=ENGINE, help=f"engine (default {ENGINE})")
-    p.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE", help="engine option")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-
-
-def run(args) -> int:
-    from .options import parse_pairs
-
-    result = run_instance(args.network, args.property, args.result, args.timeout,
-                          parse_pairs(args.option), args.engine, args.threads)
-    text = result.vnncomp_text()
-    print(text.splitlines()[0] if text else result.verdict.value)
-    return 0

@@ -26,8 +26,8 @@ import scipy.sparse as sp
 from optcert.errors import InvalidOptionError
 from optcert.forms import ConicProgram, Limits, Solution, SolveStatus
 
-from .base import LicenceFreeBackend, refusal
-from .psd_vec import conic_solution, row_permutation
+from solvers.base import LicenceFreeBackend, refusal
+from solvers.psd_vec import conic_solution, row_permutation
 
 
 def _clarabel():

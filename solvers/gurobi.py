@@ -24,7 +24,7 @@ import numpy as np
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
 
-from .base import Availability, refusal
+from solvers.base import Availability, refusal
 
 SIZE_LIMIT = 2000
 

@@ -4,10 +4,10 @@ The CSR matrix goes to HiGHS in one `passModel(HighsLp)` call. HiGHS's own dual 
 minimisation already matches `optcert.forms` (verified in tests/solvers): `row_dual` y has
 y_i > 0 when row i's lower side binds, `col_dual` r = c − Aᵀy. For an LP, `Solution.bound` is
 HiGHS's objective at optimality (primal and dual objectives agree within its tolerances); a
-rigorous bound comes from `optcert.lp_certificate` on the row duals. For a MILP, `objective` is
+rigorous bound comes from `optcert.certificates.lp` on the row duals. For a MILP, `objective` is
 the incumbent's value (None without one) and `bound` HiGHS's `mip_dual_bound`. "Unbounded" and
 "unbounded or infeasible" are only reported after a zero-objective re-solve finds a feasible point.
-`write_model` writes a form to an MPS or LP file with HiGHS's own writer (see `optcert.export`).
+`write_model` writes a form to an MPS or LP file with HiGHS's own writer (see `optcert.benchmarking.export`).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import numpy as np
 from optcert.errors import InvalidOptionError, UnreadableFileError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
 
-from .base import LicenceFreeBackend, refusal
+from solvers.base import LicenceFreeBackend, refusal
 
 
 def _highspy():

@@ -28,8 +28,8 @@ import numpy as np
 from optcert.errors import InvalidOptionError
 from optcert.forms import ConicProgram, Limits, Solution, SolveStatus
 
-from .base import Availability, refusal
-from .psd_vec import conic_solution, tri_len
+from solvers.base import Availability, refusal
+from solvers.psd_vec import conic_solution, tri_len
 
 
 def _mosek():

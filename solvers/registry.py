@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from optcert.errors import BackendUnavailableError, InvalidOptionError
 
-from .base import Availability, Backend
+from solvers.base import Availability, Backend
 
 #: name -> "module:attribute" of the adapter instance. Adding a backend is one line here.
 BACKENDS: dict[str, str] = {

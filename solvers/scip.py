@@ -19,7 +19,7 @@ import numpy as np
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
 
-from .base import LicenceFreeBackend, refusal
+from solvers.base import LicenceFreeBackend, refusal
 
 _STATUS = {
     "optimal": SolveStatus.OPTIMAL, "gaplimit": SolveStatus.OPTIMAL,

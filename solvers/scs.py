@@ -25,8 +25,8 @@ import scipy.sparse as sp
 from optcert.errors import InvalidOptionError
 from optcert.forms import ConicProgram, Limits, Solution, SolveStatus
 
-from .base import LicenceFreeBackend, refusal
-from .psd_vec import conic_solution
+from solvers.base import LicenceFreeBackend, refusal
+from solvers.psd_vec import conic_solution
 
 DEFAULTS: dict[str, Any] = {"eps_abs": 1e-7, "eps_rel": 1e-7, "verbose": False}
 

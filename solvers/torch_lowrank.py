@@ -34,13 +34,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from optcert.bounds.methods import check_device
+from optcert.precision import check_device
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LowRankSDP, QuadraticModel, Solution, SolveStatus
 from optcert.options import build_options
 from optcert.precision import Precision
 
-from .base import LicenceFreeBackend, refusal
+from solvers.base import LicenceFreeBackend, refusal
 
 NAME = "torch-lowrank"
 RHO_MAX = 1e10

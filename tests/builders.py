@@ -79,7 +79,7 @@ def instance_params(rows: list[dict]) -> list:
 
 def shared_problem(row: dict):
     """The VerificationProblem of a shared VNN-COMP row (networks cached by path)."""
-    from optcert.vnnlib import read_vnnlib
+    from optcert.spec.vnnlib import read_vnnlib
 
     folder = BENCHMARKS / ("acasxu" if row["instance"].startswith("ACAS") else "mnistfc")
     return read_vnnlib(folder / row["vnnlib"]).problem(_onnx(str(folder / row["onnx"])), name=row["instance"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .builders import BENCHMARKS
+from tests.builders import BENCHMARKS
 
 
 def _single_thread():

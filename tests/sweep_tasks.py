@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from optcert.sweep import TaskOutput, output_from_result
+from optcert.sweeps.run import TaskOutput, output_from_result
 
 
 def nap(seconds: float, value: float) -> TaskOutput:
@@ -46,7 +46,7 @@ def kill_parent_unless(protected_pid: int) -> TaskOutput:
 
 def verify_random(seed: int, engine: str, eps: float) -> TaskOutput:
     """`verify` with `engine` on a tiny random MLP around a random point."""
-    from optcert.spec import robustness_problem
+    from optcert.spec.problem import robustness_problem
     from optcert.verify import verify
     from tests.builders import random_mlp
 

@@ -7,7 +7,7 @@ from optcert.certify import EngineOutput, check_counterexample, conclude
 from optcert.compiled import compile_problem
 from optcert.ir import Network, ops as O
 from optcert.result import Verdict
-from optcert.spec import Box, Case, Combine, LinearSpec, VerificationProblem
+from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem
 
 
 def _identity_problem(C, d, combine=Combine.ALL, lo=(-1, -1), hi=(1, 1)):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from optcert.cli import EXAMPLES, main
+from optcert.cli import main
+from optcert.cli.demo import EXAMPLES
 
 ACAS = EXAMPLES / "acasxu" / "ACASXU_run2a_2_1_batch_2000.onnx"
 
@@ -37,7 +38,7 @@ def test_verify_writes_json_and_vnncomp(tmp_path, capsys):
 
 
 def test_verify_robustness_from_image(tmp_path, capsys):
-    from .builders import DATA
+    from tests.builders import DATA
 
     code = main(["verify", str(DATA / "tiny.onnx"), "--image", str(DATA / "tiny_images.npz"), "--index", "1",
                  "--eps", "0.01", "--engine", "interval", "-q"])
@@ -46,7 +47,7 @@ def test_verify_robustness_from_image(tmp_path, capsys):
 
 
 def test_verify_bounds_flag_reaches_the_lp_engine_and_is_refused_elsewhere(capsys):
-    from .builders import DATA
+    from tests.builders import DATA
 
     base = ["verify", str(DATA / "tiny.onnx"), str(DATA / "tiny_ok.vnnlib"), "-q"]
     assert main(base + ["--engine", "lp", "--bounds", "lp-all"]) == 0

@@ -8,11 +8,11 @@ import pytest
 
 from optcert.cli import main
 from optcert.errors import InvalidOptionError, UnreadableFileError
-from optcert.export import INDEX, ExportFormat, FormKind, export_problem, lower_problem
+from optcert.benchmarking.export import INDEX, ExportFormat, FormKind, export_problem, lower_problem
 from optcert.forms import Limits, SolveStatus
-from optcert.io import load_network
-from optcert.spec import Box, Case, Combine, LinearSpec, VerificationProblem, robustness_problem
-from optcert.vnnlib import read_vnnlib
+from optcert.ir.load import load_network
+from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem, robustness_problem
+from optcert.spec.vnnlib import read_vnnlib
 from solvers.highs import BACKEND, portable_name, write_model
 from tests.builders import DATA, random_mlp
 

@@ -13,12 +13,12 @@ from optcert.bounds import BoundMethod, compute_bounds
 from optcert.cli import main
 from optcert.compiled import compile_problem
 from optcert.errors import LoweringError, UnreadableFileError
-from optcert.export import INDEX, ConicForm, ConicFormat, export_problem
-from optcert.export_conic import matrix_layout, read_conic, write_cbf, write_sdpa
+from optcert.benchmarking.export import INDEX, ConicForm, ConicFormat, export_problem
+from optcert.benchmarking.conic_files import matrix_layout, read_conic, write_cbf, write_sdpa
 from optcert.forms import ConicProgram, Limits, SolveStatus
 from optcert.lowerings.quadratic import relu_qcqp
 from optcert.lowerings.sdp_full import lower_sdp
-from optcert.spec import robustness_problem
+from optcert.spec.problem import robustness_problem
 from solvers.psd_vec import smat, svec
 from tests.builders import DATA, backend_or_skip, random_mlp
 

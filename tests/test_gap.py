@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from optcert.cli import main
-from optcert.distortion import Bisection, bisect, distortion_table, load_distortions, run_distortion
+from optcert.study.distortion import Bisection, bisect, distortion_table, load_distortions, run_distortion
 from optcert.errors import InvalidOptionError
-from optcert.gap import LinfProperty, Method, gap_tasks, linf_properties, parse_methods, split_overrides
-from optcert.gap_report import (Reference, aggregate_table, error_bounds, gaps, instance_table, load_instances, reference,
+from optcert.study.gap import LinfProperty, Method, gap_tasks, linf_properties, parse_methods, split_overrides
+from optcert.study.report import (Reference, aggregate_table, error_bounds, gaps, instance_table, load_instances, reference,
                                 table1, write_csv)
-from optcert.store import ResultStore, RunKey, RunStatus, make_record
-from optcert.sweep import SweepSettings, run_sweep
+from optcert.sweeps.store import ResultStore, RunKey, RunStatus, make_record
+from optcert.sweeps.run import SweepSettings, run_sweep
 
 TOL = 1e-6
 
@@ -41,7 +41,7 @@ def _onnx_mlp(path, rng, sizes):
 
 def _images(path, net_path, rng, count):
     """Random images in [0, 1] labelled with the network's own prediction (so all start correct)."""
-    from optcert.io import load_network
+    from optcert.ir.load import load_network
 
     net = load_network(net_path)
     x = rng.uniform(0.2, 0.8, size=(count, net.n_inputs))
@@ -128,7 +128,7 @@ def test_reference_error_bounds_and_table1_from_a_store(tmp_path):
     (eb,) = error_bounds(instances)
     assert (eb.test_error, eb.lower[Method.PGD], eb.lower[Method.MILP], eb.upper[Method.MILP],
             eb.upper[Method.LP]) == (0.5, 0.5, 0.0, 0.5, 0.5)
-    from optcert.gap_report import read_anchors
+    from optcert.study.report import read_anchors
 
     line = table1(instances, read_anchors(anchors)).splitlines()[2]
     assert line.startswith("| A.onnx | 0.1 | 2 | 50.0 / 2.00 | 50.0 / 10.00 | 0.0 / 11.00 | 50.0 / 20.00 |")

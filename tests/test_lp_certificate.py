@@ -1,4 +1,4 @@
-"""Soundness and tightness of the rigorous LP bound (optcert.lp_certificate).
+"""Soundness and tightness of the rigorous LP bound (optcert.certificates.lp).
 
 The oracle is the exact rational Lagrangian value at the projected y (fractions.Fraction): it is a
 valid lower bound on the LP, and the certified float bound must never exceed it.
@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings, strategies as st
 
 from optcert.forms import LinearProgram
-from optcert.lp_certificate import certified_lp_bound, lp_bound_certificate
+from optcert.certificates.lp import certified_lp_bound, lp_bound_certificate
 
 INF = np.inf
 

@@ -8,12 +8,13 @@ import sys
 import pytest
 
 from optcert import errors as E
-from optcert.io import load_network, pick_image
-from optcert.spec import robustness_problem
+from optcert.ir.load import load_network
+from optcert.spec.images import pick_image
+from optcert.spec.problem import robustness_problem
 from optcert.verify import verify
-from optcert.vnnlib import read_vnnlib
+from optcert.spec.vnnlib import read_vnnlib
 
-from .builders import DATA
+from tests.builders import DATA
 
 BAD = DATA / "malformed"
 TINY = DATA / "tiny.onnx"

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 import solvers
-from optcert.bench_cli import (RowChoice, StoreMemo, clauses, read_cells, robustness_instances,
-                               vnnlib_instances)
+from optcert.benchmarking.instances import RowChoice, clauses, robustness_instances, vnnlib_instances
+from optcert.benchmarking.matrix_report import StoreMemo, read_cells
 from optcert.cli import main
 from optcert.errors import InvalidOptionError
-from optcert.export_conic import read_conic
+from optcert.benchmarking.conic_files import read_conic
 from optcert.forms import Limits, SolveStatus
-from optcert.profiles import grouped_profiles, performance_profile, performance_ratios
-from optcert.solver_matrix import Cell, Instance, Lowering, MatrixSettings, pairs, run_matrix
-from optcert.spec import robustness_problem
+from optcert.benchmarking.profiles import grouped_profiles, performance_profile, performance_ratios
+from optcert.benchmarking.solver_matrix import Cell, Instance, Lowering, MatrixSettings, pairs, run_matrix
+from optcert.spec.problem import robustness_problem
 from tests.builders import DATA, random_mlp
 
 INF = math.inf
@@ -152,7 +152,7 @@ def test_failures_and_time_limits_are_rows(monkeypatch):
 
 def test_not_applicable_and_size_guards():
     rng = np.random.default_rng(4)
-    from optcert.spec import Box, Case, Combine, LinearSpec, VerificationProblem
+    from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem
 
     net = random_mlp(rng, [3, 4, 2])
     case = Case(Box(-np.ones(3), np.ones(3)), LinearSpec([[1.0, -1.0], [-1.0, 1.0]], [0.0, 0.5]), Combine.ANY)
@@ -210,7 +210,7 @@ def test_worst_clause_and_robustness_ids(tmp_path):
 
 
 def test_store_records_cells_and_a_rerun_reuses_them(tmp_path, monkeypatch):
-    store_mod = pytest.importorskip("optcert.store")
+    store_mod = pytest.importorskip("optcert.sweeps.store")
     insts = vnnlib_instances(TINY, [TINY_PROP])
     todo = [(Lowering.LP, "highs"), (Lowering.SDP, "mosek"), (Lowering.SDP, "scs")]
     settings = MatrixSettings(timeout=10)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from optcert.errors import InvalidOptionError, UnreadableFileError
-from optcert.store import (ResultStore, RunKey, RunStatus, canonical_options, linf_property_id, make_record,
+from optcert.sweeps.store import (ResultStore, RunKey, RunStatus, canonical_options, linf_property_id, make_record,
                            network_hash, vnnlib_property_id)
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from optcert.errors import InvalidOptionError
-from optcert.store import ResultStore, RunKey, RunStatus, canonical_options
-from optcert.sweep import Executor, SweepSettings, Task, run_sweep
+from optcert.sweeps.store import ResultStore, RunKey, RunStatus, canonical_options
+from optcert.sweeps.run import Executor, SweepSettings, Task, run_sweep
 from tests.builders import ROOT
 
 FAST = SweepSettings(progress=False, grace=0.3)
@@ -75,8 +75,8 @@ def test_malformed_tasks_and_settings_are_typed_errors(tmp_path):
 
 SWEEP_SCRIPT = """
 import sys
-from optcert.store import ResultStore
-from optcert.sweep import SweepSettings, run_sweep
+from optcert.sweeps.store import ResultStore
+from optcert.sweeps.run import SweepSettings, run_sweep
 from tests.test_sweep import _naps
 run_sweep(_naps(8, 0.25), ResultStore(sys.argv[1]), SweepSettings(progress=False))
 """
@@ -137,7 +137,7 @@ def test_dask_retries_a_dead_worker_then_records_failed(tmp_path):
 
 
 def test_sweep_status_command(tmp_path, capsys):
-    from optcert.cli import main
+    from optcert.cli.main import main
 
     with ResultStore(tmp_path / "runs.db") as store:
         run_sweep(_naps(2, 0.0) + [_task(5, "fail", ("boom",), method="other")], store, FAST)

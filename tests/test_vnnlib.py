@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from optcert.ir.from_onnx import load_onnx
-from optcert.spec import Combine
-from optcert.vnnlib import parse_vnnlib, read_vnnlib
+from optcert.spec.problem import Combine
+from optcert.spec.vnnlib import parse_vnnlib, read_vnnlib
 
-from .builders import BENCHMARKS, instances
+from tests.builders import BENCHMARKS, instances
 
 HEAD = "".join(f"(declare-const X_{i} Real)\n" for i in range(2)) + \
     "".join(f"(declare-const Y_{j} Real)\n" for j in range(3))

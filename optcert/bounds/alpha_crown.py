@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from .adam import Adam
-from .crown import LowerSlope, backward_bound
-from .torch_net import DomainBatch, TorchNet
+from optcert.bounds.adam import Adam
+from optcert.bounds.crown import LowerSlope, backward_bound
+from optcert.bounds.torch_net import DomainBatch, TorchNet
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from typing import Mapping
 
 import numpy as np
 
-from ..precision import Precision
-from .torch_net import DomainBatch, TorchNet
+from optcert.precision import Precision
+from optcert.bounds.torch_net import DomainBatch, TorchNet
 
 
 class LowerSlope(Enum):

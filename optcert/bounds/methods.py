@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Sequence
 
-from ..errors import InvalidOptionError
-from ..ir.layered import LayeredNet
-from ..precision import Precision
-from .alpha_crown import AlphaSettings, optimise
-from .crown import LowerSlope, crown
-from .interval import ibp
-from .layer_bounds import Bounds
-from .torch_net import DomainBatch, torch_net
+from optcert.errors import InvalidOptionError
+from optcert.ir.layered import LayeredNet
+from optcert.precision import Precision, check_device
+from optcert.bounds.alpha_crown import AlphaSettings, optimise
+from optcert.bounds.crown import LowerSlope, crown
+from optcert.bounds.interval import ibp
+from optcert.bounds.layer_bounds import Bounds
+from optcert.bounds.torch_net import DomainBatch, torch_net
 
 
 class BoundMethod(Enum):
@@ -43,18 +43,6 @@ class BoundSettings:
             raise InvalidOptionError(f"option 'iterations' must be ≥ 0, got {self.iterations}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise InvalidOptionError(f"option 'lr' must be a positive number, got {self.lr}")
-
-
-def check_device(device: str) -> None:
-    """InvalidOptionError unless torch knows `device` and it exists on this machine."""
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InvalidOptionError(f"option 'device': {device!r} is not a torch device") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidOptionError(f"option 'device': {device!r} requested but no CUDA device is available")
 
 
 def compute_bounds(net: LayeredNet, given: Sequence[Bounds], method: BoundMethod,

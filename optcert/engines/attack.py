@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..attack import AttackOptions, pgd_case
-from ..certify import EngineOutput, check_counterexample
-from ..compiled import CompiledCase
-from ..spec import VerificationProblem
+from optcert.search.attack import AttackOptions, pgd_case
+from optcert.certify import EngineOutput, check_counterexample
+from optcert.compiled import CompiledCase
+from optcert.spec.problem import VerificationProblem
 
 
 def run_attack(problem: VerificationProblem, compiled: list[CompiledCase], options: AttackOptions,

@@ -29,16 +29,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..attack import AttackOptions, pgd_case
-from ..bnb import Search, SearchSettings
-from ..bounds.methods import check_device
-from ..branching import Rule, Split, decide, row_weights, use_input_split
-from ..certify import EngineOutput, check_counterexample
-from ..compiled import CompiledCase
-from ..errors import InvalidOptionError
-from ..spec import Combine, VerificationProblem
-from .bnb_bounding import BOUNDING, Bounding, CaseContext
-from .bnb_leaves import exact_leaf
+from optcert.search.attack import AttackOptions, pgd_case
+from optcert.search.coordinator import Search, SearchSettings
+from optcert.precision import check_device
+from optcert.search.branching import Rule, Split, decide, row_weights, use_input_split
+from optcert.certify import EngineOutput, check_counterexample
+from optcert.compiled import CompiledCase
+from optcert.errors import InvalidOptionError
+from optcert.spec.problem import Combine, VerificationProblem
+from optcert.search.bounding import BOUNDING, Bounding, CaseContext
+from optcert.search.leaves import exact_leaf
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def _attack_all(problem, compiled, tasks, options: BnbOptions, deadline: float, 
 
 def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options: BnbOptions,
             deadline: float) -> EngineOutput:
-    from ..progress import progress
+    from optcert.progress import progress
 
     start = time.monotonic()
     out = EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled],

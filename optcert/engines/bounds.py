@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..bounds.crown import LowerSlope
-from ..bounds.methods import BoundMethod, BoundSettings, compute_bounds
-from ..certify import EngineOutput
-from ..compiled import CompiledCase
-from ..precision import Precision
-from ..spec import VerificationProblem
+from optcert.bounds.crown import LowerSlope
+from optcert.bounds.methods import BoundMethod, BoundSettings, compute_bounds
+from optcert.certify import EngineOutput
+from optcert.compiled import CompiledCase
+from optcert.precision import Precision
+from optcert.spec.problem import VerificationProblem
 
 _SOUNDNESS = ("dual re-evaluation of the backward pass with a-priori rounding-error bounds "
               "(γ_N of the compute precision), stepped one ulp down")

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..attack import AttackOptions, pgd_case
-from ..bounds.progressive import Tightening
-from ..certify import EngineOutput, check_counterexample
-from ..compiled import CompiledCase
-from ..errors import InvalidOptionError
-from ..linear_solve import Trust, solve_bound
-from ..lowerings import Objective, lower_lp, lower_milp
-from ..spec import VerificationProblem
-from .common import decided, empty_output, tightened
+from optcert.search.attack import AttackOptions, pgd_case
+from optcert.solve.progressive import Tightening
+from optcert.certify import EngineOutput, check_counterexample
+from optcert.compiled import CompiledCase
+from optcert.errors import InvalidOptionError
+from optcert.solve.linear import Trust, solve_bound
+from optcert.lowerings import Objective, lower_lp, lower_milp
+from optcert.spec.problem import VerificationProblem
+from optcert.engines.common import decided, empty_output, tightened
 
 
 def native(pairs: tuple[str, ...]) -> dict:

@@ -14,17 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..bounds.progressive import Tightening
-from ..certify import EngineOutput
-from ..compiled import CompiledCase
-from ..errors import InvalidOptionError
-from ..forms import Limits, SolveStatus
-from ..lowerings.quadratic import relu_qcqp
-from ..lowerings.sdp_full import lower_sdp, multipliers, primal_matrix
-from ..precision import Precision
-from ..sdp_certificate import certify
-from ..spec import VerificationProblem
-from .common import decided, empty_output, lp_floor, tightened
+from optcert.solve.progressive import Tightening
+from optcert.certify import EngineOutput
+from optcert.compiled import CompiledCase
+from optcert.errors import InvalidOptionError
+from optcert.forms import Limits, SolveStatus
+from optcert.lowerings.quadratic import relu_qcqp
+from optcert.lowerings.sdp_full import lower_sdp, multipliers, primal_matrix
+from optcert.precision import Precision
+from optcert.certificates.sdp import certify
+from optcert.spec.problem import VerificationProblem
+from optcert.engines.common import decided, empty_output, lp_floor, tightened
 
 _MAX_STORED_MULTIPLIERS = 20_000
 
@@ -125,7 +125,7 @@ class BmOptions:
     precision: Precision = Precision.FLOAT64
 
     def __post_init__(self):
-        from ..bounds.methods import check_device
+        from optcert.precision import check_device
 
         check_device(self.device)
         if self.rank < 0 or self.max_rank < 0 or (self.rank and self.max_rank and self.max_rank < self.rank):
@@ -158,7 +158,7 @@ def run_bm(problem: VerificationProblem, compiled: list[CompiledCase], options: 
 
 def _attack_points(problem, cc: CompiledCase, out: EngineOutput, options: BmOptions, deadline: float) -> dict:
     """Best PGD input per row (the warm starts); every one is also a candidate counterexample."""
-    from ..attack import AttackOptions, pgd_case
+    from optcert.search.attack import AttackOptions, pgd_case
 
     if not options.attack:
         return {}
@@ -175,7 +175,7 @@ def _bm_case(out: EngineOutput, cc: CompiledCase, bounds, rows: list[int], start
              deadline: float) -> None:
     from solvers.torch_lowrank import BACKEND, LowRankOptions
 
-    from ..lowerings.sdp_lowrank import lower_lowrank
+    from optcert.lowerings.sdp_lowrank import lower_lowrank
 
     depth = len(cc.net.layers)
     rank = options.rank or depth + 1
@@ -198,8 +198,8 @@ def _staircase(out: EngineOutput, cc: CompiledCase, lowered, row: int, solution,
     eigenvector and re-solve from there (Boumal et al. 2016)."""
     from solvers.torch_lowrank import BACKEND, unflatten
 
-    from ..forms import LowRankSDP
-    from ..lowerings.sdp_lowrank import add_direction
+    from optcert.forms import LowRankSDP
+    from optcert.lowerings.sdp_lowrank import add_direction
 
     model = lowered.form
     while True:
@@ -231,7 +231,7 @@ def _negative_direction(model, y, lam: float) -> np.ndarray:
     """Eigenvector of the smallest eigenvalue of S(y) − λE₀₀ (where the rank should grow)."""
     from scipy.linalg import eigh
 
-    from ..sdp_certificate import project, slack_matrix
+    from optcert.certificates.sdp import project, slack_matrix
 
     S, _ = slack_matrix(model, project(model, y))
     S[0, 0] -= lam

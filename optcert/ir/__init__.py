@@ -1,6 +1,6 @@
 """The model graph (IR): frozen ops, `Network`, its canonical `LayeredNet` form, and passes."""
-from . import ops
-from .layered import Layer, LayeredNet, to_layered
-from .network import Network
+from optcert.ir import ops
+from optcert.ir.layered import Layer, LayeredNet, to_layered
+from optcert.ir.network import Network
 
 __all__ = ["ops", "Network", "Layer", "LayeredNet", "to_layered"]

@@ -14,10 +14,10 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from ..errors import InvalidModelError, UnreadableFileError, UnsupportedOpError
-from . import ops as O
-from .network import Network
-from .onnx_consts import attrs, fold, reshape_target, squeeze_shape, unsqueeze_shape
+from optcert.errors import InvalidModelError, UnreadableFileError, UnsupportedOpError
+from optcert.ir import ops as O
+from optcert.ir.network import Network
+from optcert.ir.onnx_consts import attrs, fold, reshape_target, squeeze_shape, unsqueeze_shape
 
 @dataclass(frozen=True)
 class _Dyn:
@@ -225,7 +225,7 @@ class _Importer:
             return None
         bias = ins[2] if len(ins) > 2 and ins[2] is not None else np.zeros(w.shape[0])
         op = O.Conv2d(w, bias, stride, pads, dil, a.get("group", 1))
-        from .network import out_shape
+        from optcert.ir.network import out_shape
         shape = out_shape(op, [x.shape])
         return self._add(label, op, [x], (1,) + shape, True)
 

@@ -16,9 +16,9 @@ from typing import Sequence
 import networkx as nx
 import numpy as np
 
-from ..errors import InvalidModelError, UnsupportedOpError
-from . import ops as O
-from .network import Network
+from optcert.errors import InvalidModelError, UnsupportedOpError
+from optcert.ir import ops as O
+from optcert.ir.network import Network
 
 
 def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> Network:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import InvalidModelError
-from . import ops as O
-from .network import Network, conv2d_nobias
+from optcert.errors import InvalidModelError
+from optcert.ir import ops as O
+from optcert.ir.network import Network, conv2d_nobias
 
 _U = np.finfo(np.float64).eps / 2  # unit roundoff of float64
 

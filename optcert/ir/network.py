@@ -14,8 +14,8 @@ from typing import Iterable, Sequence
 import networkx as nx
 import numpy as np
 
-from ..errors import InvalidModelError
-from . import ops as O
+from optcert.errors import InvalidModelError
+from optcert.ir import ops as O
 
 _ARITY = {O.Input: 0, O.Add: 2}
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from . import ops as O
-from .network import Network, conv2d_nobias
+from optcert.ir import ops as O
+from optcert.ir.network import Network, conv2d_nobias
 
 
 def _graph(net: Network) -> nx.DiGraph:

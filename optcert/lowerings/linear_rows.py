@@ -25,10 +25,10 @@ from typing import Callable, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ..bounds.layer_bounds import Bounds
-from ..errors import LoweringError
-from ..forms import LinearProgram, Lowered
-from ..ir.layered import Layer, LayeredNet
+from optcert.bounds.layer_bounds import Bounds
+from optcert.errors import LoweringError
+from optcert.forms import LinearProgram, Lowered
+from optcert.ir.layered import Layer, LayeredNet
 
 
 class Combine(Enum):

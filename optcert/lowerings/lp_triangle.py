@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bounds.layer_bounds import Bounds
-from ..forms import LinearProgram, Lowered
-from ..ir.layered import LayeredNet
-from .linear_rows import Objective, RowBuilder, Unstable, lower_network
+from optcert.bounds.layer_bounds import Bounds
+from optcert.forms import LinearProgram, Lowered
+from optcert.ir.layered import LayeredNet
+from optcert.lowerings.linear_rows import Objective, RowBuilder, Unstable, lower_network
 
 
 def triangle_upper(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bounds.layer_bounds import Bounds
-from ..forms import LinearProgram, Lowered
-from ..ir.layered import LayeredNet
-from .linear_rows import Objective, RowBuilder, Unstable, lower_network
+from optcert.bounds.layer_bounds import Bounds
+from optcert.forms import LinearProgram, Lowered
+from optcert.ir.layered import LayeredNet
+from optcert.lowerings.linear_rows import Objective, RowBuilder, Unstable, lower_network
 
 
 def _bigm_rows(b: RowBuilder, k: int, n: Unstable) -> np.ndarray:

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..bounds.layer_bounds import Bounds
-from ..errors import LoweringError
-from ..forms import Lowered, QuadraticModel
-from ..ir.layered import LayeredNet
+from optcert.bounds.layer_bounds import Bounds
+from optcert.errors import LoweringError
+from optcert.forms import Lowered, QuadraticModel
+from optcert.ir.layered import LayeredNet
 
 _U = 2.0 ** -53
 

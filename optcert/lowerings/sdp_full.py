@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..forms import ConicProgram, Lowered, QuadraticModel
+from optcert.forms import ConicProgram, Lowered, QuadraticModel
 
 _SQRT2 = np.sqrt(2.0)
 

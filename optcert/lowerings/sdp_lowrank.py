@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..forms import LowRankSDP, Lowered, QuadraticModel
-from ..ir.layered import LayeredNet
+from optcert.forms import LowRankSDP, Lowered, QuadraticModel
+from optcert.ir.layered import LayeredNet
 
 
 def network_point(lowered: Lowered[QuadraticModel], net: LayeredNet, x: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from optcert.ir import Network, ops as O
 from optcert.ir.layered import to_layered
 from optcert.precision import Precision
 
-from ..builders import random_conv_net, random_mlp, random_residual_net
+from tests.builders import random_conv_net, random_mlp, random_residual_net
 
 METHODS = [BoundMethod.IBP, BoundMethod.FASTLIN, BoundMethod.CROWN, BoundMethod.ALPHA_CROWN]
 

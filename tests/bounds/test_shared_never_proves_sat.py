@@ -8,7 +8,7 @@ from optcert.compiled import compile_problem
 from optcert.result import Verdict
 from optcert.verify import verify
 
-from ..builders import instance_params, instances, shared_problem
+from tests.builders import instance_params, instances, shared_problem
 
 SAT = [r for fam in ("acasxu", "mnistfc") for r in instances(fam) if r["expected"] == "sat"]
 

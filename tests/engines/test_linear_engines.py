@@ -11,12 +11,12 @@ from optcert.compiled import compile_problem
 from optcert.errors import InvalidOptionError
 from optcert.ir.from_onnx import load_onnx
 from optcert.result import Verdict
-from optcert.spec import Box, Case, Combine, LinearSpec, VerificationProblem
+from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem
 from optcert.verify import verify
-from optcert.vnnlib import read_vnnlib
+from optcert.spec.vnnlib import read_vnnlib
 
-from ..builders import BENCHMARKS, instances, random_mlp, random_residual_net
-from ..oracle import brute_force
+from tests.builders import BENCHMARKS, instances, random_mlp, random_residual_net
+from tests.oracle import brute_force
 
 EXACT = {"exact": True, "attack": False, "bounds": "crown"}
 

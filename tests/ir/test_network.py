@@ -9,7 +9,7 @@ from optcert.errors import InvalidModelError
 from optcert.ir import Network, ops as O, to_layered
 from optcert.ir.network import conv2d_nobias
 
-from ..builders import random_conv_net, random_mlp, random_residual_net
+from tests.builders import random_conv_net, random_mlp, random_residual_net
 
 
 def test_validate_rejects_nan_weight_and_names_node():

@@ -7,7 +7,7 @@ import pytest
 from optcert.ir import Network, ops as O
 from optcert.ir import passes as P
 
-from ..builders import random_conv_net, random_mlp, random_residual_net
+from tests.builders import random_conv_net, random_mlp, random_residual_net
 
 
 def _normalised_conv_net(rng) -> Network:

@@ -8,8 +8,8 @@ from optcert.bounds import ibp
 from optcert.ir.layered import to_layered
 from optcert.lowerings.quadratic import relu_qcqp
 
-from ..builders import random_mlp, random_residual_net
-from ..oracle import brute_force
+from tests.builders import random_mlp, random_residual_net
+from tests.oracle import brute_force
 
 
 def make_instance(seed: int, hidden_boxes: bool = True):

@@ -9,8 +9,8 @@ from optcert.errors import InvalidOptionError
 from optcert.result import Verdict
 from optcert.verify import verify
 
-from ..builders import instance_params, instances, shared_problem
-from .test_sdp_engine import _problem
+from tests.builders import instance_params, instances, shared_problem
+from tests.sdp.test_sdp_engine import _problem
 
 
 @pytest.mark.parametrize("seed", range(2))

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from optcert.lowerings.quadratic import relu_qcqp
-from optcert.sdp_certificate import certify, lambda_min_lower
+from optcert.certificates.sdp import certify, lambda_min_lower
 
-from .conftest import cvxpy_sdp, make_instance
+from tests.sdp.conftest import cvxpy_sdp, make_instance
 
 
 def test_real_network_points_are_feasible_rank_one_points(instance):
@@ -90,7 +90,7 @@ def test_bad_bounds_raise_a_lowering_error():
 def test_rank_one_secular_minimum_matches_dense_eigenvalues():
     """The λ search's O(n) λ_min(S − λE₀₀) (secular equation) agrees with LAPACK, including a
     matrix whose first basis vector misses the smallest eigenvector."""
-    from optcert.sdp_certificate import RankOneMin
+    from optcert.certificates.sdp import RankOneMin
 
     rng = np.random.default_rng(3)
     mats = [(lambda A: A + A.T)(rng.normal(size=(n, n))) for n in (1, 4, 40)]
@@ -108,7 +108,7 @@ def test_rank_one_secular_minimum_matches_dense_eigenvalues():
 def test_triangle_cuts_keep_network_points_and_beat_the_lp(seed):
     """With `triangle`, real network points stay feasible (cuts are rounding-safe), and the SDP's
     value lies between the LP triangle bound (over the same bounds) and the exact minimum."""
-    from optcert.linear_solve import solve_bound
+    from optcert.solve.linear import solve_bound
     from optcert.lowerings import Objective, lower_lp
 
     net, bounds, plain, truth = make_instance(seed)

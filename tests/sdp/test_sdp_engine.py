@@ -7,11 +7,11 @@ import pytest
 
 from optcert.errors import InvalidOptionError
 from optcert.result import Verdict
-from optcert.spec import Box, Case, LinearSpec, VerificationProblem
+from optcert.spec.problem import Box, Case, LinearSpec, VerificationProblem
 from optcert.verify import verify
 
-from ..builders import instance_params, instances, random_mlp, shared_problem
-from ..oracle import brute_force
+from tests.builders import instance_params, instances, random_mlp, shared_problem
+from tests.oracle import brute_force
 
 
 def _problem(seed):

@@ -16,7 +16,7 @@ from optcert.forms import ConicProgram, Limits, LinearProgram, Solution, SolveSt
 from solvers.psd_vec import (cone_violation, lower_to_upper, psd_slices, row_permutation, smat, svec,
                              tri_len)
 
-from ..builders import backend_or_skip
+from tests.builders import backend_or_skip
 
 BACKENDS = ("scs", "clarabel", "mosek")
 TOL = {"scs": 1e-5, "clarabel": 1e-7, "mosek": 1e-7}  # SCS runs at eps 1e-7 (first-order)

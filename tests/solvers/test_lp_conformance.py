@@ -13,9 +13,9 @@ import scipy.sparse as sp
 
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus as S
-from optcert.lp_certificate import certified_lp_bound
+from optcert.certificates.lp import certified_lp_bound
 
-from ..builders import backend_or_skip
+from tests.builders import backend_or_skip
 
 BACKENDS = ("highs", "gurobi", "scip")
 INF = np.inf

@@ -1,0 +1,5 @@
+import sys
+
+from optcert.cli.main import main
+
+sys.exit(main())
