@@ -32,7 +32,7 @@ YEARS = ("2021", "2022", "2023", "2024")
 
 
 def _child(onnx: str, vnnlib: str, timeout: float, queue) -> None:
-    from optcert.vnncomp import run_instance   # one torch/BLAS thread by default
+    from optcert.vnncomp import run_instance  # one torch/BLAS thread by default
 
     with tempfile.TemporaryDirectory() as tmp:
         res = run_instance(onnx, vnnlib, Path(tmp) / "result.txt", timeout)

@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCHMARKS, RESULTS, instances, machine, markdown_table, record  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from common import BENCHMARKS, RESULTS, instances, machine, markdown_table, record  # noqa: E402
 
 from optcert.bounds import BoundMethod, BoundSettings, compute_bounds  # noqa: E402
 from optcert.bounds.crown import crown  # noqa: E402
@@ -30,8 +29,8 @@ from optcert.compiled import compile_problem  # noqa: E402
 from optcert.ir.from_onnx import load_onnx  # noqa: E402
 from optcert.precision import Precision  # noqa: E402
 from optcert.spec.problem import robustness_problem  # noqa: E402
-from optcert.verify import verify  # noqa: E402
 from optcert.spec.vnnlib import read_vnnlib  # noqa: E402
+from optcert.verify import verify  # noqa: E402
 
 METHODS = (BoundMethod.IBP, BoundMethod.CROWN, BoundMethod.ALPHA_CROWN)
 SETTINGS = BoundSettings(iterations=20, lr=0.1)
@@ -94,9 +93,10 @@ def gflops(quick: bool) -> list[list]:
     rows.append(["numpy float64 matmul 512×256 @ 256×784 (all BLAS threads)", "-", f"{numpy_rate:.2f}", "1.00"])
     for dt in (torch.float32, torch.float64):
         ta, tb = torch.tensor(a, dtype=dt), torch.tensor(b, dtype=dt)
-        t = min(_timed(lambda: ta @ tb) for _ in range(20))
+        t = min(_timed(lambda ta=ta, tb=tb: ta @ tb) for _ in range(20))
         rate = 2 * 512 * 256 * 784 / t / 1e9
-        rows.append([f"torch {str(dt)[6:]} matmul, same shapes, 1 thread", "-", f"{rate:.2f}", f"{rate / numpy_rate:.2f}"])
+        rows.append([f"torch {str(dt)[6:]} matmul, same shapes, 1 thread", "-", f"{rate:.2f}",
+                     f"{rate / numpy_rate:.2f}"])
     for fam, name in (("mnistfc", "mnist-net_256x6.onnx"), ("salman_mnist", "ADV_MLP_B_0.1.onnx")):
         net = load_onnx(BENCHMARKS / fam / ("onnx/" + name if fam == "mnistfc" else name))
         from optcert.ir.layered import to_layered
@@ -106,7 +106,7 @@ def gflops(quick: bool) -> list[list]:
             tn = torch_net(layered, "cpu", prec)
             dom = DomainBatch.from_box(lo, hi)
             crown(tn, dom)
-            t = min(_timed(lambda: crown(tn, dom)) for _ in range(3 if quick else 7))
+            t = min(_timed(lambda tn=tn, dom=dom: crown(tn, dom)) for _ in range(3 if quick else 7))
             rate = flops_of_crown(tn) / t / 1e9
             rows.append([f"CROWN all layers, {name}, torch {prec.value}, 1 thread", f"{t * 1000:.0f} ms",
                          f"{rate:.2f}", f"{rate / numpy_rate:.2f}"])
@@ -175,7 +175,8 @@ def report(rows: list[dict], wrong, flop_rows, quick: bool) -> str:
     head = ["family", "instances", "unsat (known)"] + [f"{m.value} {w}" for m in METHODS for w in ("proved", "s")]
     nhead = ["network", "instances"] + [f"{m.value} {w}" for m in METHODS for w in ("median bound", "mean ms")]
     return "\n\n".join([
-        f"# Bounds benchmark (issue 3): IBP, CROWN, alpha-CROWN ({SETTINGS.iterations} Adam steps){' — quick' if quick else ''}",
+        f"# Bounds benchmark (issue 3): IBP, CROWN, alpha-CROWN ({SETTINGS.iterations} Adam steps)"
+        f"{' — quick' if quick else ''}",
         f"Machine: {machine()}",
         "salman_mnist: the 30 shared MNIST test images, correctly classified ones only; NOR at eps 0.02, "
         "ADV 0.1 and LPD 0.1 at eps 0.1; expected verdicts from PGD where alpha-CROWN proves.",

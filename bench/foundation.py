@@ -16,8 +16,8 @@ from common import BENCHMARKS, instances, machine, markdown_table, record  # noq
 
 from optcert.compiled import compile_problem  # noqa: E402
 from optcert.ir.from_onnx import load_onnx  # noqa: E402
-from optcert.verify import verify  # noqa: E402
 from optcert.spec.vnnlib import read_vnnlib  # noqa: E402
+from optcert.verify import verify  # noqa: E402
 
 ENGINES = ("attack", "interval")
 
@@ -55,8 +55,10 @@ def main() -> None:
             fals = sum(v for (f, e, _, verdict), v in counts.items() if (f, e, verdict) == (fam, engine, "falsified"))
             prov = sum(v for (f, e, _, verdict), v in counts.items() if (f, e, verdict) == (fam, engine, "proved"))
             unk = sum(v for (f, e, _, verdict), v in counts.items() if (f, e, verdict) == (fam, engine, "unknown"))
-            nwrong = sum(1 for w in wrong if w[1] == engine and w[0].startswith(("ACAS" if fam == "acasxu" else "mnist")))
-            rows.append([fam, engine, f"{fals}/{n_sat}", f"{prov}/{n_unsat}", unk, nwrong, round(times[(fam, engine)], 1)])
+            prefix = "ACAS" if fam == "acasxu" else "mnist"
+            nwrong = sum(1 for w in wrong if w[1] == engine and w[0].startswith(prefix))
+            rows.append([fam, engine, f"{fals}/{n_sat}", f"{prov}/{n_unsat}", unk, nwrong,
+                         round(times[(fam, engine)], 1)])
     imp = [[fam, len(v), f"{1000 * statistics.mean(v):.1f}", f"{1000 * max(v):.1f}"] for fam, v in import_times.items()]
     text = "\n\n".join([
         "# Foundation benchmark (issue 2): attack and interval engines on the shared instances",

@@ -23,8 +23,8 @@ from common import BENCHMARKS, RESULTS, machine, markdown_table, record  # noqa:
 from optcert.study.gap import CHEAP, Method, gap_tasks, linf_properties  # noqa: E402
 from optcert.study.plots import PlotFormat, make_plots  # noqa: E402
 from optcert.study.report import aggregate_table, load_instances, read_anchors, table1, write_csv  # noqa: E402
-from optcert.sweeps.store import ResultStore  # noqa: E402
 from optcert.sweeps.run import Executor, SweepSettings, run_sweep  # noqa: E402
+from optcert.sweeps.store import ResultStore  # noqa: E402
 
 SALMAN = BENCHMARKS / "salman_mnist"
 IMAGES = BENCHMARKS / "mnist_images" / "mnist_test_30.npz"

@@ -19,15 +19,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCHMARKS, RESULTS, instances, machine, markdown_table, record  # noqa: E402
-
 import numpy as np  # noqa: E402
+from common import BENCHMARKS, RESULTS, instances, machine, markdown_table, record  # noqa: E402
 
 from optcert.compiled import compile_problem  # noqa: E402
 from optcert.ir.from_onnx import load_onnx  # noqa: E402
 from optcert.spec.problem import robustness_problem  # noqa: E402
-from optcert.verify import verify  # noqa: E402
 from optcert.spec.vnnlib import read_vnnlib  # noqa: E402
+from optcert.verify import verify  # noqa: E402
 
 CSV = RESULTS / "milp_instances.csv"
 FIELDS = ["family", "instance", "expected", "config", "verdict", "bound", "upper", "seconds", "timeout"]
@@ -123,7 +122,8 @@ def summary(rows: list[dict], quick: bool) -> str:
                 table.append([fam, config, len(sel), count["proved"], count["falsified"], count["unknown"],
                               sum(wrong(r) for r in sel), round(sum(float(r["seconds"]) for r in sel), 1)])
     sections.append("## Verdicts (time caps: interval-only MILP 30 s, others min(competition, 120 s))\n"
-                    + markdown_table(["family", "config", "n", "proved", "falsified", "unknown", "wrong", "total s"], table))
+                    + markdown_table(["family", "config", "n", "proved", "falsified", "unknown", "wrong", "total s"],
+                                     table))
     sections += ratio_section(by, "milp-interval", "milp-progressive", "(a) interval-only / (b) progressive, sign-only")
     sections += ratio_section(by, "milp-interval-exact", "milp-exact",
                               "(a) interval-only / (b) progressive, exact margin (cap 60 s each)")
@@ -148,7 +148,8 @@ def ratio_section(by, num: str, den: str, title: str) -> list[str]:
     total = sum(float(a[4]) for a in lines), sum(float(a[2]) for a in lines)
     geo = math.exp(np.mean(np.log(ratios))) if ratios else float("nan")
     return [f"## Time ratio {title} (mnistfc 256×2; '≥' = the numerator hit its cap)\n"
-            + markdown_table([("instance"), f"{num} verdict", f"{num} s", f"{den} verdict", f"{den} s", "ratio"], lines),
+            + markdown_table(["instance", f"{num} verdict", f"{num} s", f"{den} verdict", f"{den} s", "ratio"],
+                             lines),
             f"Summed: {total[1]:.1f} s / {total[0]:.1f} s = {total[1] / max(total[0], 1e-9):.2f}×; "
             f"geometric mean of per-instance ratios {geo:.2f}×"]
 

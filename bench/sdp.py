@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCHMARKS, RESULTS, machine, markdown_table, record  # noqa: E402
-
 import numpy as np  # noqa: E402
+from common import BENCHMARKS, RESULTS, machine, markdown_table, record  # noqa: E402
 
 CSV = RESULTS / "sdp_instances.csv"
 FIELDS = ["network", "image", "eps", "target", "method", "bound", "primal", "seconds", "peak_mb", "detail"]
@@ -171,7 +170,8 @@ def _closure_table(by) -> str:
         ok = (denom > 1e-9) & (f["lp"] <= 0) & (f["pgd"] > 0)   # rows the LP leaves open (proved rows stop early)
         closure = float(np.mean((f["bm"][ok] - f["lp"][ok]) / denom[ok])) if ok.any() else float("nan")
         images = {k[1] for k in keys}
-        sec = {m: np.mean([float(by[k][m]["seconds"]) for k in keys if k[2] == min(kk[2] for kk in keys if kk[1] == k[1])])
+        first = {k for k in keys if k[2] == min(kk[2] for kk in keys if kk[1] == k[1])}
+        sec = {m: np.mean([float(by[k][m]["seconds"]) for k in first])
                for m in ("lp", "lp-all", "bm")}
         certified = {m: int(np.sum(f[m] > 0)) for m in ("lp", "lp-all", "bm")}
         lines.append([net, len(images), len(keys), f"{np.median(f['pgd']):.3g}", f"{np.median(f['lp']):.3g}",

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -86,7 +86,7 @@ def conclude(problem: VerificationProblem, compiled: Sequence[CompiledCase], out
                   for cc in compiled)
     bound = min(c.case_lower for c in cases)
     upper = min(c.case_upper for c in cases)
-    common = dict(bound=bound, upper=upper, cases=cases, engine=engine, options=dict(options),
+    common: dict[str, Any] = dict(bound=bound, upper=upper, cases=cases, engine=engine, options=dict(options),
                   timings=dict(timings), certificate=out.certificate, problem=problem.name)
     if cex is not None:
         return Result(Verdict.FALSIFIED, reason=f"counterexample in case {cex.case} re-checked in float64",

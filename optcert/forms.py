@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Generic, Mapping, TypeVar
+from typing import Any, Generic, Mapping, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,6 +23,7 @@ import scipy.sparse as sp
 
 def _vec(value, n: int | None, name: str, fill: float | None = None) -> np.ndarray:
     if value is None:
+        assert n is not None, f"{name}: a size is needed for a default"
         return np.full(n, fill, dtype=np.float64)
     arr = np.asarray(value, dtype=np.float64).reshape(-1)
     if n is not None and arr.size != n:
@@ -40,7 +41,7 @@ class LinearProgram:
     row_hi: np.ndarray
     col_lo: np.ndarray
     col_hi: np.ndarray
-    integer: np.ndarray | None = None
+    integer: np.ndarray = None  # type: ignore[assignment]  # None: all continuous; an array after __post_init__
     c0: float = 0.0
     col_names: tuple[str, ...] = ()
 
@@ -78,7 +79,7 @@ class LinearProgram:
     def relaxed(self) -> "LinearProgram":
         """The same problem with every integrality requirement dropped."""
         return LinearProgram(self.c, self.A, self.row_lo, self.row_hi, self.col_lo, self.col_hi,
-                             None, self.c0, self.col_names)
+                             np.zeros(self.n_cols, bool), self.c0, self.col_names)
 
     def with_objective(self, c: np.ndarray, c0: float = 0.0) -> "LinearProgram":
         return LinearProgram(c, self.A, self.row_lo, self.row_hi, self.col_lo, self.col_hi,
@@ -149,7 +150,8 @@ class QuadraticModel:
         if self.equality.shape != (self.constraints.shape[0],):
             raise ValueError("one equality flag per constraint row")
         if (self.center is None) != (self.radius2 is None) or (
-                self.center is not None and (self.center.shape != (self.n,) or self.radius2.shape != (self.n,))):
+                self.center is not None and self.radius2 is not None and (
+                    self.center.shape != (self.n,) or self.radius2.shape != (self.n,))):
             raise ValueError("center and radius2 go together, one entry per variable")
 
     @property
@@ -193,6 +195,12 @@ class LowRankSDP:
             raise ValueError(f"rank must be ≥ 1, got {self.rank}")
         if self.init is not None and self.init.shape != (self.model.n + 1, self.rank):
             raise ValueError(f"init has shape {self.init.shape}, expected {(self.model.n + 1, self.rank)}")
+
+    def start(self) -> np.ndarray:
+        """The starting U; ValueError when the lowering gave none."""
+        if self.init is None:
+            raise ValueError("this LowRankSDP has no starting point")
+        return self.init
 
 
 class SolveStatus(Enum):
@@ -251,7 +259,7 @@ class Lowered(Generic[F]):
 
     form: F
     columns: Mapping[str, slice]
-    info: Mapping[str, object] = field(default_factory=dict)
+    info: Mapping[str, Any] = field(default_factory=dict)
 
     def read(self, x: np.ndarray, key: str = "x") -> np.ndarray:
         return np.asarray(x)[self.columns[key]]

@@ -10,10 +10,11 @@ import dataclasses
 import types
 import typing
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence, TypeVar
 
 from optcert.errors import InvalidOptionError
 
+E = TypeVar("E", bound=Enum)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -50,7 +51,8 @@ def _coerce(name: str, value: Any, typ) -> Any:
         try:
             number = typ(value)
         except (TypeError, ValueError):
-            raise InvalidOptionError(f"option {name!r}: {value!r} is not a{'n int' if typ is int else ' float'}") from None
+            kind = "an int" if typ is int else "a float"
+            raise InvalidOptionError(f"option {name!r}: {value!r} is not {kind}") from None
         return number
     if typ is str:
         return str(value)
@@ -90,3 +92,23 @@ def parse_pairs(pairs: list[str]) -> dict[str, str]:
         k, v = p.split("=", 1)
         out[k.strip().replace("-", "_")] = v.strip()
     return out
+
+
+def parse_member(kinds: Sequence[type[Enum]], value: Enum | str, what: str) -> Enum:
+    """`value` as a member of one of the enums `kinds` (a member, or a member's string value, any
+    case); InvalidOptionError naming `what` and the choices otherwise."""
+    if isinstance(value, Enum) and isinstance(value, tuple(kinds)):
+        return value
+    members = [m for k in kinds for m in k]
+    for member in members:
+        if str(value).lower() == member.value:
+            return member
+    raise InvalidOptionError(f"{what} {value!r} is unknown; expected one of: "
+                             f"{', '.join(m.value for m in members)}")
+
+
+def parse_choice(kind: type[E], value: E | str, what: str) -> E:
+    """`value` as a member of the enum `kind` (see `parse_member`)."""
+    member = parse_member((kind,), value, what)
+    assert isinstance(member, kind)
+    return member

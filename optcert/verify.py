@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 from optcert.certify import EngineOutput, conclude
 from optcert.compiled import CompiledCase, compile_problem
-from optcert.errors import InvalidOptionError
 from optcert.engines.registry import DEFAULT_ENGINE, ENGINES, Engine, engine_from, engine_options
+from optcert.errors import InvalidOptionError
 from optcert.options import options_dict
 from optcert.result import Result
 from optcert.spec.problem import VerificationProblem

@@ -36,8 +36,8 @@ def run_instance(onnx_path: str | Path, vnnlib_path: str | Path, result_path: st
     result_path = Path(result_path)
     try:
         from optcert.ir.load import load_network
-        from optcert.verify import verify
         from optcert.spec.vnnlib import read_vnnlib
+        from optcert.verify import verify
 
         network = load_network(onnx_path)
         problem = read_vnnlib(vnnlib_path).problem(network, name=Path(vnnlib_path).stem)

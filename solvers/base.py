@@ -26,8 +26,13 @@ class Availability:
 class Backend(Protocol):
     """A solver adapter: one file per backend under `solvers/`."""
 
-    name: str
-    forms: tuple[str, ...]  # form kinds it solves: "lp", "milp", "conic"
+    @property
+    def name(self) -> str:
+        """The registry name, e.g. "highs"."""
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """Form kinds it solves: "lp", "milp", "conic", "lowrank"."""
 
     def available(self) -> Availability:
         """Installed and licensed? Cheap, cached, never raises."""

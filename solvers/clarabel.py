@@ -25,7 +25,6 @@ import scipy.sparse as sp
 
 from optcert.errors import InvalidOptionError
 from optcert.forms import ConicProgram, Limits, Solution, SolveStatus
-
 from solvers.base import LicenceFreeBackend, refusal
 from solvers.psd_vec import conic_solution, row_permutation
 

@@ -23,7 +23,6 @@ import numpy as np
 
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
-
 from solvers.base import Availability, refusal
 
 SIZE_LIMIT = 2000

@@ -21,7 +21,6 @@ import numpy as np
 
 from optcert.errors import InvalidOptionError, UnreadableFileError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
-
 from solvers.base import LicenceFreeBackend, refusal
 
 
@@ -206,10 +205,11 @@ class HighsBackend(LicenceFreeBackend):
         x = np.array(sol.col_value, dtype=np.float64) if has_x else None
         objective = float(info.objective_function_value) if x is not None else None
         stats = {"simplex_iterations": float(info.simplex_iteration_count)}
+        bound: float | None
         if lp.is_mip:
-            bound = float(info.mip_dual_bound)
+            dual_bound = float(info.mip_dual_bound)
             settled = status in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED)
-            bound = bound if math.isfinite(bound) and not settled else None
+            bound = dual_bound if math.isfinite(dual_bound) and not settled else None
             stats["nodes"] = float(info.mip_node_count)
             y = r = None
         else:

@@ -27,7 +27,6 @@ import numpy as np
 
 from optcert.errors import InvalidOptionError
 from optcert.forms import ConicProgram, Limits, Solution, SolveStatus
-
 from solvers.base import Availability, refusal
 from solvers.psd_vec import conic_solution, tri_len
 

@@ -1,26 +1,62 @@
-"""Registry of solver backends: one line per adapter module, imported lazily.
+"""Registry of solver backends: one loader per adapter module, imported lazily (explicit imports
+inside the loaders, so import tools see every dependency).
 
 `available()` reports every backend (installed? licensed?) without importing optional packages
 until asked; `get(name)` returns a backend or raises `BackendUnavailableError` naming the reason.
 """
 from __future__ import annotations
 
-import importlib
 from functools import lru_cache
+from typing import Callable
 
 from optcert.errors import BackendUnavailableError, InvalidOptionError
-
 from solvers.base import Availability, Backend
 
-#: name -> "module:attribute" of the adapter instance. Adding a backend is one line here.
-BACKENDS: dict[str, str] = {
-    "highs": "solvers.highs:BACKEND",
-    "gurobi": "solvers.gurobi:BACKEND",
-    "scip": "solvers.scip:BACKEND",
-    "scs": "solvers.scs:BACKEND",
-    "clarabel": "solvers.clarabel:BACKEND",
-    "mosek": "solvers.mosek:BACKEND",
-    "torch-lowrank": "solvers.torch_lowrank:BACKEND",
+
+def _highs() -> Backend:
+    from solvers.highs import BACKEND
+    return BACKEND
+
+
+def _gurobi() -> Backend:
+    from solvers.gurobi import BACKEND
+    return BACKEND
+
+
+def _scip() -> Backend:
+    from solvers.scip import BACKEND
+    return BACKEND
+
+
+def _scs() -> Backend:
+    from solvers.scs import BACKEND
+    return BACKEND
+
+
+def _clarabel() -> Backend:
+    from solvers.clarabel import BACKEND
+    return BACKEND
+
+
+def _mosek() -> Backend:
+    from solvers.mosek import BACKEND
+    return BACKEND
+
+
+def _torch_lowrank() -> Backend:
+    from solvers.torch_lowrank import BACKEND
+    return BACKEND
+
+
+#: name -> loader of the adapter instance. Adding a backend is one loader and one line here.
+BACKENDS: dict[str, Callable[[], Backend]] = {
+    "highs": _highs,
+    "gurobi": _gurobi,
+    "scip": _scip,
+    "scs": _scs,
+    "clarabel": _clarabel,
+    "mosek": _mosek,
+    "torch-lowrank": _torch_lowrank,
 }
 
 #: The licence-free default per form kind.
@@ -29,8 +65,7 @@ DEFAULTS: dict[str, str] = {"lp": "highs", "milp": "highs", "conic": "scs", "low
 
 @lru_cache(maxsize=None)
 def _load(name: str) -> Backend:
-    module, attr = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module), attr)
+    return BACKENDS[name]()
 
 
 def names() -> list[str]:

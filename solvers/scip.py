@@ -18,7 +18,6 @@ import numpy as np
 
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
-
 from solvers.base import LicenceFreeBackend, refusal
 
 _STATUS = {

@@ -34,12 +34,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from optcert.precision import check_device
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LowRankSDP, QuadraticModel, Solution, SolveStatus
 from optcert.options import build_options
-from optcert.precision import Precision
-
+from optcert.precision import Precision, check_device
 from solvers.base import LicenceFreeBackend, refusal
 
 NAME = "torch-lowrank"
@@ -249,7 +247,8 @@ def _alm(data: _Data, C, W, y, opts: LowRankOptions, deadline: float, verbose: b
     and multipliers y (R,m). Returns the final `_Batch`, y, ρ (R,), statuses, outer and inner counts."""
     torch = _torch()
     R, m = C.shape[0], data.M.shape[0]
-    st, status = _Batch(W, m), [None] * R
+    st = _Batch(W, m)
+    status: list[SolveStatus | None] = [None] * R
     rho = torch.full((R,), opts.rho, dtype=W.dtype, device=W.device)
     omega = torch.full_like(rho, max(1e-2, opts.grad_tolerance))
     prev, outer, inner = torch.full_like(rho, math.inf), np.zeros(R, int), np.zeros(R, int)
@@ -275,8 +274,8 @@ def _alm(data: _Data, C, W, y, opts: LowRankOptions, deadline: float, verbose: b
                   f"max |grad| {float(gn.max()):.2e}, max rho {float(rho.max()):.1e}")
         if timed:
             break
-    status = [s or SolveStatus.ITERATION_LIMIT for s in status]
-    return st, y, rho, status, outer, inner
+    final = [s or SolveStatus.ITERATION_LIMIT for s in status]
+    return st, y, rho, final, outer, inner
 
 
 def _start(model: QuadraticModel, rank: int, init, R: int, seed: int) -> np.ndarray:
@@ -285,7 +284,8 @@ def _start(model: QuadraticModel, rank: int, init, R: int, seed: int) -> np.ndar
     unchanged) so that row 0 is ‖U₀‖e₀, then divided by ‖U₀‖ so that P₀₀ = 1."""
     if init is None:
         W = 0.1 * np.random.default_rng(seed).standard_normal((model.n, rank))
-        W[:, 0] += model.center if getattr(model, "center", None) is not None else 0.0
+        if model.center is not None:
+            W[:, 0] += model.center
         return np.broadcast_to(W, (R, model.n, rank)).copy()
     U = np.array(np.broadcast_to(init, (R, model.n + 1, rank)) if np.ndim(init) == 2 else init, dtype=np.float64)
     if U.shape != (R, model.n + 1, rank) or not np.all(np.isfinite(U)):

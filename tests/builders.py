@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import csv
-from functools import lru_cache
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from optcert.ir import Network, ops as O
+from optcert.ir import Network
+from optcert.ir import ops as O
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = Path(os.environ.get("OPTCERT_BENCHMARKS", ROOT.parent / "shared" / "benchmarks"))

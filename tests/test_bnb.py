@@ -14,9 +14,8 @@ from optcert.errors import InvalidOptionError, OptcertError
 from optcert.ir.from_onnx import load_onnx
 from optcert.result import Verdict
 from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem
-from optcert.verify import verify
 from optcert.spec.vnnlib import read_vnnlib
-
+from optcert.verify import verify
 from tests.builders import BENCHMARKS, instances, random_mlp
 from tests.oracle import brute_force
 
@@ -144,8 +143,8 @@ def test_deterministic_with_a_seed():
 def test_beta_multipliers_are_sound_and_help():
     """alpha-beta-CROWN on split domains: never above the sampled minimum over the domain, never
     below plain CROWN, and above alpha-CROWN alone on some domain."""
-    from optcert.search.branching import Decision, children
     from optcert.search.bounding import CaseContext, bound_crown
+    from optcert.search.branching import Decision, children
 
     problem = _problem(3, (3, 8, 8, 2), Combine.ALL)
     cc = compile_problem(problem)[0]

@@ -5,7 +5,8 @@ import numpy as np
 
 from optcert.certify import EngineOutput, check_counterexample, conclude
 from optcert.compiled import compile_problem
-from optcert.ir import Network, ops as O
+from optcert.ir import Network
+from optcert.ir import ops as O
 from optcert.result import Verdict
 from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem
 

@@ -9,9 +9,8 @@ import pytest
 from optcert.compiled import compile_problem
 from optcert.ir.from_onnx import load_onnx
 from optcert.result import Verdict
-from optcert.verify import verify
 from optcert.spec.vnnlib import read_vnnlib
-
+from optcert.verify import verify
 from tests.builders import BENCHMARKS, instances
 
 ROWS = [(fam, r) for fam in ("acasxu", "mnistfc") for r in instances(fam)]

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
+from optcert.benchmarking.export import INDEX, ExportFormat, FormKind, export_problem, lower_problem
 from optcert.cli import main
 from optcert.errors import InvalidOptionError, UnreadableFileError
-from optcert.benchmarking.export import INDEX, ExportFormat, FormKind, export_problem, lower_problem
 from optcert.forms import Limits, SolveStatus
 from optcert.ir.load import load_network
 from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem, robustness_problem

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from optcert.benchmarking.conic_files import matrix_layout, read_conic, write_cbf, write_sdpa
+from optcert.benchmarking.export import INDEX, ConicForm, ConicFormat, export_problem
 from optcert.bounds import BoundMethod, compute_bounds
 from optcert.cli import main
 from optcert.compiled import compile_problem
 from optcert.errors import LoweringError, UnreadableFileError
-from optcert.benchmarking.export import INDEX, ConicForm, ConicFormat, export_problem
-from optcert.benchmarking.conic_files import matrix_layout, read_conic, write_cbf, write_sdpa
 from optcert.forms import ConicProgram, Limits, SolveStatus
 from optcert.lowerings.quadratic import relu_qcqp
 from optcert.lowerings.sdp_full import lower_sdp

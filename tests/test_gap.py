@@ -8,13 +8,22 @@ import numpy as np
 import pytest
 
 from optcert.cli import main
-from optcert.study.distortion import Bisection, bisect, distortion_table, load_distortions, run_distortion
 from optcert.errors import InvalidOptionError
+from optcert.study.distortion import Bisection, bisect, distortion_table, load_distortions, run_distortion
 from optcert.study.gap import LinfProperty, Method, gap_tasks, linf_properties, parse_methods, split_overrides
-from optcert.study.report import (Reference, aggregate_table, error_bounds, gaps, instance_table, load_instances, reference,
-                                table1, write_csv)
-from optcert.sweeps.store import ResultStore, RunKey, RunStatus, make_record
+from optcert.study.report import (
+    Reference,
+    aggregate_table,
+    error_bounds,
+    gaps,
+    instance_table,
+    load_instances,
+    reference,
+    table1,
+    write_csv,
+)
 from optcert.sweeps.run import SweepSettings, run_sweep
+from optcert.sweeps.store import ResultStore, RunKey, RunStatus, make_record
 
 TOL = 1e-6
 

@@ -11,10 +11,11 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from optcert.forms import LinearProgram
 from optcert.certificates.lp import certified_lp_bound, lp_bound_certificate
+from optcert.forms import LinearProgram
 
 INF = np.inf
 
@@ -70,7 +71,7 @@ def test_hand_example_is_exact_and_below():
 
 def test_solver_duals_are_tight_and_perturbed_duals_stay_sound():
     rng = np.random.default_rng(7)
-    for trial in range(30):
+    for _trial in range(30):
         lp = _random_lp(rng, int(rng.integers(2, 9)), int(rng.integers(2, 9)))
         sol = _highs_solve(lp)
         assert sol.status.value == "optimal"

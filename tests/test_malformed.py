@@ -11,9 +11,8 @@ from optcert import errors as E
 from optcert.ir.load import load_network
 from optcert.spec.images import pick_image
 from optcert.spec.problem import robustness_problem
-from optcert.verify import verify
 from optcert.spec.vnnlib import read_vnnlib
-
+from optcert.verify import verify
 from tests.builders import DATA
 
 BAD = DATA / "malformed"

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 import solvers
+from optcert.benchmarking.conic_files import read_conic
 from optcert.benchmarking.instances import RowChoice, clauses, robustness_instances, vnnlib_instances
 from optcert.benchmarking.matrix_report import StoreMemo, read_cells
-from optcert.cli import main
-from optcert.errors import InvalidOptionError
-from optcert.benchmarking.conic_files import read_conic
-from optcert.forms import Limits, SolveStatus
 from optcert.benchmarking.profiles import grouped_profiles, performance_profile, performance_ratios
 from optcert.benchmarking.solver_matrix import Cell, Instance, Lowering, MatrixSettings, pairs, run_matrix
+from optcert.cli import main
+from optcert.errors import InvalidOptionError
+from optcert.forms import Limits, SolveStatus
 from optcert.spec.problem import robustness_problem
 from tests.builders import DATA, random_mlp
 

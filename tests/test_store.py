@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 
 from optcert.errors import InvalidOptionError, UnreadableFileError
-from optcert.sweeps.store import (ResultStore, RunKey, RunStatus, canonical_options, linf_property_id, make_record,
-                           network_hash, vnnlib_property_id)
+from optcert.sweeps.store import (
+    ResultStore,
+    RunKey,
+    RunStatus,
+    canonical_options,
+    linf_property_id,
+    make_record,
+    network_hash,
+    vnnlib_property_id,
+)
 
 
 def _key(i: int = 0, method: str = "crown") -> RunKey:

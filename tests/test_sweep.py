@@ -10,8 +10,8 @@ import time
 import pytest
 
 from optcert.errors import InvalidOptionError
-from optcert.sweeps.store import ResultStore, RunKey, RunStatus, canonical_options
 from optcert.sweeps.run import Executor, SweepSettings, Task, run_sweep
+from optcert.sweeps.store import ResultStore, RunKey, RunStatus, canonical_options
 from tests.builders import ROOT
 
 FAST = SweepSettings(progress=False, grace=0.3)

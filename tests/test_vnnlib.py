@@ -10,7 +10,6 @@ import pytest
 from optcert.ir.from_onnx import load_onnx
 from optcert.spec.problem import Combine
 from optcert.spec.vnnlib import parse_vnnlib, read_vnnlib
-
 from tests.builders import BENCHMARKS, instances
 
 HEAD = "".join(f"(declare-const X_{i} Real)\n" for i in range(2)) + \

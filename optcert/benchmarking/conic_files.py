@@ -211,7 +211,9 @@ def _table(lines: list[str], width: int) -> np.ndarray:
 def _parse_cbf(text: str) -> ConicProgram:
     """Parse the CBF subset `write_cbf` writes (PSDVAR, CON of L=/L+, OBJ/F/B coordinates)."""
     lines = [s.strip() for s in text.splitlines() if s.strip() and not s.lstrip().startswith("#")]
-    psd, cones, c0, i = (), [], 0.0, 0
+    psd: tuple[int, ...] = ()
+    cones: list[list[str]] = []
+    c0, i = 0.0, 0
     tables = {"OBJFCOORD": np.zeros((0, 4)), "FCOORD": np.zeros((0, 5)), "BCOORD": np.zeros((0, 2))}
     while i < len(lines):
         key, i = lines[i], i + 1

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TypeVar
+from typing import cast
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from optcert.compiled import CompiledCase, compile_problem
 from optcert.errors import InvalidOptionError
 from optcert.forms import LinearProgram, Lowered
 from optcert.lowerings import Objective, lower_lp, lower_milp
+from optcert.options import parse_choice, parse_member
 from optcert.outputs import writable_dir, write_text
 from optcert.spec.problem import VerificationProblem
 
@@ -80,26 +81,17 @@ class ConicFormat(Enum):
         return "dat-s" if self is ConicFormat.SDPA else self.value
 
 
-#: `parse_choice(kind, …)` also accepts the members of kind's companion enum.
-_COMPANIONS: dict[type, type] = {FormKind: ConicForm, ExportFormat: ConicFormat}
-
-
 _LOWER = {FormKind.MILP: lower_milp, FormKind.LP: lower_lp}
-E = TypeVar("E", bound=Enum)
 
 
-def parse_choice(kind: type[E], value: E | str, what: str) -> E:
-    """`value` as a member of `kind` or of its companion (`_COMPANIONS`: a member or its string
-    value); InvalidOptionError otherwise."""
-    kinds = (kind, _COMPANIONS[kind]) if kind in _COMPANIONS else (kind,)
-    members = [m for k in kinds for m in k]
-    if isinstance(value, kinds):
-        return value
-    for member in members:
-        if str(value).lower() == member.value:
-            return member
-    raise InvalidOptionError(f"{what} {value!r} is unknown; expected one of: "
-                             f"{', '.join(m.value for m in members)}")
+def parse_form(value: FormKind | ConicForm | str) -> FormKind | ConicForm:
+    """A linear (MILP/LP) or conic (SDP) form by member or name; InvalidOptionError otherwise."""
+    return cast("FormKind | ConicForm", parse_member((FormKind, ConicForm), value, "form"))
+
+
+def parse_format(value: ExportFormat | ConicFormat | str) -> ExportFormat | ConicFormat:
+    """A file format (MPS/LP or CBF/SDPA) by member or name; InvalidOptionError otherwise."""
+    return cast("ExportFormat | ConicFormat", parse_member((ExportFormat, ConicFormat), value, "format"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,18 +104,18 @@ class ClauseForm:
     lowered: Lowered[LinearProgram]
 
 
-def lower_problem(problem: VerificationProblem, form: FormKind | str,
+def lower_problem(problem: VerificationProblem, form: FormKind | ConicForm | str,
                   bounds: BoundMethod | str = BoundMethod.CROWN) -> list[ClauseForm]:
     """One lowered problem per (case, clause), in case then clause order (see module docstring)."""
-    form = parse_choice(FormKind, form, "form")
+    kind = parse_form(form)
     bounds = parse_choice(BoundMethod, bounds, "bound method")
-    if form not in _LOWER:
-        raise InvalidOptionError(f"form {form.value!r} is lowered per spec row, not per clause (see export_problem)")
+    if not isinstance(kind, FormKind):
+        raise InvalidOptionError(f"form {kind.value!r} is lowered per spec row, not per clause (see export_problem)")
     out = []
     for cc in compile_problem(problem):
         layer_bounds = compute_bounds(cc.net, [cc.ibp], bounds)[0]
         for j, clause in enumerate(cc.case.clauses()):
-            out.append(ClauseForm(cc, j, clause, _LOWER[form](cc.net, layer_bounds, Objective(rows=clause))))
+            out.append(ClauseForm(cc, j, clause, _LOWER[kind](cc.net, layer_bounds, Objective(rows=clause))))
     return out
 
 
@@ -151,14 +143,14 @@ def export_problem(problem: VerificationProblem, form: FormKind | ConicForm | st
     format or bound method raises InvalidOptionError; an output directory that cannot be created
     or written, UnreadableFileError naming it. Existing files of the same names are overwritten.
     """
-    form = parse_choice(FormKind, form, "form")
-    fmt = parse_choice(ExportFormat, fmt, "format")
+    form = parse_form(form)
+    fmt = parse_format(fmt)
     bounds = parse_choice(BoundMethod, bounds, "bound method")
     if (form is ConicForm.SDP) != isinstance(fmt, ConicFormat):
         fits = "cbf or sdpa" if form is ConicForm.SDP else "mps or lp"
         raise InvalidOptionError(f"--form {form.value!r} cannot be written as --format {fmt.value!r}; use {fits}")
     out_dir = writable_dir(Path(out_dir))
-    if form is ConicForm.SDP:
+    if isinstance(fmt, ConicFormat):
         return _export_sdp(problem, fmt, out_dir, bounds)
     from solvers.highs import write_model
 

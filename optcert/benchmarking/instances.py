@@ -45,8 +45,8 @@ def vnnlib_instances(network: Path, properties: Sequence[Path], choice: RowChoic
                      bounds: BoundMethod = BoundMethod.CROWN, input_shape=None) -> list[Instance]:
     """Instances of VNN-LIB `properties` on the network file `network`."""
     from optcert.ir.load import load_network
-    from optcert.sweeps.store import network_hash, vnnlib_property_id
     from optcert.spec.vnnlib import read_vnnlib
+    from optcert.sweeps.store import network_hash, vnnlib_property_id
 
     net, out = load_network(network, input_shape), []
     for path in properties:

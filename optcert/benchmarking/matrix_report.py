@@ -70,8 +70,8 @@ def _geomean(values: list[float]) -> float | None:
 
 def markdown_report(cells: Sequence[Cell], title: str = "Solver matrix") -> str:
     """The cells, a per-pair summary and the profile values ρ(1), ρ(2), ρ(10), ρ(∞) as markdown."""
-    from optcert.outputs import markdown_table
     from optcert.benchmarking.profiles import grouped_profiles
+    from optcert.outputs import markdown_table
 
     rows = [[c.instance, c.lowering.value, c.backend, c.label(), c.seconds if c.ran else None, c.objective,
              c.solver_bound, c.certified, c.trust, c.lower_seconds, c.certify_seconds if c.ran else None, c.size]
@@ -98,8 +98,8 @@ def markdown_report(cells: Sequence[Cell], title: str = "Solver matrix") -> str:
 
 def write_report(cells: Sequence[Cell], out_dir: Path, title: str = "Solver matrix") -> list[Path]:
     """matrix.csv (every field of every cell), matrix.md and profile.png in `out_dir`."""
-    from optcert.outputs import writable_dir
     from optcert.benchmarking.profiles import grouped_profiles, plot_profiles
+    from optcert.outputs import writable_dir
 
     out_dir = writable_dir(Path(out_dir))
     paths = [out_dir / name for name in FILES]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -74,7 +74,7 @@ def performance_profile(times: Mapping[str, Mapping[str, float | None]],
     return PerformanceProfile(tuple(solvers), problems, performance_ratios(t.reshape(len(problems), len(solvers))))
 
 
-def grouped_profiles(runs: Iterable, group: Callable[[object], str]) -> dict[str, PerformanceProfile]:
+def grouped_profiles(runs: Iterable, group: Callable[[Any], str]) -> dict[str, PerformanceProfile]:
     """One profile per `group(run)` over runs with `.instance`, `.backend`, `.ran`, `.solved` and
     `.seconds` (e.g. solver-matrix cells by lowering): problems = instances, solvers = the backends
     that ran at least once; an unsolved run counts as a failure (ratio ∞)."""

@@ -22,15 +22,15 @@ import time
 from dataclasses import dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from optcert.bounds import BoundMethod, compute_bounds
+from optcert.benchmarking.conic_files import write_lowered
+from optcert.benchmarking.export import file_stem
+from optcert.bounds import BoundMethod, Bounds, compute_bounds
 from optcert.compiled import CompiledCase, compile_case
 from optcert.errors import BackendUnavailableError, InvalidOptionError, OptcertError
-from optcert.benchmarking.export import file_stem
-from optcert.benchmarking.conic_files import write_lowered
 from optcert.forms import Limits, SolveStatus
 from optcert.ir.layered import to_layered
 from optcert.spec.problem import VerificationProblem
@@ -150,16 +150,16 @@ def pairs(lowerings: Iterable[Lowering], backends: Iterable[str]) -> list[tuple[
 @dataclass(frozen=True, eq=False)
 class _Prepared:
     cc: CompiledCase
-    bounds: object
+    bounds: Bounds
 
 
 @dataclass(frozen=True, eq=False)
 class _Built:
     """One lowering of an instance: the form a backend solves, what certification needs, or why not."""
 
-    form: object = None
-    model: object = None     # QuadraticModel (SDP/BM)
-    conic: object = None     # Lowered[ConicProgram] (SDP: maps duals to multipliers)
+    form: Any = None         # LinearProgram, ConicProgram or LowRankSDP
+    model: Any = None        # QuadraticModel (SDP/BM)
+    conic: Any = None        # Lowered[ConicProgram] (SDP: maps duals to multipliers)
     seconds: float = 0.0
     size: str = ""
     reason: str = ""
@@ -273,8 +273,8 @@ def _refusal(backend: str, built: _Built, lowering: Lowering, settings: MatrixSe
 def _solve_cell(inst: Instance, prep: _Prepared, built: _Built, lowering: Lowering, backend: str,
                 settings: MatrixSettings) -> Cell:
     """Solve one pair (never raises for a solver's trouble) and certify what came back."""
-    base = {"instance": inst.name, "lowering": lowering, "backend": backend, "lower_seconds": built.seconds,
-            "size": built.size}
+    base: dict[str, Any] = {"instance": inst.name, "lowering": lowering, "backend": backend,
+                            "lower_seconds": built.seconds, "size": built.size}
     adapter, reason = _refusal(backend, built, lowering, settings)
     if adapter is None:
         return Cell(status=SolveStatus.UNAVAILABLE, message=reason, **base)
@@ -295,9 +295,9 @@ def _solve_cell(inst: Instance, prep: _Prepared, built: _Built, lowering: Loweri
 
 def _certify(lowering: Lowering, built: _Built, solution, settings: MatrixSettings) -> tuple[float, str, str]:
     """(lower bound on the form's optimum or −inf, trust, note) from whatever the solver returned."""
-    from optcert.solve.linear import interpret
-    from optcert.lowerings.sdp_full import multipliers
     from optcert.certificates.sdp import certify
+    from optcert.lowerings.sdp_full import multipliers
+    from optcert.solve.linear import interpret
 
     try:
         if built.model is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 from optcert.bounds.adam import Adam
 from optcert.bounds.crown import LowerSlope, backward_bound
@@ -24,7 +24,7 @@ class AlphaSettings:
     lr: float = 0.1
 
 
-def initial_alphas(domains: DomainBatch, target: int, rows: int, tn: TorchNet) -> dict[int, object]:
+def initial_alphas(domains: DomainBatch, target: int, rows: int, tn: TorchNet) -> dict[int, Any]:
     """CROWN's adaptive slopes (1 if u ≥ −l else 0), one copy per objective row: (B, m, n_j)."""
     alphas = {}
     for j in range(1, target):
@@ -35,7 +35,7 @@ def initial_alphas(domains: DomainBatch, target: int, rows: int, tn: TorchNet) -
 
 
 def optimise(tn: TorchNet, domains: DomainBatch, target: int, objective, settings: AlphaSettings,
-             deadline: float = float("inf"), betas: Mapping[int, object] | None = None):
+             deadline: float = float("inf"), betas: Mapping[int, Any] | None = None):
     """Best certified lower bounds (B, m) on objective @ ẑ_target over the Adam iterates."""
     import torch
 
@@ -56,4 +56,5 @@ def optimise(tn: TorchNet, domains: DomainBatch, target: int, objective, setting
         with torch.no_grad():
             for a in alphas.values():
                 a.clamp_(0.0, 1.0)
+    assert best is not None
     return best.double()

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
-from optcert.precision import Precision
 from optcert.bounds.torch_net import DomainBatch, TorchNet
+from optcert.precision import Precision
 
 
 class LowerSlope(Enum):
@@ -43,7 +43,7 @@ class LowerSlope(Enum):
 class Pass:
     """One backward pass: certified lower bounds (B, m) on objective·ẑ_target, and the ν used."""
 
-    lower: object
+    lower: Any
     nus: dict
 
 
@@ -80,8 +80,8 @@ class _Accumulator:
 
         self.tn, self.u = tn, tn.precision.unit_roundoff
         self.tight = tn.precision is Precision.FLOAT32  # |ν|@|W| instead of ‖ν‖₁·max|W|: 2× work, 30× tighter
-        self.lam: dict[int, object] = {}
-        self.err: dict[int, object] = {}
+        self.lam: dict[int, Any] = {}
+        self.err: dict[int, Any] = {}
         zeros = torch.zeros(shape, dtype=torch.float64, device=tn.device)
         self.total, self.absparts, self.slack = zeros, zeros.clone(), zeros.clone()
 
@@ -139,8 +139,8 @@ class _Accumulator:
 
 
 def backward_bound(tn: TorchNet, domains: DomainBatch, target: int, objective, *,
-                   alphas: Mapping[int, object] | None = None, slope: LowerSlope = LowerSlope.ADAPTIVE,
-                   betas: Mapping[int, object] | None = None, nus: Mapping[int, object] | None = None) -> Pass:
+                   alphas: Mapping[int, Any] | None = None, slope: LowerSlope = LowerSlope.ADAPTIVE,
+                   betas: Mapping[int, Any] | None = None, nus: Mapping[int, Any] | None = None) -> Pass:
     """Certified lower bounds (B, m), float64, on objective @ ẑ_target per domain and row.
 
     `domains` must hold bounds for layers 0 .. target-1. `objective` is (m, n_target) or

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from optcert.ir.layered import LayeredNet
 from optcert.bounds.layer_bounds import Bounds
+from optcert.ir.layered import LayeredNet
 
 _U = np.finfo(np.float64).eps / 2
 

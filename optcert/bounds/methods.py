@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Sequence
 
-from optcert.errors import InvalidOptionError
-from optcert.ir.layered import LayeredNet
-from optcert.precision import Precision, check_device
 from optcert.bounds.alpha_crown import AlphaSettings, optimise
 from optcert.bounds.crown import LowerSlope, crown
 from optcert.bounds.interval import ibp
 from optcert.bounds.layer_bounds import Bounds
 from optcert.bounds.torch_net import DomainBatch, torch_net
+from optcert.errors import InvalidOptionError
+from optcert.ir.layered import LayeredNet
+from optcert.precision import Precision, check_device
 
 
 class BoundMethod(Enum):

@@ -12,9 +12,9 @@ from typing import Sequence
 
 import numpy as np
 
+from optcert.bounds.layer_bounds import Bounds
 from optcert.ir.layered import LayeredNet
 from optcert.precision import Precision
-from optcert.bounds.layer_bounds import Bounds
 
 
 @dataclass(frozen=True, eq=False)

@@ -196,14 +196,16 @@ def certify(model: QuadraticModel, y: np.ndarray, lam: float | None = None, sear
     if model.center is None:
         return _certify_scaled(S, E, math.inf, lam, search, projected, deadline)
     r2 = model.radius2
+    assert r2 is not None, "QuadraticModel sets center and radius2 together"
     w = np.sqrt(np.maximum(r2, 1e-300))
     unit = (np.ones(model.n), 1.0 + float(np.sum(r2)) * (1 + (model.n + 4) * _U))
     radius = (w, (1.0 + float(np.sum(r2 / (w * w)))) * (1 + (model.n + 8) * _U))
-    best = None
+    best: SdpCertificate | None = None
     for weights, T in (unit, radius):
         A, F = congruence(S, E, model.center, weights)
         cert = _certify_scaled(A, F, float(np.nextafter(T, np.inf)), lam, search, projected, deadline)
         best = cert if best is None or cert.bound > best.bound else best
+    assert best is not None
     return best
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from optcert.benchmarking.instances import RowChoice, csv_instances, robustness_instances, vnnlib_instances
 from optcert.benchmarking.matrix_report import StoreMemo, markdown_report, write_report
-from optcert.benchmarking.export import parse_choice
 from optcert.benchmarking.solver_matrix import Cell, Instance, Lowering, MatrixSettings, pairs, run_matrix
 from optcert.bounds import BoundMethod
 from optcert.errors import InvalidOptionError
+from optcert.options import parse_choice
 
 NAME = "bench"
 
@@ -81,9 +81,9 @@ def select_instances(args, bounds: BoundMethod) -> list[Instance]:
 
 def run(args) -> int:
     """Run the matrix the arguments describe; print the report, write the files asked for."""
-    import solvers
     import torch
 
+    import solvers
     from optcert.progress import progress
 
     bounds = parse_choice(BoundMethod, args.bounds, "--bounds")

@@ -21,12 +21,13 @@ def add_subcommand(sub) -> None:
 
 
 def run(args) -> int:
-    from optcert.benchmarking.export import INDEX, ExportFormat, FormKind, export_problem, parse_choice
+    from optcert.benchmarking.export import INDEX, export_problem, parse_form, parse_format
     from optcert.bounds import BoundMethod
+    from optcert.options import parse_choice
     from optcert.progress import progress
 
-    form = parse_choice(FormKind, args.form, "--form")
-    fmt = parse_choice(ExportFormat, args.format, "--format")
+    form = parse_form(args.form)
+    fmt = parse_format(args.format)
     bounds = parse_choice(BoundMethod, args.bounds, "--bounds")
     problem = build_problem(args)
     set_threads(1)

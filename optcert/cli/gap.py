@@ -56,11 +56,11 @@ def run(args) -> int:
 def _sweep(args):
     from dataclasses import replace
 
+    from optcert.options import parse_pairs
     from optcert.study.distortion import Bisection, distortion_tasks
     from optcert.study.gap import gap_tasks, parse_methods, split_overrides
-    from optcert.options import parse_pairs
-    from optcert.sweeps.store import ResultStore
     from optcert.sweeps.run import run_sweep
+    from optcert.sweeps.store import ResultStore
 
     methods = parse_methods(args.methods)
     overrides = split_overrides(parse_pairs(args.option))
@@ -85,8 +85,8 @@ def sweep_settings(args):
 
 
 def _properties(args) -> list:
-    from optcert.study.gap import VnnlibProperty, linf_properties
     from optcert.spec.images import load_images
+    from optcert.study.gap import VnnlibProperty, linf_properties
 
     if not args.networks:
         raise InvalidOptionError("gap needs at least one network (or --report-only)")

@@ -20,13 +20,13 @@ def add_subcommand(sub) -> None:
 def status_table(store: ResultStore) -> list[str]:
     """Lines of a table: per method, runs by status and DONE runs by verdict, and total seconds."""
     counts: dict[str, Counter] = {}
-    seconds: Counter = Counter()
+    seconds: dict[str, float] = {}
     for record in store.records():
         row = counts.setdefault(record.key.method, Counter())
         row[record.status.value] += 1
         if record.status is RunStatus.DONE:
             row[record.verdict] += 1
-        seconds[record.key.method] += record.seconds
+        seconds[record.key.method] = seconds.get(record.key.method, 0.0) + record.seconds
     columns = [s.value for s in RunStatus] + list(_VERDICTS)
     width = max([len("method"), *map(len, counts)])
     lines = [f"{'method':<{width}}  " + "  ".join(f"{c:>9}" for c in columns) + f"  {'seconds':>9}"]

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from optcert.search.attack import AttackOptions, pgd_case
 from optcert.certify import EngineOutput, check_counterexample
 from optcert.compiled import CompiledCase
+from optcert.search.attack import AttackOptions, pgd_case
 from optcert.spec.problem import VerificationProblem
 
 

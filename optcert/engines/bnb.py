@@ -29,16 +29,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optcert.search.attack import AttackOptions, pgd_case
-from optcert.search.coordinator import Search, SearchSettings
-from optcert.precision import check_device
-from optcert.search.branching import Rule, Split, decide, row_weights, use_input_split
 from optcert.certify import EngineOutput, check_counterexample
 from optcert.compiled import CompiledCase
 from optcert.errors import InvalidOptionError
-from optcert.spec.problem import Combine, VerificationProblem
+from optcert.precision import check_device
+from optcert.search.attack import AttackOptions, pgd_case
 from optcert.search.bounding import BOUNDING, Bounding, CaseContext
+from optcert.search.branching import Rule, Split, decide, row_weights, use_input_split
+from optcert.search.coordinator import Search, SearchSettings
 from optcert.search.leaves import exact_leaf
+from optcert.spec.problem import Combine, VerificationProblem
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,8 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
     from optcert.progress import progress
 
     start = time.monotonic()
-    out = EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled],
-                       case_lower=[None] * len(compiled),
+    case_lower: list[float | None] = [None] * len(compiled)
+    out = EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled], case_lower=case_lower,
                        certificate={"method": f"branch and bound ({options.bounding.value} bounding, "
                                               f"{options.split.value} split, {options.branching.value})",
                                     "cases": []})
@@ -158,10 +158,11 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
             case_deadline = min(deadline, time.monotonic() + share)
             settings = SearchSettings(options.batch, _domain_cap(cc, options), options.node_limit,
                                       attack_every=5 if options.attack else 0)
-            result = Search(task, settings, case_deadline, lambda t, k=cc.index: update(f"case {k}: {t}")).run(
-                task.any_case)
+            def report(text: str, k: int = cc.index) -> None:
+                update(f"case {k}: {text}")
+            result = Search(task, settings, case_deadline, report).run(task.any_case)
             out.lower[cc.index] = result.rows
-            out.case_lower[cc.index] = result.key
+            case_lower[cc.index] = result.key
             out.certificate["cases"].append({"case": cc.index, "status": result.status, **result.stats})
             if result.status == "falsified":
                 return out

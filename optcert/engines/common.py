@@ -5,9 +5,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from optcert.solve.progressive import Tightening, tighten
 from optcert.certify import EngineOutput
 from optcert.compiled import CompiledCase
+from optcert.solve.progressive import Tightening, tighten
 
 
 def tightened(cc: CompiledCase, level: Tightening, backend: str, deadline: float, certificate: dict,
@@ -39,8 +39,8 @@ def lp_floor(out: EngineOutput, cc: CompiledCase, bounds, deadline: float) -> No
     The SDP with the LP-chord cuts (lowerings/quadratic.py) contains the LP's constraints, so its
     optimum is at least the LP's: the SDP/BM engines report the better of the two certificates,
     and never less than the LP they could get for a fraction of a second."""
-    from optcert.solve.linear import solve_bound
     from optcert.lowerings import Objective, lower_lp
+    from optcert.solve.linear import solve_bound
 
     for row in range(cc.case.spec.rows):
         if decided(out, cc, (row,)):

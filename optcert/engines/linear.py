@@ -13,15 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optcert.search.attack import AttackOptions, pgd_case
-from optcert.solve.progressive import Tightening
 from optcert.certify import EngineOutput, check_counterexample
 from optcert.compiled import CompiledCase
-from optcert.errors import InvalidOptionError
-from optcert.solve.linear import Trust, solve_bound
-from optcert.lowerings import Objective, lower_lp, lower_milp
-from optcert.spec.problem import VerificationProblem
 from optcert.engines.common import decided, empty_output, tightened
+from optcert.errors import InvalidOptionError
+from optcert.lowerings import Objective, lower_lp, lower_milp
+from optcert.search.attack import AttackOptions, pgd_case
+from optcert.solve.linear import Trust, solve_bound
+from optcert.solve.progressive import Tightening
+from optcert.spec.problem import VerificationProblem
 
 
 def native(pairs: tuple[str, ...]) -> dict:
@@ -163,6 +163,7 @@ def _record(out: EngineOutput, cc: CompiledCase, clause, result, lowered) -> np.
         if len(clause) == 1:
             out.lower[cc.index][clause[0]] = max(out.lower[cc.index][clause[0]], result.value)
         else:
+            assert out.case_lower is not None
             current = out.case_lower[cc.index]
             out.case_lower[cc.index] = result.value if current is None else max(current, result.value)
     x = result.solution.x

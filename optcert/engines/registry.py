@@ -9,8 +9,14 @@ from typing import Any, Callable, Mapping
 
 from optcert.engines.attack import run_attack
 from optcert.engines.bnb import BnbOptions, run_bnb
-from optcert.engines.bounds import (AlphaCrownOptions, CrownOptions, IntervalOptions, run_alpha_crown, run_crown,
-                                    run_interval)
+from optcert.engines.bounds import (
+    AlphaCrownOptions,
+    CrownOptions,
+    IntervalOptions,
+    run_alpha_crown,
+    run_crown,
+    run_interval,
+)
 from optcert.engines.linear import LpOptions, MilpOptions, run_lp, run_milp
 from optcert.engines.sdp import BmOptions, SdpOptions, run_bm, run_sdp
 from optcert.errors import InvalidOptionError
@@ -53,7 +59,8 @@ ENGINES: dict[Engine, EngineEntry] = {
     Engine.SDP: EngineEntry(SdpOptions, run_sdp,
                             "full SDP relaxation, bound certified from the conic duals: PROVED or UNKNOWN"),
     Engine.BM: EngineEntry(BmOptions, run_bm,
-                           "rank-r Burer–Monteiro SDP with staircase, certified from its multipliers: PROVED or UNKNOWN"),
+                           "rank-r Burer–Monteiro SDP with staircase, certified from its multipliers: "
+                           "PROVED or UNKNOWN"),
     Engine.BNB: EngineEntry(BnbOptions, run_bnb,
                             "branch and bound (batched alpha/beta-CROWN, LP leaves): PROVED / FALSIFIED, complete"),
 }
@@ -77,4 +84,4 @@ def engine_options(engine: Engine | str, values: Mapping[str, Any] | Any | None 
         if not isinstance(values, cls):
             raise InvalidOptionError(f"{type(values).__name__} is not the options type of this engine ({cls.__name__})")
         return values
-    return build_options(cls, values)
+    return build_options(cls, values if isinstance(values, Mapping) else None)

@@ -14,17 +14,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optcert.solve.progressive import Tightening
+from optcert.certificates.sdp import certify
 from optcert.certify import EngineOutput
 from optcert.compiled import CompiledCase
+from optcert.engines.common import decided, empty_output, lp_floor, tightened
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, SolveStatus
 from optcert.lowerings.quadratic import relu_qcqp
 from optcert.lowerings.sdp_full import lower_sdp, multipliers, primal_matrix
 from optcert.precision import Precision
-from optcert.certificates.sdp import certify
+from optcert.solve.progressive import Tightening
 from optcert.spec.problem import VerificationProblem
-from optcert.engines.common import decided, empty_output, lp_floor, tightened
 
 _MAX_STORED_MULTIPLIERS = 20_000
 
@@ -173,9 +173,8 @@ def _attack_points(problem, cc: CompiledCase, out: EngineOutput, options: BmOpti
 
 def _bm_case(out: EngineOutput, cc: CompiledCase, bounds, rows: list[int], starts: dict, options: BmOptions,
              deadline: float) -> None:
-    from solvers.torch_lowrank import BACKEND, LowRankOptions
-
     from optcert.lowerings.sdp_lowrank import lower_lowrank
+    from solvers.torch_lowrank import BACKEND, LowRankOptions
 
     depth = len(cc.net.layers)
     rank = options.rank or depth + 1
@@ -183,7 +182,8 @@ def _bm_case(out: EngineOutput, cc: CompiledCase, bounds, rows: list[int], start
     lowered = [relu_qcqp(cc.net, bounds, r, options.hidden_boxes, options.triangle) for r in rows]
     model = lowered[0].form
     centre = cc.case.box.center
-    init = np.stack([lower_lowrank(lw, cc.net, starts.get(r, centre), rank).form.init for lw, r in zip(lowered, rows)])
+    init = np.stack([lower_lowrank(lw, cc.net, starts.get(r, centre), rank).form.start()
+                     for lw, r in zip(lowered, rows)])
     settings = LowRankOptions(device=options.device, precision=options.precision, tolerance=options.tolerance)
     objectives = np.stack([lw.form.objective for lw in lowered])
     solutions = BACKEND.solve_batch(model, objectives, rank, init, Limits(time_limit=_remaining(deadline, 0.8)),
@@ -196,10 +196,9 @@ def _staircase(out: EngineOutput, cc: CompiledCase, lowered, row: int, solution,
                settings, gap: float, deadline: float) -> None:
     """Certify; while the certificate is loose, add a column along the slack's most negative
     eigenvector and re-solve from there (Boumal et al. 2016)."""
-    from solvers.torch_lowrank import BACKEND, unflatten
-
     from optcert.forms import LowRankSDP
     from optcert.lowerings.sdp_lowrank import add_direction
+    from solvers.torch_lowrank import BACKEND, unflatten
 
     model = lowered.form
     while True:
@@ -222,7 +221,7 @@ def _staircase(out: EngineOutput, cc: CompiledCase, lowered, row: int, solution,
         direction = _negative_direction(model, solution.row_duals, entry["lambda"])
         rank += 1
         form = LowRankSDP(model, rank, add_direction(U, direction))
-        solution = BACKEND.solve_batch(model, model.objective[None], rank, form.init[None],
+        solution = BACKEND.solve_batch(model, model.objective[None], rank, form.start()[None],
                                        Limits(time_limit=_remaining(deadline, 0.8)), settings,
                                        duals=solution.row_duals)[0]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -18,6 +19,7 @@ from optcert.errors import InvalidModelError, UnreadableFileError, UnsupportedOp
 from optcert.ir import ops as O
 from optcert.ir.network import Network
 from optcert.ir.onnx_consts import attrs, fold, reshape_target, squeeze_shape, unsqueeze_shape
+
 
 @dataclass(frozen=True)
 class _Dyn:
@@ -61,7 +63,7 @@ class _Importer:
         from onnx import numpy_helper
 
         self.g, self.opset, self.name = graph, opset, name
-        self.env: dict[str, object] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        self.env: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
         self.nx = nx.DiGraph()
         self.unsupported: list[tuple[str, str]] = []
 
@@ -183,7 +185,7 @@ class _Importer:
             if kind not in ("Add", "Sub") or a.full != b.full:
                 return None
             if kind == "Sub":
-                b = self._add(label + "/neg", O.ElementwiseAffine(-1.0, 0.0), [b], b.full, b.batch)
+                b = self._add(label + "/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [b], b.full, b.batch)
             return self._add(label, O.Add(), [a, b], a.full, a.batch)
         x, c, const_first = (a, np.asarray(b, np.float64), False) if isinstance(a, _Dyn) else \
             (b, np.asarray(a, np.float64), True)

@@ -42,6 +42,12 @@ def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> N
     return _FxImporter(traced, name or type(module).__name__).run()
 
 
+def _pair(v) -> tuple[int, int]:
+    """A torch int-or-pair argument (stride, dilation) as a pair."""
+    a, b = (v, v) if isinstance(v, int) else tuple(v)
+    return int(a), int(b)
+
+
 def _array(t) -> np.ndarray:
     return t.detach().cpu().double().numpy()
 
@@ -82,7 +88,7 @@ class _FxImporter:
             self.const[node.name] = _array(_get_attr(self.traced, node.target))
         elif node.op == "output":
             src = node.args[0]
-            self.output = self.dyn.get(getattr(src, "name", None))
+            self.output = self.dyn.get(getattr(src, "name", ""))
         else:
             srcs = [a for a in node.args if hasattr(a, "name") and a.name in self.dyn]
             if not srcs and all(not hasattr(a, "name") or a.name in self.const for a in node.args):
@@ -123,7 +129,7 @@ class _FxImporter:
         if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros" and not isinstance(m.padding, str):
             bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_channels)
             ph, pw = m.padding
-            return O.Conv2d(_array(m.weight), bias, m.stride, (ph, pw, ph, pw), m.dilation, m.groups)
+            return O.Conv2d(_array(m.weight), bias, _pair(m.stride), (ph, pw, ph, pw), _pair(m.dilation), m.groups)
         if isinstance(m, nn.ReLU):
             return O.ReLU()
         if isinstance(m, (nn.Flatten, nn.Unflatten)):
@@ -168,13 +174,13 @@ class _FxImporter:
         if c.ndim > len(shape):  # a constant carrying the batch axis
             c = c.reshape(c.shape[c.ndim - len(shape):])
         if kind == "add":
-            return O.ElementwiseAffine(1.0, c)
+            return O.ElementwiseAffine(np.array(1.0), c)
         if kind == "sub":
-            return O.ElementwiseAffine(-1.0, c) if const_first else O.ElementwiseAffine(1.0, -c)
+            return O.ElementwiseAffine(np.array(-1.0), c) if const_first else O.ElementwiseAffine(np.array(1.0), -c)
         if kind == "mul":
-            return O.ElementwiseAffine(c, 0.0)
+            return O.ElementwiseAffine(c, np.array(0.0))
         if kind == "div" and not const_first and np.all(c != 0):
-            return O.ElementwiseAffine(1.0 / c, 0.0)
+            return O.ElementwiseAffine(1.0 / c, np.array(0.0))
         return None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import networkx as nx
 import numpy as np
@@ -65,7 +65,7 @@ class Network:
     def sequential(cls, input_shape: Sequence[int], layers: Sequence[object],
                    name: str = "network") -> "Network":
         """A chain Input → layers[0] → layers[1] → ...; nodes are named by position and op type."""
-        nodes = [("input", O.Input(tuple(input_shape)), [])]
+        nodes: list[tuple[str, Any, list[str]]] = [("input", O.Input(tuple(input_shape)), [])]
         for k, op in enumerate(layers):
             nodes.append((f"{k}_{O.op_name(op).lower()}", op, [nodes[-1][0]]))
         return cls.from_nodes(nodes, name=name)
@@ -85,7 +85,7 @@ class Network:
         needed = nx.ancestors(self.graph, self.output) | {self.output}
         return tuple(n for n in nx.lexicographical_topological_sort(self.graph) if n in needed)
 
-    def ops(self) -> list[tuple[str, object]]:
+    def ops(self) -> list[tuple[str, Any]]:
         """(name, op) pairs in topological order."""
         return [(n, self.op(n)) for n in self.order]
 

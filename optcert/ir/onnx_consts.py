@@ -6,6 +6,8 @@ the importer only ever sees constants or network tensors.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from onnx import helper, numpy_helper
 
@@ -54,7 +56,7 @@ def unsqueeze_shape(full: tuple[int, ...], axes: list[int]) -> tuple[int, ...]:
 def fold(node, ins: list, opset: int) -> np.ndarray:
     """Evaluate `node` on constant inputs; raise KeyError if the op cannot be folded."""
     t, a = node.op_type, attrs(node)
-    x = ins[0] if ins else None
+    x: Any = ins[0] if ins else None
     if t == "Constant":
         if "value" in a:
             return numpy_helper.to_array(a["value"])
@@ -65,7 +67,7 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
             if key in a:
                 return np.asarray(list(a[key]))
         raise KeyError(t)
-    binary = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _div, "MatMul": np.matmul,
+    binary: dict[str, Any] = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": _div, "MatMul": np.matmul,
               "Pow": np.power, "Equal": np.equal, "Max": np.maximum, "Min": np.minimum}
     if t in binary:
         return binary[t](ins[0], ins[1])
@@ -87,7 +89,7 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
     if t == "Squeeze":
         return x.reshape(squeeze_shape(x.shape, _axes(node, ins, opset)))
     if t == "Unsqueeze":
-        return x.reshape(unsqueeze_shape(x.shape, _axes(node, ins, opset)))
+        return x.reshape(unsqueeze_shape(x.shape, _axes(node, ins, opset) or []))
     if t == "Concat":
         return np.concatenate([np.atleast_1d(v) for v in ins], axis=a.get("axis", 0))
     if t == "Gather":

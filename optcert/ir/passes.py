@@ -74,10 +74,10 @@ def _fold_after(op, ew: O.ElementwiseAffine, shape) -> object | None:
         t = np.broadcast_to(ew.shift, shape).ravel()
         return O.Affine(op.weight * s[:, None], op.bias * s + t)
     if isinstance(op, O.Conv2d):
-        s, t = _per_channel(ew.scale, shape), _per_channel(ew.shift, shape)
-        if s is None or t is None:
+        sc, tc = _per_channel(ew.scale, shape), _per_channel(ew.shift, shape)
+        if sc is None or tc is None:
             return None
-        return O.Conv2d(op.weight * s[:, None, None, None], op.bias * s + t, op.stride, op.padding,
+        return O.Conv2d(op.weight * sc[:, None, None, None], op.bias * sc + tc, op.stride, op.padding,
                         op.dilation, op.groups)
     return None
 
@@ -89,11 +89,11 @@ def _fold_before(op, ew: O.ElementwiseAffine, shape) -> object | None:
         t = np.broadcast_to(ew.shift, shape).ravel()
         return O.Affine(op.weight * s[None, :], op.weight @ t + op.bias)
     if isinstance(op, O.Conv2d) and op.groups == 1:
-        s, t = _per_channel(ew.scale, shape), _per_channel(ew.shift, shape)
-        if s is None or t is None or (any(op.padding) and np.any(t != 0)):
+        sc, tc = _per_channel(ew.scale, shape), _per_channel(ew.shift, shape)
+        if sc is None or tc is None or (any(op.padding) and np.any(tc != 0)):
             return None
-        bias = op.bias + np.einsum("ocij,c->o", op.weight, t)
-        return O.Conv2d(op.weight * s[None, :, None, None], bias, op.stride, op.padding,
+        bias = op.bias + np.einsum("ocij,c->o", op.weight, tc)
+        return O.Conv2d(op.weight * sc[None, :, None, None], bias, op.stride, op.padding,
                         op.dilation, op.groups)
     return None
 
@@ -158,7 +158,9 @@ def drop_identity(net: Network) -> Network:
         op = g.nodes[node]["op"]
         if node == net.input or node == out:
             continue
-        src = _pred(g, node) if g.in_degree(node) == 1 else None
+        if g.in_degree(node) != 1:
+            continue
+        src = _pred(g, node)
         trivial = isinstance(op, O.Identity) or (
             isinstance(op, O.Reshape) and net.shapes[node] == net.shapes[src]) or (
             isinstance(op, O.ElementwiseAffine) and np.all(op.scale == 1) and np.all(op.shift == 0))

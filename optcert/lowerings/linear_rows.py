@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -80,7 +80,7 @@ class LayerColumns:
 class Unstable(NamedTuple):
     """What an encoding gets for the unstable neurons of one layer (all arrays aligned)."""
 
-    index: np.ndarray
+    neurons: np.ndarray
     z: np.ndarray
     zhat: np.ndarray
     lo: np.ndarray
@@ -121,7 +121,7 @@ class RowBuilder:
         self.n_rows += m
         return self.rows[name]
 
-    def add_band(self, name: str, terms: list[tuple[np.ndarray, object]], lo, hi, m: int) -> slice:
+    def add_band(self, name: str, terms: list[tuple[np.ndarray, Any]], lo, hi, m: int) -> slice:
         """m rows, row r = Σ_t vals_t[r] · x[cols_t[r]]: one entry per term per row (vals may be scalar)."""
         rows = np.tile(np.arange(m), len(terms))
         cols = np.concatenate([np.broadcast_to(c, (m,)) for c, _ in terms])

@@ -36,7 +36,7 @@ def triangle_upper(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 def _triangle_rows(b: RowBuilder, k: int, n: Unstable) -> None:
     """The two triangle rows (z ≥ ẑ and the upper chord) of the unstable neurons of layer k."""
-    m = n.index.size
+    m = n.neurons.size
     s, r = triangle_upper(n.lo, n.hi)
     b.add_band(f"relu_ge_zhat{k}", [(n.z, 1.0), (n.zhat, -1.0)], 0.0, np.inf, m)
     b.add_band(f"relu_chord{k}", [(n.z, 1.0), (n.zhat, -s)], -np.inf, r, m)

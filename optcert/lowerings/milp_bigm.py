@@ -23,8 +23,8 @@ from optcert.lowerings.linear_rows import Objective, RowBuilder, Unstable, lower
 
 def _bigm_rows(b: RowBuilder, k: int, n: Unstable) -> np.ndarray:
     """Binary columns f"a{k}" and the three big-M rows of the unstable neurons of layer k."""
-    m = n.index.size
-    a = b.add_columns(f"a{k}", 0.0, 1.0, n.index, integer=True)
+    m = n.neurons.size
+    a = b.add_columns(f"a{k}", 0.0, 1.0, n.neurons, integer=True)
     b.add_band(f"relu_ge_zhat{k}", [(n.z, 1.0), (n.zhat, -1.0)], 0.0, np.inf, m)
     b.add_band(f"relu_on{k}", [(n.z, 1.0), (a, -n.hi)], -np.inf, 0.0, m)
     b.add_band(f"relu_off{k}", [(n.z, 1.0), (n.zhat, -1.0), (a, -n.lo)], -np.inf, -n.lo, m)

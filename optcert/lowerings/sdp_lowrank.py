@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optcert.forms import LowRankSDP, Lowered, QuadraticModel
+from optcert.forms import Lowered, LowRankSDP, QuadraticModel
 from optcert.ir.layered import LayeredNet
 
 

@@ -28,11 +28,11 @@ from optcert.bounds.adam import Adam
 from optcert.bounds.alpha_crown import initial_alphas
 from optcert.bounds.crown import backward_bound, layer_bounds
 from optcert.bounds.torch_net import DomainBatch, torch_net
-from optcert.search.branching import Bounded
 from optcert.compiled import CompiledCase
 from optcert.precision import Precision
-from optcert.spec.problem import Combine
+from optcert.search.branching import Bounded
 from optcert.search.leaves import exact_leaf
+from optcert.spec.problem import Combine
 
 
 class Bounding(Enum):
@@ -225,13 +225,12 @@ BM_SECONDS = 10.0   # cap on one domain's BM solve
 def _bm_rows(ctx: CaseContext, bounds, rows: list[int], deadline: float):
     """Rank-(L+1) BM (Chiu & Zhang 2023) on `rows` of one domain, all rows in one batched solve
     from the box centre, each certified by sdp_certificate.certify (−inf where it gives nothing)."""
-    from solvers.torch_lowrank import BACKEND, LowRankOptions
-
+    from optcert.certificates.sdp import certify
     from optcert.errors import LoweringError
     from optcert.forms import Limits
     from optcert.lowerings.quadratic import relu_qcqp
     from optcert.lowerings.sdp_lowrank import lower_lowrank
-    from optcert.certificates.sdp import certify
+    from solvers.torch_lowrank import BACKEND, LowRankOptions
 
     out = np.full(ctx.m, -np.inf)
     try:
@@ -240,7 +239,7 @@ def _bm_rows(ctx: CaseContext, bounds, rows: list[int], deadline: float):
         return out, -math.inf
     rank = len(ctx.cc.net.layers) + 1
     centre = (bounds.lower[0] + bounds.upper[0]) / 2
-    init = np.stack([lower_lowrank(lw, ctx.cc.net, centre, rank).form.init for lw in lowered])
+    init = np.stack([lower_lowrank(lw, ctx.cc.net, centre, rank).form.start() for lw in lowered])
     limit = max(1e-3, min(BM_SECONDS, deadline - time.monotonic()))
     solutions = BACKEND.solve_batch(lowered[0].form, np.stack([lw.form.objective for lw in lowered]), rank, init,
                                     Limits(time_limit=limit), LowRankOptions(device=ctx.device))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+
 import numpy as np
 
 from optcert.bounds.layer_bounds import Bounds
@@ -139,6 +140,7 @@ def decide(bounded: Bounded, index: int, weights: np.ndarray, root: Bounds, spli
            rule: Rule) -> Decision | None:
     """The decision for domain `index` of `bounded` (None: nothing left to split)."""
     bounds = bounded.bounds[index]
+    assert bounds is not None, "an empty domain is pruned before branching"
     if use_input_split(split, bounds.lower[0].size):
         lam0 = None if bounded.lam0 is None else bounded.lam0[index]
         decision = choose_input(bounds, root, lam0, weights)

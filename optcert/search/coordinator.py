@@ -27,7 +27,7 @@ import itertools
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -102,7 +102,7 @@ class Search:
         self.floor_rows, self.floor_key = np.full(m, np.inf), math.inf
         self.cex: np.ndarray | None = None
         self.rate = 0.0   # seconds per domain of the last bounding call
-        self.stats = {"nodes": 0, "batches": 0, "pruned": 0, "infeasible": 0, "leaf_lps": 0,
+        self.stats: dict[str, Any] = {"nodes": 0, "batches": 0, "pruned": 0, "infeasible": 0, "leaf_lps": 0,
                       "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
                       "seconds": {"bound": 0.0, "branch": 0.0, "leaf": 0.0, "attack": 0.0}}
 
@@ -227,6 +227,7 @@ class Search:
                 return self.result("memory")
             kids, start = [], math.inf
             for _, _, d in popped:
+                assert d.decision is not None, "only domains with a decision are queued"
                 start = min(start, first_changed_layer(d.decision))
                 kids += [(c, d.rows, d.key, d.depth + 1) for c in children(d.bounds, d.decision)]
             self.absorb(kids, self._bound(kids, int(start)))

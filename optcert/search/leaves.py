@@ -9,12 +9,12 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from optcert.search.coordinator import LeafAnswer
 from optcert.bounds.layer_bounds import Bounds
 from optcert.errors import LoweringError
 from optcert.forms import LinearProgram, SolveStatus
-from optcert.solve.linear import solve_bound
 from optcert.lowerings import Objective, lower_lp
+from optcert.search.coordinator import LeafAnswer
+from optcert.solve.linear import solve_bound
 
 
 def _solve_lp(ctx, bounds: Bounds, rows: tuple[int, ...], deadline: float):

@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
 from optcert.certificates.lp import certified_lp_bound
+from optcert.forms import Limits, LinearProgram, Solution, SolveStatus
 
 
 class Trust(Enum):
@@ -66,9 +66,10 @@ def interpret(form: LinearProgram, solution: Solution, tolerance: float = 1e-6,
     if form.is_mip:
         if solution.status is SolveStatus.INFEASIBLE:
             return LinearBound(math.inf, Trust.SOLVER, solution)
-        ok = solution.bound is not None and math.isfinite(solution.bound)
-        value = solution.bound - tolerance * (1 + abs(solution.bound)) if ok else -math.inf
-        return LinearBound(value, Trust.SOLVER if ok else Trust.NONE, solution)
+        proven = solution.bound
+        if proven is None or not math.isfinite(proven):
+            return LinearBound(-math.inf, Trust.NONE, solution)
+        return LinearBound(proven - tolerance * (1 + abs(proven)), Trust.SOLVER, solution)
     if solution.row_duals is None or solution.status is not SolveStatus.OPTIMAL:
         return LinearBound(-math.inf, Trust.NONE, solution)
     return LinearBound(certified_lp_bound(form, solution.row_duals), Trust.RIGOROUS, solution)

@@ -20,10 +20,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from optcert.ir.layered import LayeredNet
-from optcert.solve.linear import BoundSession, Trust
 from optcert.bounds.layer_bounds import Bounds
 from optcert.bounds.methods import BoundMethod, BoundSettings, compute_bounds
+from optcert.ir.layered import LayeredNet
+from optcert.solve.linear import BoundSession, Trust
 
 
 class Tightening(Enum):

@@ -62,8 +62,10 @@ def read_vnnlib(path: str | Path) -> VnnlibProperty:
     path = Path(path)
     try:
         text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:
         raise UnreadableFileError(f"{path}: cannot read ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        raise UnreadableFileError(f"{path}: cannot read ({err})") from None
     return parse_vnnlib(text, str(path))
 
 
@@ -89,7 +91,7 @@ class _Parser:
             m = _TOKEN.match(text, pos)
             if not m or m.end() == pos:
                 break
-            line += text.count("\n", pos, m.start(m.lastindex))
+            line += text.count("\n", pos, m.start(m.lastindex or 0))
             pos = m.end()
             if m.group(2):
                 stack.append([])
@@ -150,7 +152,8 @@ class _Parser:
         self.declared[name.text] = name.line
 
     def _count(self, kind: str) -> int:
-        idx = sorted(int(_VAR.match(v).group(2)) for v in self.declared if v.startswith(kind))
+        matches = (_VAR.match(v) for v in self.declared if v.startswith(kind))
+        idx = sorted(int(m.group(2)) for m in matches if m)
         if not idx:
             raise self.error(1, f"no {kind}_i variables declared")
         if idx != list(range(len(idx))):

@@ -64,8 +64,8 @@ def bisect(holds: Callable[[float], bool], eps_max: float, steps: int):
 def distortion_tasks(properties: Sequence[LinfProperty], methods: Sequence[Method], settings: Bisection,
                      overrides: Mapping[Method, Mapping[str, object]] | None = None):
     """One sweep Task per image × method (each runs a whole bisection); the properties' eps is ignored."""
-    from optcert.sweeps.store import RunKey, canonical_options
     from optcert.sweeps.run import Task
+    from optcert.sweeps.store import RunKey, canonical_options
 
     tasks = []
     for method in methods:

@@ -30,8 +30,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from optcert.errors import InvalidOptionError
 from optcert.engines.registry import Engine, engine_options
+from optcert.errors import InvalidOptionError
 
 
 class Kind(Enum):
@@ -220,8 +220,8 @@ def gap_tasks(properties: Sequence[Property], methods: Sequence[Method], timeout
               overrides: Mapping[Method, Mapping[str, object]] | None = None):
     """One sweep Task per property × method (options validated now, not in the worker); the
     task labels (network, method, property) reach the store even if the run fails."""
-    from optcert.sweeps.store import RunKey, canonical_options
     from optcert.sweeps.run import Task
+    from optcert.sweeps.store import RunKey, canonical_options
 
     if not timeout > 0:
         raise InvalidOptionError(f"timeout must be positive, got {timeout}")

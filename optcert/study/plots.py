@@ -10,8 +10,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Sequence
 
-from optcert.study.distortion import Distortion
 from optcert.errors import InvalidOptionError
+from optcert.study.distortion import Distortion
 from optcert.study.gap import METHODS, ORDER, Kind, Method
 from optcert.study.report import Instance, error_bounds, gaps, methods_of, reference
 

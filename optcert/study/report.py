@@ -3,9 +3,10 @@
 An *instance* is one property on one network (an image at one eps against all targets, or a
 VNN-LIB file); it holds the stored run of each method. The *reference* of an instance is the
 exact margin where an exact method completed (its certified bound and the margin achieved at its
-optimum agree to 1e-3 relative; the achieved margin is used), else the best PGD margin (an upper bound on the true margin, so gaps to it are
-lower bounds on the true gaps). For a relaxation, gap = reference − certified bound, relative gap
-= gap / |reference|, and the tightness gap = (margin of the real network at the relaxation's own
+optimum agree to 1e-3 relative; the achieved margin is used), else the best PGD margin (an upper
+bound on the true margin, so gaps to it are lower bounds on the true gaps). For a relaxation,
+gap = reference − certified bound, relative gap = gap / |reference|, and the tightness gap =
+(margin of the real network at the relaxation's own
 optimal inputs) − bound. Adversarial error bounds follow Salman et al. (NeurIPS 2019), Table 1:
 PGD's falsified share is a lower bound, a relaxation's not-certified share an upper bound (runs
 that failed or timed out count as not certified and not falsified).
@@ -131,8 +132,10 @@ def gaps(instances: Sequence[Instance]) -> list[Gap]:
         for method, run in sorted(inst.runs.items(), key=lambda kv: ORDER.index(kv[0])):
             if METHODS[method].kind is not Kind.RELAXATION:
                 continue
-            absolute = None if ref is None or run.bound is None else ref.value - run.bound
-            relative = None if absolute is None else (absolute / abs(ref.value) if ref.value else math.inf)
+            absolute = relative = None
+            if ref is not None and run.bound is not None:
+                absolute = ref.value - run.bound
+                relative = absolute / abs(ref.value) if ref.value else math.inf
             tight = None if run.tightness is None or run.bound is None else run.tightness - run.bound
             out.append(Gap(inst, method, ref, absolute, relative, tight))
     return out
@@ -280,10 +283,12 @@ def table1(instances: Sequence[Instance], anchors: Sequence[Mapping[str, str]] =
     return markdown_table(header, rows)
 
 
-def _ours(eb: ErrorBounds, name: str, method: Method | None) -> float | None:
+def _ours(eb: ErrorBounds, name: str, method: Method | str | None) -> float | None:
     if name == "test error":
         return eb.test_error
-    return None if method is None else (eb.lower if name.endswith("lb") else eb.upper).get(method)
+    if not isinstance(method, Method):
+        return None
+    return (eb.lower if name.endswith("lb") else eb.upper).get(method)
 
 
 def _pct(value: float | None) -> str:

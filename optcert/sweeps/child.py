@@ -19,6 +19,7 @@ import struct
 import sys
 import time
 import traceback
+from typing import Any
 
 _HEADER = struct.Struct("<Q")
 
@@ -42,7 +43,7 @@ def _read_exactly(fd: int, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def receive(fd: int) -> object | None:
+def receive(fd: int) -> Any:
     """Read one framed pickle from `fd`; None at end of file (the other side closed or died)."""
     header = _read_exactly(fd, _HEADER.size)
     if header is None:

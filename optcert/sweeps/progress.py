@@ -5,6 +5,7 @@ Shown only when asked for and stderr is a terminal; otherwise every call is a no
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from optcert.sweeps.store import RunStatus
 
@@ -16,15 +17,21 @@ class SweepDisplay:
         self.pending, self.skipped = pending, skipped
         self.counts = {status: 0 for status in RunStatus}
         self.in_flight = 0
-        self._progress = None
-        self._bar = None
+        self._progress: Any = None
+        self._bar: Any = None
         self.enabled = enabled and sys.stderr.isatty() and pending > 0
 
     def __enter__(self) -> "SweepDisplay":
         if self.enabled:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._progress = Progress(TextColumn("sweep"), BarColumn(), MofNCompleteColumn(),
                                       TextColumn("{task.fields[stats]}"), TimeElapsedColumn(),

@@ -16,9 +16,9 @@ from enum import Enum
 from typing import Callable, Mapping, Sequence
 
 from optcert.errors import InvalidOptionError
-from optcert.sweeps.store import ResultStore, RunRecord, RunStatus, make_record
 from optcert.sweeps.progress import SweepDisplay
 from optcert.sweeps.runner import ChildRunner
+from optcert.sweeps.store import ResultStore, RunRecord, RunStatus, make_record
 from optcert.sweeps.types import Executor, Outcome, SweepSettings, SweepSummary, Task, TaskOutput
 
 __all__ = ["Executor", "SweepSettings", "SweepSummary", "Task", "TaskOutput", "output_from_result",

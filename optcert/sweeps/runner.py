@@ -20,9 +20,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from optcert.sweeps.store import RunStatus, software_versions
 from optcert.sweeps.child import receive, send
+from optcert.sweeps.store import RunStatus, software_versions
 from optcert.sweeps.types import Outcome, Task
 
 STARTUP_SECONDS = 120.0
@@ -62,7 +63,7 @@ class ChildRunner:
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
                                       start_new_session=True)
         try:
-            send(self._proc.stdin.fileno(), {"sys_path": list(sys.path)})
+            send(self._fd("stdin"), {"sys_path": list(sys.path)})
         except OSError as err:
             return self._stop(f"worker process could not start: {err}")
         reply, _, why = self._wait(STARTUP_SECONDS, None)
@@ -71,10 +72,20 @@ class ChildRunner:
         self.versions = reply[1]
         return None
 
-    def _wait(self, limit: float, memory_mb: int | None) -> tuple[tuple | None, RunStatus, str]:
+    def _child(self) -> subprocess.Popen:
+        assert self._proc is not None, "no child process is running"
+        return self._proc
+
+    def _fd(self, which: str) -> int:
+        """The file descriptor of the running child's stdin or stdout."""
+        pipe = getattr(self._child(), which)
+        assert pipe is not None
+        return pipe.fileno()
+
+    def _wait(self, limit: float, memory_mb: int | None) -> tuple[Any, RunStatus, str]:
         """(message, DONE, "") with the child's next message, or (None, TIMEOUT/FAILED, why) when it
         overran `limit` seconds, outgrew `memory_mb` or died."""
-        fd, start = self._proc.stdout.fileno(), time.monotonic()
+        fd, start = self._fd("stdout"), time.monotonic()
         while True:
             ready, _, _ = select.select([fd], [], [], POLL_SECONDS)
             if ready:
@@ -85,11 +96,11 @@ class ChildRunner:
             elapsed = time.monotonic() - start
             if elapsed > limit:
                 return None, RunStatus.TIMEOUT, f"killed after {elapsed:.1f} s"
-            if memory_mb is not None and (rss := rss_mb(self._proc.pid)) > memory_mb:
+            if memory_mb is not None and (rss := rss_mb(self._child().pid)) > memory_mb:
                 return None, RunStatus.FAILED, f"memory limit: resident set {rss:.0f} MiB > {memory_mb} MiB"
 
     def _death(self) -> str:
-        code = self._proc.wait()
+        code = self._child().wait()
         if code < 0:
             return f"worker process died of signal {signal.Signals(-code).name}"
         return f"worker process exited with code {code}"
@@ -106,7 +117,8 @@ class ChildRunner:
             proc.wait()
             for pipe in (proc.stdin, proc.stdout):
                 try:
-                    pipe.close()
+                    if pipe is not None:
+                        pipe.close()
                 except OSError:
                     pass
         return why
@@ -119,7 +131,7 @@ class ChildRunner:
             return Outcome.failed(why)
         start = time.monotonic()
         try:
-            send(self._proc.stdin.fileno(), (task.function, task.args))
+            send(self._fd("stdin"), (task.function, task.args))
         except OSError as err:
             return Outcome.failed(self._stop(f"worker process gone: {err}"))
         reply, status, why = self._wait(hard_limit(task, self.grace), task.memory_mb)
@@ -137,7 +149,8 @@ class ChildRunner:
         """End the child: EOF on its stdin, then SIGKILL if it has not left within a second."""
         if self._proc is not None:
             try:
-                self._proc.stdin.close()
+                if self._proc.stdin is not None:
+                    self._proc.stdin.close()
                 self._proc.wait(1.0)
             except (OSError, subprocess.TimeoutExpired):
                 pass

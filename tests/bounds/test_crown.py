@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optcert.bounds import Bounds, BoundMethod, BoundSettings, compute_bounds, ibp
-from optcert.ir import Network, ops as O
+from optcert.bounds import BoundMethod, Bounds, BoundSettings, compute_bounds, ibp
+from optcert.ir import Network
+from optcert.ir import ops as O
 from optcert.ir.layered import to_layered
 from optcert.precision import Precision
-
 from tests.builders import random_conv_net, random_mlp, random_residual_net
 
 METHODS = [BoundMethod.IBP, BoundMethod.FASTLIN, BoundMethod.CROWN, BoundMethod.ALPHA_CROWN]

@@ -7,7 +7,6 @@ import pytest
 from optcert.compiled import compile_problem
 from optcert.result import Verdict
 from optcert.verify import verify
-
 from tests.builders import instance_params, instances, shared_problem
 
 SAT = [r for fam in ("acasxu", "mnistfc") for r in instances(fam) if r["expected"] == "sat"]

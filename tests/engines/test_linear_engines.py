@@ -12,9 +12,8 @@ from optcert.errors import InvalidOptionError
 from optcert.ir.from_onnx import load_onnx
 from optcert.result import Verdict
 from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem
-from optcert.verify import verify
 from optcert.spec.vnnlib import read_vnnlib
-
+from optcert.verify import verify
 from tests.builders import BENCHMARKS, instances, random_mlp, random_residual_net
 from tests.oracle import brute_force
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from optcert.errors import InvalidModelError
-from optcert.ir import Network, ops as O, to_layered
+from optcert.ir import Network, to_layered
+from optcert.ir import ops as O
 from optcert.ir.network import conv2d_nobias
-
 from tests.builders import random_conv_net, random_mlp, random_residual_net
 
 

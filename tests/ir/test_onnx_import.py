@@ -10,7 +10,6 @@ import pytest
 from optcert.ir import to_layered
 from optcert.ir.from_onnx import from_onnx_model, load_onnx
 from optcert.spec.vnnlib import read_vnnlib
-
 from tests.builders import BENCHMARKS
 
 ort = pytest.importorskip("onnxruntime")

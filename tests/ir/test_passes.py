@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optcert.ir import Network, ops as O
+from optcert.ir import Network
+from optcert.ir import ops as O
 from optcert.ir import passes as P
-
 from tests.builders import random_conv_net, random_mlp, random_residual_net
 
 

@@ -2,10 +2,10 @@
 LP triangle is below it; samples never beat it. Solved with scipy's HiGHS (`milp`, `linprog`)."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-from scipy.optimize import Bounds as Box, LinearConstraint, milp
+from scipy.optimize import Bounds as Box
+from scipy.optimize import LinearConstraint, milp
 
 from optcert.bounds import ibp
 from optcert.ir.layered import to_layered

@@ -7,7 +7,6 @@ import pytest
 from optcert.bounds import ibp
 from optcert.ir.layered import to_layered
 from optcert.lowerings.quadratic import relu_qcqp
-
 from tests.builders import random_mlp, random_residual_net
 from tests.oracle import brute_force
 

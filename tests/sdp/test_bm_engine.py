@@ -8,7 +8,6 @@ import pytest
 from optcert.errors import InvalidOptionError
 from optcert.result import Verdict
 from optcert.verify import verify
-
 from tests.builders import instance_params, instances, shared_problem
 from tests.sdp.test_sdp_engine import _problem
 

@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from optcert.lowerings.quadratic import relu_qcqp
 from optcert.certificates.sdp import certify, lambda_min_lower
-
+from optcert.lowerings.quadratic import relu_qcqp
 from tests.sdp.conftest import cvxpy_sdp, make_instance
 
 
@@ -108,8 +107,8 @@ def test_rank_one_secular_minimum_matches_dense_eigenvalues():
 def test_triangle_cuts_keep_network_points_and_beat_the_lp(seed):
     """With `triangle`, real network points stay feasible (cuts are rounding-safe), and the SDP's
     value lies between the LP triangle bound (over the same bounds) and the exact minimum."""
-    from optcert.solve.linear import solve_bound
     from optcert.lowerings import Objective, lower_lp
+    from optcert.solve.linear import solve_bound
 
     net, bounds, plain, truth = make_instance(seed)
     cut = relu_qcqp(net, bounds, 0, True, triangle=True)

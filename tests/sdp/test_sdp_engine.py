@@ -9,7 +9,6 @@ from optcert.errors import InvalidOptionError
 from optcert.result import Verdict
 from optcert.spec.problem import Box, Case, LinearSpec, VerificationProblem
 from optcert.verify import verify
-
 from tests.builders import instance_params, instances, random_mlp, shared_problem
 from tests.oracle import brute_force
 

@@ -12,10 +12,9 @@ import pytest
 import scipy.sparse as sp
 
 from optcert.errors import InvalidOptionError
-from optcert.forms import ConicProgram, Limits, LinearProgram, Solution, SolveStatus as S
-from solvers.psd_vec import (cone_violation, lower_to_upper, psd_slices, row_permutation, smat, svec,
-                             tri_len)
-
+from optcert.forms import ConicProgram, Limits, LinearProgram, Solution
+from optcert.forms import SolveStatus as S
+from solvers.psd_vec import cone_violation, lower_to_upper, psd_slices, row_permutation, smat, svec, tri_len
 from tests.builders import backend_or_skip
 
 BACKENDS = ("scs", "clarabel", "mosek")

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from optcert.errors import InvalidOptionError
-from optcert.forms import Limits, LinearProgram, Solution, SolveStatus as S
 from optcert.certificates.lp import certified_lp_bound
-
+from optcert.errors import InvalidOptionError
+from optcert.forms import Limits, LinearProgram, Solution
+from optcert.forms import SolveStatus as S
 from tests.builders import backend_or_skip
 
 BACKENDS = ("highs", "gurobi", "scip")
