@@ -64,4 +64,5 @@ def test_vnncomp_subcommand(tmp_path, capsys):
     assert out.read_text().startswith("sat")
     assert main(["vnncomp", str(tmp_path / "missing.onnx"), str(prop), str(out), "5"]) == 3
     assert "missing.onnx" in capsys.readouterr().err
-    assert main(["vnncomp", str(ACAS), str(prop), str(out), "-1"]) == 7
+    assert main(["vnncomp", str(ACAS), str(prop), str(out), "-1"]) == 2      # usage: a non-positive budget
+    assert out.read_text() == "error\n"

@@ -1,20 +1,45 @@
-"""`optcert engines`: the engines, what each answers, and their typed options."""
+"""`optcert engines`: the engines, what each answers, and each option explained in one line
+(from the options dataclasses: field metadata, field comments or docstrings; see
+`optcert.options.option_help`)."""
 from __future__ import annotations
 
+import argparse
 import dataclasses
 
+from optcert.cli.stdout import emit
+
 NAME = "engines"
+HELP = "list engines, what they answer, and their options"
+CLEAN_NOTE = ("every engine first checks the clean input (the image, or each input box's centre): if it already "
+              "violates the property the answer is FALSIFIED and the result says the input is misclassified")
 
 
-def add_subcommand(sub) -> None:
-    sub.add_parser(NAME, help="list engines and their options")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("engine", nargs="?", help="show only this engine")
+
+
+def lines(only: str | None = None) -> list[str]:
+    """The listing: per engine its summary (default marked), then one line per option."""
+    from optcert.engines.registry import DEFAULT_ENGINE, ENGINES, engine_from
+    from optcert.options import option_help
+
+    chosen = [engine_from(only)] if only else list(ENGINES)
+    out = []
+    for engine in chosen:
+        entry = ENGINES[engine]
+        mark = "  (default)" if engine is DEFAULT_ENGINE else ""
+        out.append(f"{engine.value}{mark}: {entry.summary}")
+        helps = option_help(entry.options)
+        for f in dataclasses.fields(entry.options):
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else "-")
+            default = getattr(default, "value", default)
+            out.append(f"    -o {f.name}={default}  {helps[f.name]}")
+        if not helps:
+            out.append("    (no options)")
+    return [*out, "", f"note: {CLEAN_NOTE}"]
 
 
 def run(args) -> int:
-    from optcert.engines.registry import ENGINES
-
-    for engine, entry in ENGINES.items():
-        fields = dataclasses.fields(entry.options)
-        opts = ", ".join(f"{f.name}={getattr(f.default, 'value', f.default)}" for f in fields) or "-"
-        print(f"  {engine.value:12s} {entry.summary}\n  {'':12s} options: {opts}")
+    emit("\n".join(lines(args.engine)))
     return 0
