@@ -9,9 +9,12 @@
   bounds being sound under floating point (outward rounding, dual re-checks).
 * Otherwise UNKNOWN with a reason; when the engine hit a time limit (`timed_out`) the reason says so.
 
-Every engine's verdict also looks at the *clean input* first: the image of a robustness problem
-(`problem.meta["clean"]`), else each case box's centre. When it already violates the property it is
-the counterexample, and the result says the input is misclassified (not that an attack succeeded).
+The *clean input* is looked at too. For a robustness problem (`problem.meta["clean"]`, the image)
+it is checked before anything else, whatever the engine: a misclassified image is the counterexample
+and the result says the image is misclassified (not that an attack succeeded), `clean_violation`
+set. For other properties (VNN-LIB) a FALSIFIED result also checks each input box's centre, and
+says so when the centre itself already violates the property; the verdicts of engines that cannot
+falsify are left as they are.
 
 Each row's certified bound is attributed to a method (`CaseBounds.row_source`): the engine's
 `certificate["row_source"]` when it gives one (one name per row, flat in case order, or one list
@@ -84,7 +87,8 @@ def conclude(problem: VerificationProblem, compiled: Sequence[CompiledCase], out
              engine: str, options: Mapping[str, object], timings: Mapping[str, float]) -> Result:
     """Turn an engine's output into a `Result` with a verdict (module doc)."""
     uppers = [np.full(cc.case.spec.rows, np.inf) for cc in compiled]
-    clean = clean_counterexample(problem, compiled)
+    robustness = problem.meta.get("clean") is not None
+    clean = clean_counterexample(problem, compiled) if robustness else None
     cex = clean
     if clean is not None:
         uppers[clean.case] = np.minimum(uppers[clean.case], np.asarray(clean.margins))
@@ -93,6 +97,8 @@ def conclude(problem: VerificationProblem, compiled: Sequence[CompiledCase], out
         uppers[k] = np.minimum(uppers[k], achieved_margins(problem, cc, x))
         if cex is None:
             cex = check_counterexample(problem, cc, x)
+    if cex is not None and not robustness:
+        clean = clean_counterexample(problem, compiled)
     sources = row_sources(out.certificate, compiled, engine)
     cases = tuple(_case_bounds(cc, out.lower[cc.index], out.case_lower[cc.index] if out.case_lower else None,
                                uppers[cc.index], sources[cc.index])
@@ -103,8 +109,9 @@ def conclude(problem: VerificationProblem, compiled: Sequence[CompiledCase], out
                                   timings=dict(timings), certificate=out.certificate, problem=problem.name,
                                   timed_out=out.timed_out, clean_violation=clean is not None)
     if cex is not None:
-        reason = (_clean_reason(problem, clean) if clean is not None
-                  else f"counterexample in case {cex.case} re-checked in float64")
+        reason = f"counterexample in case {cex.case} re-checked in float64"
+        if clean is not None:
+            reason = _clean_reason(problem, clean) if robustness else reason + "; " + _clean_reason(problem, clean)
         return Result(Verdict.FALSIFIED, reason=reason, counterexample=cex, **common)
     if bound > 0:
         return Result(Verdict.PROVED, reason=f"certified lower bound {bound:.6g} > 0", **common)
@@ -143,8 +150,7 @@ def _clean_reason(problem: VerificationProblem, cex: Counterexample) -> str:
         label = int(problem.meta["label"])
         return (f"the clean image is already misclassified (class {int(np.argmax(y))} scores {y.max():.6g}, "
                 f"label {label} scores {y[label]:.6g}): no perturbation needed, not an attack success")
-    return (f"the centre of case {cex.case}'s input box already violates the property (for a robustness "
-            "property: the clean input is misclassified), re-checked in float64")
+    return f"the centre of case {cex.case}'s input box already violates the property (no perturbation needed)"
 
 
 def row_sources(certificate: Mapping[str, Any], compiled: Sequence[CompiledCase], engine: str) -> list[list[str]]:

@@ -8,8 +8,9 @@ Only `certify.py` constructs PROVED/FALSIFIED results.
 Each case's `row_source[i]` names the method whose certified bound row i carries (`"interval"`,
 `"crown"`, `"lp-floor"`, `"bm"`, ...; `"none"` where nothing is certified). `timed_out` says
 whether a time limit was hit (the reason then says so too). `clean_violation` is True when the
-clean input itself (the image of a robustness problem, else a case box's centre) already
-violates the property: for robustness, the network misclassifies the unperturbed image.
+clean input itself already violates the property: for a robustness problem the network
+misclassifies the unperturbed image (FALSIFIED by any engine, with that image as counterexample);
+for a VNN-LIB property a FALSIFIED result's input-box centre is itself a counterexample.
 `provenance` records who made the result and from what (see `optcert.provenance`).
 
 JSON (`to_json`, schema `optcert-result/1`): strict JSON (no NaN/Infinity tokens). Every

@@ -3,9 +3,9 @@ time, and — where the CSV gives the expected verdict — agreement, with any w
 
 `agreement`: `ok` (the verdict matches), `WRONG` (PROVED where a counterexample exists or
 FALSIFIED where the property holds), `open` (UNKNOWN, a timeout or a failure), `new` (decided
-where nobody knew), `` (no expected verdict). A falsified instance whose clean input is already
-misclassified says so (`falsified (clean input misclassified)`), so it is not read as an attack
-success.
+where nobody knew), `` (no expected verdict). A falsified instance whose unperturbed input (the
+input box's centre) already violates the property says so (`falsified (at the box centre)`), so it
+is not read as an attack success.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from optcert.batch.instances import BatchInstance
 from optcert.outputs import markdown_table
 
 COLUMNS = ("instance", "onnx", "vnnlib", "timeout", "expected", "verdict", "agreement", "seconds", "timed_out",
-           "clean_misclassified", "status", "reason")
+           "violated_at_centre", "status", "reason")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Row:
 
     @property
     def shown(self) -> str:
-        return f"{self.verdict} (clean input misclassified)" if self.clean else self.verdict
+        return f"{self.verdict} (at the box centre)" if self.clean else self.verdict
 
     def values(self) -> tuple:
         i = self.instance
@@ -95,7 +95,7 @@ def summary_markdown(rows: list[Row], title: str) -> str:
                     f"{agree['new']} decided where none was known.")
     clean = sum(r.clean for r in rows)
     if clean:
-        head.append(f"{clean} falsified instance(s) have a clean input that is already misclassified "
+        head.append(f"{clean} falsified instance(s) are violated at the centre of their input box already "
                     "(no perturbation needed: not an attack success).")
     tally = markdown_table(("verdict", "count"), counts.most_common())
     ordered = sorted(rows, key=lambda r: r.agreement != "WRONG")

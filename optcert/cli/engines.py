@@ -10,8 +10,8 @@ from optcert.cli.stdout import emit
 
 NAME = "engines"
 HELP = "list engines, what they answer, and their options"
-CLEAN_NOTE = ("every engine first checks the clean input (the image, or each input box's centre): if it already "
-              "violates the property the answer is FALSIFIED and the result says the input is misclassified")
+CLEAN_NOTE = ("on an L-inf robustness property (--image) every engine first checks the clean image: if the "
+              "network already misclassifies it the answer is FALSIFIED and the result says so")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
