@@ -61,7 +61,20 @@ def check_outputs(args) -> None:
     output_dir(args.out, "--out")
 
 
+def check_usage(args) -> None:
+    """Missing or conflicting arguments (exit 2), found before anything is created or read."""
+    if args.report_only:
+        return
+    if not args.networks:
+        raise UsageError("gap needs at least one network (or --report-only)")
+    if bool(args.vnnlib) == bool(args.images):
+        raise UsageError("gap needs either --images (with --eps) or --vnnlib files")
+    if args.images and not args.distortion:
+        parse_floats(args.eps, "--eps")
+
+
 def run(args) -> int:
+    check_usage(args)
     check_outputs(args)
     if not args.report_only:
         summary = _sweep(args)

@@ -71,7 +71,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except SystemExit as done:        # --help, --version (0) or a usage error (2), already printed
+        return done.code if isinstance(done.code, int) else 2
     args.command_line = shlex.join(["optcert", *argv])
     try:
         with stdout.reserved():

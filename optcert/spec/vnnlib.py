@@ -231,12 +231,13 @@ class _Parser:
         there is a mistake, not a vacuous property (disjuncts that an `or` expansion makes empty
         are dropped by `clause`, as VNN-LIB's semantics allow)."""
         lo, hi = np.full(n_in, -np.inf), np.full(n_in, np.inf)
-        lo_line, hi_line = {}, {}
+        lo_line: dict[int, int] = {}
+        hi_line: dict[int, int] = {}
         for a in base:
             if a.y or len(a.x) != 1:
                 continue
             (i, c), = a.x.items()
-            bound = -a.const / c
+            bound = -a.const / c + 0.0
             if c > 0 and bound < hi[i]:
                 hi[i], hi_line[i] = bound, a.line
             elif c < 0 and bound > lo[i]:
