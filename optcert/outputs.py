@@ -55,6 +55,16 @@ def output_dir(path: str | Path, what: str = "output directory") -> Path:
     return path
 
 
+def plotting_available() -> bool:
+    """Whether matplotlib (the `plot` extra) is installed; plots are skipped, with a note, without it."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+PLOT_NOTE = "plots skipped: matplotlib is not installed (pip install 'optcert[plot]')"
+
+
 def writable_dir(path: Path) -> Path:
     """`path`, created if needed; UnreadableFileError naming it when it cannot be written."""
     return output_dir(path)

@@ -179,7 +179,14 @@ def write_report(store_path: Path, out: Path, anchors: Path | None, plots: str,
 
     if not Path(store_path).is_file():
         raise UnreadableFileError(f"{store_path}: no results store here (run without --report-only first)")
+    from optcert.outputs import PLOT_NOTE, plotting_available
+
     formats = () if plots.strip().lower() == "none" else parse_formats(plots)
+    if formats and not plotting_available():
+        import sys
+
+        sys.stderr.write(f"optcert: {PLOT_NOTE}\n")
+        formats = ()
     anchor_rows = read_anchors(anchors) if anchors else []
     with ResultStore(store_path) as store:
         instances, distortions = load_instances(store, networks), load_distortions(store, networks)
