@@ -112,14 +112,20 @@ def conclude(problem: VerificationProblem, compiled: Sequence[CompiledCase], out
         reason = f"counterexample in case {cex.case} re-checked in float64"
         if clean is not None:
             reason = _clean_reason(problem, clean) if robustness else reason + "; " + _clean_reason(problem, clean)
-        return Result(Verdict.FALSIFIED, reason=reason, counterexample=cex, **common)
+        return Result(Verdict.FALSIFIED, reason=_timed(reason, out), counterexample=cex, **common)
     if bound > 0:
-        return Result(Verdict.PROVED, reason=f"certified lower bound {bound:.6g} > 0", **common)
+        return Result(Verdict.PROVED, reason=_timed(f"certified lower bound {bound:.6g} > 0", out), **common)
     reason = out.reason or (f"certified lower bound {bound:.6g} is not positive" if np.isfinite(bound)
                             else "no certified bound")
-    if out.timed_out and "time" not in reason.lower():
-        reason += " (time limit reached)"
-    return Result(Verdict.UNKNOWN, reason=reason, **common)
+    return Result(Verdict.UNKNOWN, reason=_timed(reason, out), **common)
+
+
+def _timed(reason: str, out: EngineOutput) -> str:
+    """The reason, saying that a time limit was hit when the engine reports one."""
+    if not out.timed_out or "time" in reason.lower():
+        return reason
+    note = next((part for part in out.reason.split("; ") if "time" in part.lower()), "time limit reached")
+    return f"{reason} ({note})"
 
 
 def clean_counterexample(problem: VerificationProblem, compiled: Sequence[CompiledCase]) -> Counterexample | None:

@@ -58,14 +58,18 @@ def test_timed_out_engine_output_is_said_in_the_reason():
     assert "not positive" in r.reason and "time limit" in r.reason
 
 
-def test_an_engine_that_overruns_its_deadline_is_marked_timed_out(monkeypatch):
+@pytest.mark.parametrize("lower, verdict", [(-np.inf, Verdict.UNKNOWN), (None, Verdict.PROVED)])
+def test_an_engine_that_overruns_its_deadline_is_marked_timed_out(lower, verdict, monkeypatch):
     def slow(problem, compiled, options, deadline):
         time.sleep(0.3)
-        return EngineOutput(lower=[cc.ibp.lower[-1] for cc in compiled], reason="some engine reason")
+        rows = [cc.ibp.lower[-1] if lower is None else np.full(cc.case.spec.rows, lower) for cc in compiled]
+        return EngineOutput(lower=rows, reason="some engine reason")
     entry = ENGINES[Engine.INTERVAL]
     monkeypatch.setitem(registry.ENGINES, Engine.INTERVAL, registry.EngineEntry(entry.options, slow, entry.summary))
     r = verify(_problem(), "interval", 0.05)
-    assert r.timed_out and "time limit of 0.05 s reached" in r.reason and "some engine reason" in r.reason
+    assert r.verdict is verdict and r.timed_out and "time limit of 0.05 s reached" in r.reason
+    if verdict is Verdict.UNKNOWN:
+        assert "some engine reason" in r.reason
 
 
 def test_json_writes_infinities_as_null_with_a_pointer_map_and_reads_them_back():

@@ -16,11 +16,12 @@ from optcert.batch.instances import BatchInstance
 
 
 def task_key(inst: BatchInstance, engine: str, options: Mapping[str, Any], timeout: float):
-    """The results-store key of an instance run (network and property by content)."""
+    """The results-store key of an instance run: network and property by content, the engine, its
+    options, the time limit and the instance's name (each row of the CSV gets its own run and files)."""
     from optcert.sweeps.store import RunKey, canonical_options, network_hash, vnnlib_property_id
 
     return RunKey(network_hash(inst.onnx), vnnlib_property_id(inst.vnnlib), f"run:{engine}",
-                  canonical_options({**options, "timeout": timeout}))
+                  canonical_options({**options, "timeout": timeout, "instance": inst.name}))
 
 
 def run_batch_instance(onnx: str, vnnlib: str, timeout: float, engine: str, options: Mapping[str, Any],
