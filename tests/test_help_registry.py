@@ -26,7 +26,7 @@ def _help(capsys, *argv: str) -> str:
 
 
 def test_export_help_lists_every_form_and_format_it_accepts(capsys):
-    from optcert.benchmarking.export import ConicFormat, ConicForm, ExportFormat, FormKind
+    from optcert.benchmarking.export import ConicForm, ConicFormat, ExportFormat, FormKind
 
     text = _help(capsys, "export")
     for member in [*FormKind, *ConicForm, *ExportFormat, *ConicFormat, *Tightening]:
@@ -43,7 +43,8 @@ def test_bounds_flags_accept_the_same_list_everywhere(tmp_path, capsys):
     for level in Tightening:
         assert main(["verify", str(TINY), str(PROP), "--engine", "lp", "--bounds", level.value, "-q",
                      "--timeout", "20"]) == 0, level
-        assert main(["export", str(TINY), str(PROP), "--bounds", level.value, "--out", str(tmp_path / level.value)]) == 0
+        out = str(tmp_path / level.value)
+        assert main(["export", str(TINY), str(PROP), "--bounds", level.value, "--out", out]) == 0
     for argv in (["verify", str(TINY), str(PROP), "--engine", "lp"], ["export", str(TINY), str(PROP), "--out",
                                                                           str(tmp_path / "x")]):
         assert main([*argv, "--bounds", "magic"]) == 7

@@ -107,7 +107,7 @@ def plot_profiles(profiles: Mapping[str, PerformanceProfile], path: str | Path, 
     solvers = sorted({s for p in profiles.values() for s in p.solvers})
     for ax, (name, profile) in zip(axes, profiles.items()):
         _panel(ax, name, profile, solvers)
-    handles: dict[str, object] = {}
+    handles: dict[str, Any] = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from enum import Enum
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from optcert.errors import InvalidOptionError
 from optcert.study.distortion import Distortion
@@ -59,7 +59,10 @@ _LINES = ("-", "--", "-.", ":")
 
 def _style(method: Method) -> dict:
     i = list(Method).index(method)
-    return {"marker": _MARKERS[i % len(_MARKERS)], "ls": _LINES[i % len(_LINES)], "color": f"C{i % 10}"}
+    return {"marker": _MARKERS[i % len(_MARKERS)], "ls": _LINES[i % len(_LINES)], "color": _COLOURS[i % len(_COLOURS)]}
+
+
+_COLOURS = ("C0", "C1", "C2", "C4", "C5", "C6", "C7", "C8", "C9")   # red (C3) is kept for PGD's upper bounds
 
 
 def ladder_plot(instances: Sequence[Instance], stem: Path, formats: Sequence[PlotFormat],
@@ -151,7 +154,7 @@ def accuracy_plot(instances: Sequence[Instance], distortions: Sequence[Distortio
     networks = sorted({b.network for b in bounds} | {d.network for d in distortions})
     if not networks:
         return []
-    fig = _figure(4.4 * len(networks), 4.2)
+    fig = _figure(max(7.5, 4.4 * len(networks)), 4.6)
     axes = fig.subplots(1, len(networks), squeeze=False).ravel()
     for ax, network in zip(axes, networks):
         mine = [b for b in bounds if b.network == network]
@@ -162,12 +165,14 @@ def accuracy_plot(instances: Sequence[Instance], distortions: Sequence[Distortio
         ax.set_xlabel("eps (L∞ radius, input units)", fontsize=8)
         ax.set_ylabel("robust accuracy (share of images)", fontsize=8)
         ax.set_ylim(-0.02, 1.02)
-    handles: dict[str, object] = {}
+    handles: dict[str, Any] = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=4, fontsize=7)
-    fig.suptitle("Certified accuracy (lower bounds, solid) and PGD's upper bound (dashed) against eps", fontsize=9)
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=3 if len(networks) < 2 else 4,
+               fontsize=7)
+    fig.suptitle("Robust accuracy against eps: certified shares (lower bounds) and PGD (upper bound, red dashed)",
+                 fontsize=9)
     return _save(fig, stem, formats)
 
 
