@@ -143,4 +143,7 @@ def _panel(ax, name: str, profile: PerformanceProfile, solvers: list[str]) -> No
     ax.set_ylabel("ρ(τ): share of problems solved within τ", fontsize=8)
     solved = int(np.isfinite(profile.ratios).any(axis=1).sum()) if profile.problems else 0
     ax.set_title(f"{name}: {len(profile.problems)} problems, {solved} solved by some solver", fontsize=9)
+    if not solved:
+        ax.text(0.5, 0.5, "no solver solved any problem\n(curves at ρ = 0, drawn apart)", transform=ax.transAxes,
+                ha="center", va="center", fontsize=8, color="dimgray")
     ax.grid(True, alpha=0.3)
