@@ -197,3 +197,10 @@ def test_library_writes_to_fd1_go_to_stderr_during_a_command(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "LIBRARY NOISE" not in proc.stdout and "LIBRARY NOISE" in proc.stderr
     assert "neurons" in proc.stdout
+
+
+def test_solvers_listing_stdout_has_only_optcert_lines():
+    """Probing every backend (licence checks included) leaves stdout to optcert's table."""
+    proc = _cli("solvers")
+    assert proc.returncode == 0, proc.stderr
+    assert all(re.match(r"^  (yes|no ) {2}\S", line) for line in proc.stdout.splitlines()), proc.stdout
