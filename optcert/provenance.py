@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import platform
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -44,23 +46,50 @@ def sha256(path: str | Path) -> str | None:
 
 
 def package_versions() -> dict[str, str]:
-    """Installed versions of `PACKAGES` (from their metadata; none is imported)."""
+    """Installed versions of `PACKAGES`, read from the names of the `*.dist-info` folders on
+    `sys.path` (one directory listing each; nothing is imported and no metadata file is read), with
+    `importlib.metadata` only for a package found another way."""
     if not _VERSIONS:
-        from importlib.metadata import PackageNotFoundError, version
-
+        found = _dist_info_versions()
         for name in PACKAGES:
-            try:
-                _VERSIONS[name] = version(name)
-            except PackageNotFoundError:
-                continue
+            key = _normal(name)
+            if key in found:
+                _VERSIONS[name] = found[key]
+            elif importlib.util.find_spec(name) is not None:
+                from importlib.metadata import PackageNotFoundError, version
+
+                try:
+                    _VERSIONS[name] = version(name)
+                except PackageNotFoundError:
+                    continue
     return dict(_VERSIONS)
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("-", "_").replace(".", "_")
+
+
+def _dist_info_versions() -> dict[str, str]:
+    """{normalised name: version} from `<name>-<version>.dist-info` folders on `sys.path`."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for folder in names:
+            if folder.endswith(".dist-info") and "-" in folder:
+                name, _, version = folder[:-len(".dist-info")].partition("-")
+                found.setdefault(_normal(name), version)
+    return found
 
 
 def machine() -> dict[str, Any]:
     from optcert.threads import thread_limit
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"platform": platform.platform(), "processor": platform.machine(), "cores": os.cpu_count(),
+    uname = platform.uname()
+    return {"platform": f"{uname.system} {uname.release}", "processor": uname.machine, "cores": os.cpu_count(),
             "usable_cores": usable, "threads": thread_limit()}
 
 
