@@ -141,7 +141,8 @@ def option_help(cls) -> dict[str, str]:
         typ = hints.get(f.name)
         if isinstance(typ, type) and issubclass(typ, Enum) and not all(str(m.value) in text for m in typ):
             text = f"{text} ({' | '.join(str(m.value) for m in typ)})".strip()
-        out[f.name] = " ".join(text.split())
+        text = " ".join(text.split())
+        out[f.name] = text[3:] if text.startswith("is ") else text
     return out
 
 

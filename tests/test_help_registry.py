@@ -57,7 +57,7 @@ def test_engines_explains_every_option_and_marks_the_default(capsys):
             assert len(helps[f.name]) >= 8, (engine.value, f.name, helps[f.name])
     assert main(["engines"]) == 0
     out = capsys.readouterr().out
-    assert f"{DEFAULT_ENGINE.value}  (default)" in out
+    assert f"{DEFAULT_ENGINE.value} (default):" in out
     assert "-o restarts=" in out and "-o bounding=alpha-crown" in out
 
 

@@ -27,17 +27,28 @@ def lines(only: str | None = None) -> list[str]:
     out = []
     for engine in chosen:
         entry = ENGINES[engine]
-        mark = "  (default)" if engine is DEFAULT_ENGINE else ""
+        mark = " (default)" if engine is DEFAULT_ENGINE else ""
         out.append(f"{engine.value}{mark}: {entry.summary}")
         helps = option_help(entry.options)
         for f in dataclasses.fields(entry.options):
             default = f.default if f.default is not dataclasses.MISSING else (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else "-")
-            default = getattr(default, "value", default)
-            out.append(f"    -o {f.name}={default}  {helps[f.name]}")
+            out.append(f"    -o {f.name}={_shown(default)}  {helps[f.name]}")
         if not helps:
             out.append("    (no options)")
     return [*out, "", f"note: {CLEAN_NOTE}"]
+
+
+def _shown(value) -> str:
+    """A default as it is typed after -o: enums by value, booleans lower-case, tuples comma-joined."""
+    value = getattr(value, "value", value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value))
+    return str(value)
 
 
 def run(args) -> int:
