@@ -72,14 +72,17 @@ def achieved_margins(problem: VerificationProblem, cc: CompiledCase, x: np.ndarr
 
 
 def _case_bounds(cc: CompiledCase, lower: np.ndarray, case_lower: float | None,
-                 upper: np.ndarray, sources: list[str]) -> CaseBounds:
+                 upper: np.ndarray, sources: list[str], fallback: str) -> CaseBounds:
+    """A case's rows made sound (fold error off), combined; each finite row named by its source
+    (`fallback`, the engine, where the engine named none)."""
     rows = cc.sound(lower)
     combined = float(rows.max() if cc.case.combine is Combine.ANY else rows.min())
     if case_lower is not None:
         direct = float(np.nextafter(case_lower - cc.fold_error.max(), -np.inf))
         combined = max(combined, direct)
     case_upper = float(cc.case.case_margin(upper)) if np.all(np.isfinite(upper)) else float("inf")
-    source = tuple(s if np.isfinite(r) else "none" for s, r in zip(sources, rows))
+    source = tuple(("none" if not np.isfinite(r) else (cc_source if cc_source != "none" else fallback))
+                   for cc_source, r in zip(sources, rows))
     return CaseBounds(tuple(map(float, rows)), tuple(map(float, upper)), combined, case_upper, source)
 
 
@@ -101,7 +104,7 @@ def conclude(problem: VerificationProblem, compiled: Sequence[CompiledCase], out
         clean = clean_counterexample(problem, compiled)
     sources = row_sources(out.certificate, compiled, engine)
     cases = tuple(_case_bounds(cc, out.lower[cc.index], out.case_lower[cc.index] if out.case_lower else None,
-                               uppers[cc.index], sources[cc.index])
+                               uppers[cc.index], sources[cc.index], engine)
                   for cc in compiled)
     bound = min(c.case_lower for c in cases)
     upper = min(c.case_upper for c in cases)
