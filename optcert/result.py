@@ -102,7 +102,8 @@ class Result:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "Result":
-        d = _restore(_unjson(dict(d)), d.get("nonfinite") or {})
+        d = dict(d) if "schema" in d else _unjson(dict(d))     # before schema 1, infinities were strings
+        d = _restore(d, d.get("nonfinite") or {})
         cex = d.get("counterexample")
         return cls(
             verdict=Verdict(d["verdict"]), bound=d["bound"], upper=d["upper"],
