@@ -23,6 +23,7 @@ can recompute a bound from it.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -102,7 +103,7 @@ class Result:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "Result":
-        d = dict(d) if "schema" in d else _unjson(dict(d))     # before schema 1, infinities were strings
+        d = copy.deepcopy(dict(d)) if "schema" in d else _unjson(dict(d))   # before schema 1: strings
         d = _restore(d, d.get("nonfinite") or {})
         cex = d.get("counterexample")
         return cls(
