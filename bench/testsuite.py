@@ -30,8 +30,9 @@ def run(extra: list[str]) -> dict:
     lines = proc.stdout.splitlines()
     closing = next((x for x in reversed(lines) if " passed" in x or " failed" in x), "(no closing line)")
     slow = [x for x in lines if x[:1].isdigit() and "s " in x[:10]][:15]
+    failed = [x for x in lines if x.startswith(("FAILED", "ERROR"))]
     return {"wall": wall, "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-            "load": (load0, os.getloadavg()[0]), "closing": closing.strip("= "), "slow": slow}
+            "load": (load0, os.getloadavg()[0]), "closing": closing.strip("= "), "slow": slow, "failed": failed}
 
 
 def main() -> None:
@@ -49,6 +50,9 @@ def main() -> None:
                     f"| {r['closing']} |")
     first = next(iter(runs.values()))
     text += ["", "Slowest tests of the first run:", "", "```", *first["slow"], "```", ""]
+    for name, r in runs.items():
+        if r["failed"]:
+            text += [f"Failures in `{name}`:", "", "```", *r["failed"], "```", ""]
     out = "\n".join(text)
     print(out)
     args.out.parent.mkdir(parents=True, exist_ok=True)
