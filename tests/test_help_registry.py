@@ -45,8 +45,11 @@ def test_bounds_flags_accept_the_same_list_everywhere(tmp_path, capsys):
                      "--timeout", "20"]) == 0, level
         out = str(tmp_path / level.value)
         assert main(["export", str(TINY), str(PROP), "--bounds", level.value, "--out", out]) == 0
+    assert main(["bench", str(TINY), str(PROP), "--forms", "lp", "--backends", "highs", "--bounds", "lp-all",
+                 "--timeout", "10"]) == 0
     for argv in (["verify", str(TINY), str(PROP), "--engine", "lp"], ["export", str(TINY), str(PROP), "--out",
-                                                                          str(tmp_path / "x")]):
+                                                                          str(tmp_path / "x")],
+                 ["bench", str(TINY), str(PROP), "--forms", "lp"]):
         assert main([*argv, "--bounds", "magic"]) == 7
 
 
