@@ -60,9 +60,9 @@ def run(args) -> int:
                  f"{summary.failed} failed, {summary.timed_out} killed at the time limit, {summary.seconds:.1f} s")
         rows = rows_from_store(store, keyed)
     markdown = summary_markdown(rows, f"optcert run {args.instances.name} (engine {engine.value})")
+    emit(markdown)                       # printed first: a summary file that fails to write loses nothing
     write_text(out / "summary.csv", summary_csv(rows))
     write_text(out / "summary.md", markdown)
-    emit(markdown)
     emit(f"wrote {out / 'summary.md'}, {out / 'summary.csv'} and {len(rows)} result(s) in {results}")
     return 0
 
