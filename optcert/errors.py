@@ -6,6 +6,24 @@ error: it comes back as an UNKNOWN `Result` with a reason.
 """
 from __future__ import annotations
 
+EXIT_CODES: dict[int, str] = {
+    0: "the command ran (whatever the verdict)",
+    1: "internal error (a bug: please report it with the --debug traceback)",
+    2: "usage error: a missing, conflicting or malformed argument (no property, --image without --eps, "
+       "--timeout 0, a .pt network without --input-shape)",
+    3: "file error: an input is missing, a directory or unreadable, or an output path cannot be written",
+    4: "invalid model: a malformed network (shape mismatch, NaN weight, ...)",
+    5: "unsupported operator in the network (every one is listed)",
+    6: "invalid specification: an empty or reversed region, an image outside the valid range, a "
+       "malformed property",
+    7: "invalid option: an unknown engine, method, form, format, backend or engine option (-o), or a "
+       "value out of its range",
+    8: "solver unavailable: not installed, not licensed, or not licensed for this size",
+    9: "lowering error: the network and bounds cannot be put in the requested form",
+    130: "interrupted (Ctrl-C)",
+}
+"""The exit codes of the `optcert` command, one table for every subcommand (README: Exit codes)."""
+
 
 class OptcertError(Exception):
     """Base class. `exit_code` is what `optcert` exits with when this error reaches the CLI."""
@@ -13,8 +31,17 @@ class OptcertError(Exception):
     exit_code = 1
 
 
+class UsageError(OptcertError):
+    """The command or call is malformed: a required argument is missing, two arguments conflict, or a
+    value is out of range before any file is read (no property, `--image` without `--eps`, a
+    non-positive time limit, a `.pt` network without an input shape)."""
+
+    exit_code = 2
+
+
 class UnreadableFileError(OptcertError):
-    """A file is missing, unreadable, truncated or not in the expected format."""
+    """A file is missing, unreadable, truncated or not in the expected format, or an output path cannot
+    be written (a missing directory, a directory where a file is expected, no write permission)."""
 
     exit_code = 3
 

@@ -112,3 +112,80 @@ def parse_choice(kind: type[E], value: E | str, what: str) -> E:
     member = parse_member((kind,), value, what)
     assert isinstance(member, kind)
     return member
+
+
+# ---- one-line help per option (for `optcert engines`) ---------------------------------------
+COMMON_HELP = {
+    "device": "torch device: cpu, cuda, cuda:1, ...",
+    "precision": "floating-point precision of the torch kernels (bounds stay rigorous in either)",
+    "seed": "random seed (same seed, same run)",
+    "backend": "solver backend by name (see `optcert solvers`)",
+    "raw": "native solver parameters as NAME=VALUE,NAME=VALUE (passed through unchecked by optcert)",
+    "bounds": "intermediate bounds computed first, each level including the ones before it",
+    "hidden_boxes": "quadratic boxes on every hidden layer (needed for a finite trace bound)",
+    "tolerance": "numerical tolerance of the solve",
+}
+
+
+def option_help(cls) -> dict[str, str]:
+    """One line per field of the options dataclass `cls`: the field's `metadata["help"]`, else the
+    comment on its line in the class source, else the docstring's "`name`: text" clause, else
+    `COMMON_HELP`; an Enum field lists its choices. Empty where none of these says anything."""
+    comments = _field_comments(cls)
+    clauses = _docstring_clauses(cls.__doc__ or "")
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in dataclasses.fields(cls):
+        text = (f.metadata.get("help") or comments.get(f.name) or clauses.get(f.name)
+                or COMMON_HELP.get(f.name, ""))
+        typ = hints.get(f.name)
+        if isinstance(typ, type) and issubclass(typ, Enum) and not all(str(m.value) in text for m in typ):
+            text = f"{text} ({' | '.join(str(m.value) for m in typ)})".strip()
+        text = " ".join(text.split())
+        out[f.name] = text[3:] if text.startswith("is ") else text
+    return out
+
+
+def _field_comments(cls) -> dict[str, str]:
+    """Trailing `# comment` of each `name: type = default` line of the class body."""
+    import inspect
+    import re
+
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    found = {}
+    for line in source.splitlines():
+        m = re.match(r"\s+(\w+)\s*:[^#]*#\s*(.+)$", line)
+        if m:
+            found[m.group(1)] = m.group(2).strip()
+    return found
+
+
+def _docstring_clauses(doc: str) -> dict[str, str]:
+    """"`a`: text; `b`/`c`: more. `d` does x." → {a: text, b: more, c: more, d: does x}."""
+    import re
+
+    found: dict[str, str] = {}
+    for clause in _clauses(" ".join(doc.split())):
+        m = re.match(r"\s*((?:`\w+`(?:\s*/\s*|,\s*|\s+and\s+|\s+or\s+)?)+)\s*[:=]?\s*(.*)", clause)
+        if m and m.group(2):
+            for name in re.findall(r"`(\w+)`", m.group(1)):
+                found.setdefault(name, m.group(2).rstrip(". "))
+    return found
+
+
+def _clauses(text: str) -> list[str]:
+    """Split at "; " and at sentence ends (". " before a capital or a backtick; not "e.g. ", "i.e. "),
+    never inside parentheses."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch == "(") - (ch == ")")
+        nxt = text[i + 2:i + 3]
+        end = ch == ";" or (ch == "." and text[i + 1:i + 2] == " " and (nxt.isupper() or nxt == "`")
+                            and not text[max(0, i - 3):i + 1].endswith(("e.g.", "i.e.")))
+        if depth == 0 and end:
+            out.append(text[start:i])
+            start = i + 1
+    return out + [text[start:]]

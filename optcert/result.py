@@ -4,15 +4,34 @@
 `upper` is the best margin an input actually achieved (an upper bound on the true minimum, +inf
 when nothing was tried). PROVED ⇔ bound > 0; FALSIFIED ⇔ a re-checked counterexample.
 Only `certify.py` constructs PROVED/FALSIFIED results.
+
+Each case's `row_source[i]` names the method whose certified bound row i carries (`"interval"`,
+`"crown"`, `"lp-floor"`, `"bm"`, ...; `"none"` where nothing is certified). `timed_out` says
+whether a time limit was hit (the reason then says so too). `clean_violation` is True when the
+clean input itself already violates the property: for a robustness problem the network
+misclassifies the unperturbed image (FALSIFIED by any engine, with that image as counterexample);
+for a VNN-LIB property a FALSIFIED result's input-box centre is itself a counterexample.
+`provenance` records who made the result and from what (see `optcert.provenance`).
+
+JSON (`to_json`, schema `optcert-result/1`): strict JSON (no NaN/Infinity tokens). Every
+non-finite number is written as `null`, and its JSON Pointer (RFC 6901) is listed in the
+top-level object `nonfinite` with its value, `"inf"`, `"-inf"` or `"nan"`: e.g. `"bound": null`
+with `"nonfinite": {"/bound": "-inf"}`. `from_json` restores them exactly. A null that is not
+listed there is a missing value (e.g. no counterexample). `certificate` holds the engine's own
+record (multipliers, per-row solver statuses, ...) under the same convention, so an offline checker
+can recompute a bound from it.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
+
+SCHEMA = "optcert-result/1"
 
 
 class Verdict(Enum):
@@ -34,12 +53,14 @@ class Counterexample:
 
 @dataclass(frozen=True)
 class CaseBounds:
-    """Per case: certified lower bounds and achieved upper values of each row's margin."""
+    """Per case: certified lower bounds and achieved upper values of each row's margin, and which
+    method certified each row's lower bound (`row_source`, empty when unrecorded)."""
 
     lower: tuple[float, ...]
     upper: tuple[float, ...]
     case_lower: float
     case_upper: float
+    row_source: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,34 +77,46 @@ class Result:
     certificate: Mapping[str, object] = field(default_factory=dict)
     timed_out: bool = False
     problem: str = ""
+    clean_violation: bool = False
+    provenance: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
         return float(sum(self.timings.values()))
 
+    @property
+    def row_source(self) -> tuple[str, ...]:
+        """Every row's bound source, cases in order."""
+        return tuple(s for c in self.cases for s in c.row_source)
+
     # ---- JSON -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """A strict-JSON dict (module doc: non-finite numbers as null, listed in `nonfinite`)."""
         d = asdict(self)
         d["verdict"] = self.verdict.value
-        return _jsonable(d)
+        nonfinite: dict[str, str] = {}
+        body = _jsonable(d, "", nonfinite)
+        return {"schema": SCHEMA, **body, "nonfinite": nonfinite}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "Result":
-        d = _unjson(dict(d))
+        d = copy.deepcopy(dict(d)) if "schema" in d else _unjson(dict(d))   # before schema 1: strings
+        d = _restore(d, d.get("nonfinite") or {})
         cex = d.get("counterexample")
         return cls(
             verdict=Verdict(d["verdict"]), bound=d["bound"], upper=d["upper"],
-            cases=tuple(CaseBounds(tuple(c["lower"]), tuple(c["upper"]), c["case_lower"], c["case_upper"])
-                        for c in d["cases"]),
+            cases=tuple(CaseBounds(tuple(c["lower"]), tuple(c["upper"]), c["case_lower"], c["case_upper"],
+                                   tuple(c.get("row_source", ()))) for c in d["cases"]),
             reason=d["reason"], engine=d["engine"], options=d.get("options", {}),
             timings=d.get("timings", {}),
             counterexample=None if cex is None else Counterexample(
                 cex["case"], tuple(cex["clause"]), tuple(cex["x"]), tuple(cex["y"]), tuple(cex["margins"])),
             certificate=d.get("certificate", {}), timed_out=d.get("timed_out", False),
-            problem=d.get("problem", ""))
+            problem=d.get("problem", ""), clean_violation=d.get("clean_violation", False),
+            provenance=d.get("provenance", {}))
 
     @classmethod
     def from_json(cls, text: str) -> "Result":
@@ -105,33 +138,56 @@ class Result:
         Path(path).write_text(self.vnncomp_text())
 
 
-_INF_KEYS = {math.inf: "inf", -math.inf: "-inf"}
+def _pointer(base: str, key: object) -> str:
+    return f"{base}/{str(key).replace('~', '~0').replace('/', '~1')}"
 
 
-def _jsonable(value):
-    """Replace ±inf/NaN by strings and tuples by lists so the JSON is strict."""
+def _jsonable(value: Any, path: str, nonfinite: dict[str, str]) -> Any:
+    """`value` as strict JSON: non-finite floats → None (recorded at their pointer in `nonfinite`),
+    tuples and arrays → lists, enums → their values."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
     if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return _INF_KEYS.get(value, value)
+        if math.isfinite(value):
+            return value
+        nonfinite[path] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        return None
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, _pointer(path, k), nonfinite) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, _pointer(path, i), nonfinite) for i, v in enumerate(value)]
     if isinstance(value, Enum):
         return value.value
-    if hasattr(value, "item") and hasattr(value, "dtype"):  # numpy scalar
-        return _jsonable(value.item())
+    if hasattr(value, "item") and hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:  # numpy scalar
+        return _jsonable(value.item(), path, nonfinite)
     if hasattr(value, "tolist"):  # numpy array
-        return _jsonable(value.tolist())
+        return _jsonable(value.tolist(), path, nonfinite)
+    return value
+
+
+def _restore(value: Any, nonfinite: Mapping[str, str]) -> Any:
+    """Put the non-finite numbers listed in `nonfinite` (pointer → "inf"/"-inf"/"nan") back."""
+    for pointer, text in nonfinite.items():
+        keys = [k.replace("~1", "/").replace("~0", "~") for k in pointer.split("/")[1:]]
+        if not keys:
+            continue
+        node = value
+        for k in keys[:-1]:
+            node = node[int(k)] if isinstance(node, list) else node[k]
+        last = keys[-1]
+        if isinstance(node, list):
+            node[int(last)] = float(text)
+        else:
+            node[last] = float(text)
     return value
 
 
 def _unjson(value):
+    """Results written before schema 1 spelled infinities as strings; read those too."""
     if isinstance(value, str) and value in ("inf", "-inf", "nan"):
         return float(value)
     if isinstance(value, dict):
-        return {k: _unjson(v) for k, v in value.items()}
+        return {k: (v if k == "nonfinite" else _unjson(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_unjson(v) for v in value]
     return value

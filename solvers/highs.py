@@ -11,8 +11,11 @@ the incumbent's value (None without one) and `bound` HiGHS's `mip_dual_bound`. "
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -47,10 +50,47 @@ def _status_map(hs) -> dict:
     }
 
 
+_banner_done = False
+_banner_lock = threading.Lock()
+
+
 def _new_highs(hs, verbose: bool):
-    h = hs.Highs()
+    """A Highs instance with its output switched off unless `verbose`. HiGHS prints its banner
+    ("Running HiGHS ...") from C on the first construction in a process, before any option can be
+    set: that construction runs with file descriptor 1 pointed at stderr, so standard output only
+    ever carries what the caller prints."""
+    global _banner_done
+    if _banner_done:
+        h = hs.Highs()
+    else:
+        with _banner_lock, _stdout_to_stderr():
+            h = hs.Highs()
+            _banner_done = True
     h.setOptionValue("output_flag", bool(verbose))
     return h
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Point fd 1 at fd 2 for the block (C-level writes included; C buffers flushed before and after)."""
+    import ctypes
+    import sys
+
+    try:
+        libc = ctypes.CDLL(None)
+        sys.stdout.flush()
+        libc.fflush(None)
+        saved = os.dup(1)
+    except (OSError, AttributeError, ValueError):   # no fd 1 or no C library: nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        libc.fflush(None)
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _set_options(h, options: Mapping[str, Any]) -> None:
@@ -114,8 +154,8 @@ def write_model(form: LinearProgram, path: str | Path, row_names: Sequence[str] 
 
     Column names are `form.col_names` and rows `row_names` (either may be empty: HiGHS then writes
     c0, c1, … / r0, r1, …), made portable by `portable_name`. HiGHS keeps the objective offset c0
-    (MPS: as minus the right-hand side of the objective row; LP: a constant term) and writes
-    numbers to 15 significant digits, so the file is the form up to that rounding.
+    (MPS: as minus the right-hand side of the objective row; LP: a constant term); HiGHS 1.16 writes
+    the shortest decimal that reads back to the same double (up to 17 significant digits).
     An unknown suffix raises InvalidOptionError; a file HiGHS cannot open, UnreadableFileError.
     """
     path = Path(path)

@@ -71,7 +71,7 @@ def test_relu_splitting_is_complete_against_brute_force(seed, sizes, combine, de
 def test_other_bounding_functions_are_complete(bounding, delta):
     seed, sizes, combine = 1, (3, 6, 6, 2), Combine.ANY
     truth = _truth(seed, sizes, combine)
-    result = verify(_problem(seed, sizes, combine, shift=-truth + delta), "bnb", 60,
+    result = verify(_problem(seed, sizes, combine, shift=-truth + delta), "bnb", 120,   # bm takes ~30 s idle
                     {"split": "relu", "attack": False, "bounding": bounding, "beta": False})
     _check(result, delta)
     assert result.verdict is (Verdict.PROVED if delta > 0 else Verdict.FALSIFIED)

@@ -12,7 +12,9 @@ ACAS = EXAMPLES / "acasxu" / "ACASXU_run2a_2_1_batch_2000.onnx"
 def test_demo_runs(capsys):
     assert main(["demo", "--timeout", "3"]) == 0
     out = capsys.readouterr().out
-    assert "prop_2" in out and "falsified" in out
+    rows = [line for line in out.splitlines() if line.startswith("  prop_")]
+    assert len(rows) == 4 and "falsified ok" in rows[1] and not any("WRONG" in r for r in rows), out
+    assert "legend" in out and "at most 3 s per property" in out and "next: optcert verify" in out
 
 
 def test_info(capsys):
@@ -64,4 +66,5 @@ def test_vnncomp_subcommand(tmp_path, capsys):
     assert out.read_text().startswith("sat")
     assert main(["vnncomp", str(tmp_path / "missing.onnx"), str(prop), str(out), "5"]) == 3
     assert "missing.onnx" in capsys.readouterr().err
-    assert main(["vnncomp", str(ACAS), str(prop), str(out), "-1"]) == 7
+    assert main(["vnncomp", str(ACAS), str(prop), str(out), "-1"]) == 2      # usage: a non-positive budget
+    assert out.read_text() == "error\n"

@@ -137,7 +137,7 @@ def test_cli_export_robustness(tmp_path, capsys):
 
 
 def test_cli_bad_form_is_one_line_exit_7(tmp_path, capsys):
-    assert main(["export", str(TINY), str(TINY_PROP), "--form", "sdp", "--out", str(tmp_path)]) == 7
+    assert main(["export", str(TINY), str(TINY_PROP), "--form", "sdp", "--format", "mps", "--out", str(tmp_path)]) == 7
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--form 'sdp'" in err and "Traceback" not in err
 

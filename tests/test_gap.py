@@ -181,12 +181,12 @@ def test_cli_runs_reports_and_rejects_bad_input(tiny, tmp_path, capsys):
         assert len(load_distortions(s)) == 2 and "lower (certified)" in distortion_table(load_distortions(s))
     assert main(["gap", "--report-only", *common]) == 0
     assert "0 done" not in capsys.readouterr().out
-    for bad in (["gap", nets[1], "--images", images, "--methods", "ibp,magic", "--eps", "0.1"],
-                ["gap", nets[1], "--images", images],
-                ["gap", "--report-only", "--store", str(tmp_path / "none.sqlite")],
-                ["gap", nets[1], "--images", images, "--eps", "0.1", "--indices", "9"],
-                ["gap", nets[1], "--images", images, "--eps", "0.1", "-o", "lp.colour=red"]):
-        assert main(bad) == 7, bad
+    for bad, code in ((["gap", nets[1], "--images", images, "--methods", "ibp,magic", "--eps", "0.1"], 7),
+                      (["gap", nets[1], "--images", images], 2),                          # usage: no --eps
+                      (["gap", "--report-only", "--store", str(tmp_path / "none.sqlite")], 3),  # no such store
+                      (["gap", nets[1], "--images", images, "--eps", "0.1", "--indices", "9"], 6),  # no image 9
+                      (["gap", nets[1], "--images", images, "--eps", "0.1", "-o", "lp.colour=red"], 7)):
+        assert main(bad) == code, bad
         assert capsys.readouterr().err.startswith("optcert: error:")
 
 

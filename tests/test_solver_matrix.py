@@ -238,10 +238,10 @@ def test_cli_writes_report_and_rejects_bad_input(tmp_path, capsys):
     assert (out / "profile.png").stat().st_size > 1000 and (out / "matrix.md").is_file()
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["tiny_tiny_ok_c0r0.lp.mps",
                                                                  "tiny_tiny_ok_c0r0.milp.mps"]
-    for argv, culprit in ((["--forms", "foo"], "--forms 'foo'"), (["--backends", "nope"], "nope"),
-                          (["--rows", "some"], "--rows"), (["--timeout", "0"], "timeout")):
-        assert main(["bench", str(TINY), str(TINY_PROP), *argv]) == 7
+    for argv, culprit, code in ((["--forms", "foo"], "--forms 'foo'", 7), (["--backends", "nope"], "nope", 7),
+                                (["--rows", "some"], "--rows", 7), (["--timeout", "0"], "timeout", 2)):
+        assert main(["bench", str(TINY), str(TINY_PROP), *argv]) == code
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and culprit in err and "Traceback" not in err
-    assert main(["bench", str(TINY)]) == 7
+    assert main(["bench", str(TINY)]) == 2           # usage: no property
     assert "NETWORK" in capsys.readouterr().err

@@ -6,7 +6,8 @@ row, an ANY case one clause holding all rows), `<name>-case<k>-clause<j>.<format
     min over the case box of  max_{i in clause} m̃_i(x)
 
 as the exact big-M MILP (`FormKind.MILP`) or the LP triangle relaxation (`FormKind.LP`, a lower
-bound), built with pre-activation bounds from `bounds` (IBP, CROWN or alpha-CROWN: all certified).
+bound), built with pre-activation bounds from `bounds` (a `Tightening` level: IBP, CROWN, alpha-CROWN,
+per-neuron LP — all certified — or per-neuron MILP, solver-trusted).
 m̃ are the case's margins with the spec folded into the last layer; they differ from the true
 margins by at most the per-row `fold_error` recorded in the sidecar. The clause is violated
 somewhere in the box iff the true minimum is ≤ 0. Objectives are always minimised.
@@ -14,12 +15,13 @@ somewhere in the box iff the true minimum is ≤ 0. Objectives are always minimi
 Files are written by HiGHS's own writer (`solvers.highs.write_model`, free MPS or CPLEX LP).
 HiGHS keeps the objective constant c0 in both formats (MPS: as minus the right-hand side of the
 objective row, which some readers ignore; LP: a constant term); `index.json` records c0 anyway,
-with the sizes, clause rows and bound method of every file. HiGHS writes numbers to 15
-significant digits, so the files are for benchmarking solvers: certificates come from optcert's
-own engines, which use the in-memory forms. Columns and rows carry the lowering's names ("x_3",
-"z1_0", "a1_0", "t_max"; rows "affine1_0", "relu_on1_0", ...): an LP-format reader numbers columns
-by first appearance, so identify them by name. `index.json` describes the latest export into
-its directory.
+with the sizes, clause rows and bound method of every file, and `digits`, the most significant
+digits of any number in the files (measured on the files written; HiGHS 1.16 writes the shortest
+decimal that reads back to the same double, up to 17 digits). The files are for benchmarking
+solvers: certificates come from optcert's own engines, which use the in-memory forms. Columns and
+rows carry the lowering's names ("x_3", "z1_0", "a1_0", "t_max"; rows "affine1_0", "relu_on1_0",
+...): an LP-format reader numbers columns by first appearance, so identify them by name.
+`index.json` describes the latest export into its directory.
 
 `ConicForm.SDP` writes the full SDP relaxation (Raghunathan et al. 2018; `lowerings/sdp_full.py`)
 of each spec row instead — one file per (case, row), `<name>-case<k>-row<i>.cbf|dat-s` — in CBF
@@ -38,13 +40,14 @@ from typing import cast
 
 import numpy as np
 
-from optcert.bounds import BoundMethod, compute_bounds
+from optcert.bounds import BoundMethod
 from optcert.compiled import CompiledCase, compile_problem
 from optcert.errors import InvalidOptionError
 from optcert.forms import LinearProgram, Lowered
 from optcert.lowerings import Objective, lower_lp, lower_milp
-from optcert.options import parse_choice, parse_member
+from optcert.options import parse_member
 from optcert.outputs import writable_dir, write_text
+from optcert.solve.progressive import Tightening, intermediate_bounds
 from optcert.spec.problem import VerificationProblem
 
 INDEX = "index.json"
@@ -104,16 +107,22 @@ class ClauseForm:
     lowered: Lowered[LinearProgram]
 
 
+def parse_bounds(value: Tightening | BoundMethod | str) -> Tightening | BoundMethod:
+    """An intermediate-bound method: a `Tightening` level (the list `--bounds` offers everywhere) or,
+    from Python, a `BoundMethod`; InvalidOptionError otherwise."""
+    return cast("Tightening | BoundMethod", parse_member((Tightening, BoundMethod), value, "bound method"))
+
+
 def lower_problem(problem: VerificationProblem, form: FormKind | ConicForm | str,
-                  bounds: BoundMethod | str = BoundMethod.CROWN) -> list[ClauseForm]:
+                  bounds: Tightening | BoundMethod | str = Tightening.CROWN) -> list[ClauseForm]:
     """One lowered problem per (case, clause), in case then clause order (see module docstring)."""
     kind = parse_form(form)
-    bounds = parse_choice(BoundMethod, bounds, "bound method")
+    bounds = parse_bounds(bounds)
     if not isinstance(kind, FormKind):
         raise InvalidOptionError(f"form {kind.value!r} is lowered per spec row, not per clause (see export_problem)")
     out = []
     for cc in compile_problem(problem):
-        layer_bounds = compute_bounds(cc.net, [cc.ibp], bounds)[0]
+        layer_bounds = intermediate_bounds(cc.net, cc.ibp, bounds)
         for j, clause in enumerate(cc.case.clauses()):
             out.append(ClauseForm(cc, j, clause, _LOWER[kind](cc.net, layer_bounds, Objective(rows=clause))))
     return out
@@ -135,7 +144,7 @@ def row_names(lowered: Lowered) -> list[str]:
 
 def export_problem(problem: VerificationProblem, form: FormKind | ConicForm | str,
                    fmt: ExportFormat | ConicFormat | str, out_dir: str | Path,
-                   bounds: BoundMethod | str = BoundMethod.CROWN) -> list[Path]:
+                   bounds: Tightening | BoundMethod | str = Tightening.CROWN) -> list[Path]:
     """Write one model file per (case, clause) of `problem` into `out_dir` (per (case, row) for
     `ConicForm.SDP`), plus `index.json`.
 
@@ -145,7 +154,7 @@ def export_problem(problem: VerificationProblem, form: FormKind | ConicForm | st
     """
     form = parse_form(form)
     fmt = parse_format(fmt)
-    bounds = parse_choice(BoundMethod, bounds, "bound method")
+    bounds = parse_bounds(bounds)
     if (form is ConicForm.SDP) != isinstance(fmt, ConicFormat):
         fits = "cbf or sdpa" if form is ConicForm.SDP else "mps or lp"
         raise InvalidOptionError(f"--form {form.value!r} cannot be written as --format {fmt.value!r}; use {fits}")
@@ -161,20 +170,34 @@ def export_problem(problem: VerificationProblem, form: FormKind | ConicForm | st
         write_model(cf.lowered.form, path, row_names(cf.lowered), name=path.stem)
         paths.append(path)
         entries.append(_entry(path, cf))
-    _write_index(out_dir, problem, form, fmt, bounds, entries, digits=15,
+    _write_index(out_dir, problem, form, fmt, bounds, entries, digits=max_significant_digits(paths),
                  objective="minimise; value = max over the clause rows of the folded margins")
     return paths
 
 
+def max_significant_digits(paths: list[Path]) -> int:
+    """The most significant digits of any number written in the files (measured, so `index.json`
+    states what the solver's writer really did)."""
+    digits = 0
+    for path in paths:
+        for mantissa in _NUMBER.findall(path.read_text()):
+            digits = max(digits, len(mantissa.replace(".", "").lstrip("0")))
+    return digits
+
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+
+
 def _write_index(out_dir: Path, problem: VerificationProblem, form: Enum, fmt: Enum,
-                 bounds: BoundMethod, entries: list[dict], **extra) -> None:
+                 bounds: Tightening | BoundMethod, entries: list[dict], **extra) -> None:
     index = {"problem": problem.name, "network": problem.network.name, "form": form.value,
              "lowering": entries[0]["lowering"], "format": fmt.value, "bounds": bounds.value,
              "offset_in_file": True, **extra, "files": entries}
     write_text(out_dir / INDEX, json.dumps(index, indent=1) + "\n")
 
 
-def _export_sdp(problem: VerificationProblem, fmt: ConicFormat, out_dir: Path, bounds: BoundMethod) -> list[Path]:
+def _export_sdp(problem: VerificationProblem, fmt: ConicFormat, out_dir: Path,
+                bounds: Tightening | BoundMethod) -> list[Path]:
     """One CBF/SDPA file per (case, spec row): the full SDP of that row (module docstring)."""
     from optcert.benchmarking.conic_files import write_cbf, write_sdpa
     from optcert.lowerings.quadratic import relu_qcqp
@@ -183,7 +206,7 @@ def _export_sdp(problem: VerificationProblem, fmt: ConicFormat, out_dir: Path, b
     write = write_cbf if fmt is ConicFormat.CBF else write_sdpa
     stem, paths, entries = file_stem(problem.name), [], []
     for cc in compile_problem(problem):
-        layer_bounds = compute_bounds(cc.net, [cc.ibp], bounds)[0]
+        layer_bounds = intermediate_bounds(cc.net, cc.ibp, bounds)
         for row in range(cc.case.spec.rows):
             form = lower_sdp(relu_qcqp(cc.net, layer_bounds, row).form).form
             path = out_dir / f"{stem}-case{cc.index}-row{row}.{fmt.suffix}"

@@ -11,9 +11,10 @@ from typing import Sequence
 import numpy as np
 
 from optcert.benchmarking.solver_matrix import Instance
-from optcert.bounds import BoundMethod, compute_bounds
+from optcert.bounds import BoundMethod
 from optcert.compiled import compile_case
 from optcert.errors import UnreadableFileError
+from optcert.solve.progressive import Tightening, intermediate_bounds
 from optcert.spec.problem import VerificationProblem
 
 
@@ -25,7 +26,7 @@ class RowChoice(Enum):
 
 
 def clauses(problem: VerificationProblem, choice: RowChoice,
-            bounds: BoundMethod = BoundMethod.CROWN) -> list[tuple[int, tuple[int, ...]]]:
+            bounds: BoundMethod | Tightening = BoundMethod.CROWN) -> list[tuple[int, tuple[int, ...]]]:
     """(case, rows) of every violation clause or (WORST) only the one whose bound — the largest of
     its rows' lower bounds from `bounds` — is lowest: the clause most likely to be hard."""
     from optcert.ir.layered import to_layered
@@ -36,13 +37,13 @@ def clauses(problem: VerificationProblem, choice: RowChoice,
     base, lowest = to_layered(problem.network), {}
     for k, case in enumerate(problem.cases):
         cc = compile_case(base, case, k)
-        lower = compute_bounds(cc.net, [cc.ibp], bounds)[0].lower[-1]
+        lower = intermediate_bounds(cc.net, cc.ibp, bounds).lower[-1]
         lowest.update({(k, c): float(np.max(lower[list(c)])) for c in case.clauses()})
     return [min(every, key=lambda kc: lowest[kc])]
 
 
 def vnnlib_instances(network: Path, properties: Sequence[Path], choice: RowChoice = RowChoice.WORST,
-                     bounds: BoundMethod = BoundMethod.CROWN, input_shape=None) -> list[Instance]:
+                     bounds: BoundMethod | Tightening = BoundMethod.CROWN, input_shape=None) -> list[Instance]:
     """Instances of VNN-LIB `properties` on the network file `network`."""
     from optcert.ir.load import load_network
     from optcert.spec.vnnlib import read_vnnlib
@@ -60,7 +61,7 @@ def vnnlib_instances(network: Path, properties: Sequence[Path], choice: RowChoic
 def robustness_instances(network: Path, images: Path, indices: Sequence[int], eps: Sequence[float],
                          label: int | None = None, targets: Sequence[int] | None = None,
                          valid: tuple[float, float] = (0.0, 1.0), choice: RowChoice = RowChoice.WORST,
-                         bounds: BoundMethod = BoundMethod.CROWN, input_shape=None) -> list[Instance]:
+                         bounds: BoundMethod | Tightening = BoundMethod.CROWN, input_shape=None) -> list[Instance]:
     """Instances of L∞ robustness of images `indices` of `images` at every radius in `eps`."""
     from optcert.ir.load import load_network
     from optcert.spec.images import pick_image
@@ -82,7 +83,7 @@ def robustness_instances(network: Path, images: Path, indices: Sequence[int], ep
 
 
 def csv_instances(path: Path, limit: int | None = None, choice: RowChoice = RowChoice.WORST,
-                  bounds: BoundMethod = BoundMethod.CROWN) -> list[Instance]:
+                  bounds: BoundMethod | Tightening = BoundMethod.CROWN) -> list[Instance]:
     """Instances of the first `limit` rows of a VNN-COMP instances.csv (onnx, vnnlib, timeout;
     paths relative to the CSV's folder)."""
     try:

@@ -97,9 +97,10 @@ def markdown_report(cells: Sequence[Cell], title: str = "Solver matrix") -> str:
 
 
 def write_report(cells: Sequence[Cell], out_dir: Path, title: str = "Solver matrix") -> list[Path]:
-    """matrix.csv (every field of every cell), matrix.md and profile.png in `out_dir`."""
+    """matrix.csv (every field of every cell), matrix.md and profile.png in `out_dir` (the plot only
+    when matplotlib, the `plot` extra, is installed)."""
     from optcert.benchmarking.profiles import grouped_profiles, plot_profiles
-    from optcert.outputs import writable_dir
+    from optcert.outputs import plotting_available, writable_dir
 
     out_dir = writable_dir(Path(out_dir))
     paths = [out_dir / name for name in FILES]
@@ -108,6 +109,8 @@ def write_report(cells: Sequence[Cell], out_dir: Path, title: str = "Solver matr
         writer.writeheader()
         writer.writerows(c.as_row() for c in cells)
     paths[1].write_text(markdown_report(cells, title) + "\n")
+    if not plotting_available():
+        return paths[:2]
     plot_profiles(grouped_profiles(cells, lambda c: c.lowering.value), paths[2], title)
     return paths
 

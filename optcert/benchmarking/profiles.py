@@ -98,38 +98,52 @@ def _time(value: float | None) -> float:
 
 def plot_profiles(profiles: Mapping[str, PerformanceProfile], path: str | Path, title: str = "") -> Path:
     """One panel per profile (e.g. per lowering): ρ_s(τ) against τ on a log₂ axis, as PNG or PDF
-    (by suffix). Returns the path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    (by suffix), one legend for the figure below the panels. Returns the path."""
+    from matplotlib.figure import Figure
 
     n = max(1, len(profiles))
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False)
-    for ax, (name, profile) in zip(axes[0], profiles.items()):
-        _panel(ax, name, profile)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+    fig = Figure(figsize=(4.4 * n, 3.9), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    solvers = sorted({s for p in profiles.values() for s in p.solvers})
+    for ax, (name, profile) in zip(axes, profiles.items()):
+        _panel(ax, name, profile, solvers)
+    handles: dict[str, Any] = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=min(6, len(handles)),
+                   fontsize=8)
+    fig.suptitle((f"{title} — " if title else "") + "Dolan–Moré performance profiles (a failed solve never counts)",
+                 fontsize=9)
     path = Path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
-def _panel(ax, name: str, profile: PerformanceProfile) -> None:
-    """Step curves of every solver on one axis."""
+_MARKERS = "osD^vP*Xh"
+_LINES = ("-", "--", "-.", ":")
+
+
+def _panel(ax, name: str, profile: PerformanceProfile, solvers: list[str]) -> None:
+    """Step curves of every solver on one axis; each solver keeps its colour, marker and line style
+    in every panel, and is nudged up by a hair so that coinciding curves stay visible."""
     right = max(2.0, 1.25 * profile.max_ratio)
     for solver in profile.solvers:
+        k = solvers.index(solver)
         taus, values = profile.steps(solver)
         xs = np.r_[1.0, taus, right]
-        ys = np.r_[0.0, values, values[-1] if values.size else 0.0]
-        ax.step(xs, ys, where="post", label=solver)
+        ys = np.r_[0.0, values, values[-1] if values.size else 0.0] + 0.008 * k
+        ax.step(xs, ys, where="post", label=solver, color=f"C{k % 10}", ls=_LINES[k % len(_LINES)],
+                marker=_MARKERS[k % len(_MARKERS)], markevery=[len(xs) - 2] if len(xs) > 2 else None, ms=5)
     ax.set_xscale("log", base=2)
     ax.set_xlim(1.0, right)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("τ (time ratio to the fastest)")
-    ax.set_ylabel("ρ(τ): share of problems")
-    ax.set_title(f"{name} ({len(profile.problems)} problems)")
+    ax.set_ylim(-0.02, 1.06)
+    ax.set_xlabel("τ: time / fastest solver's time (log₂)", fontsize=8)
+    ax.set_ylabel("ρ(τ): share of problems solved within τ", fontsize=8)
+    solved = int(np.isfinite(profile.ratios).any(axis=1).sum()) if profile.problems else 0
+    ax.set_title(f"{name}: {len(profile.problems)} problems, {solved} solved by some solver", fontsize=9)
+    if not solved:
+        ax.text(0.5, 0.5, "no solver solved any problem\n(curves at ρ = 0, drawn apart)", transform=ax.transAxes,
+                ha="center", va="center", fontsize=8, color="dimgray")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")

@@ -28,11 +28,12 @@ import numpy as np
 
 from optcert.benchmarking.conic_files import write_lowered
 from optcert.benchmarking.export import file_stem
-from optcert.bounds import BoundMethod, Bounds, compute_bounds
+from optcert.bounds import BoundMethod, Bounds
 from optcert.compiled import CompiledCase, compile_case
 from optcert.errors import BackendUnavailableError, InvalidOptionError, OptcertError
 from optcert.forms import Limits, SolveStatus
 from optcert.ir.layered import to_layered
+from optcert.solve.progressive import Tightening, intermediate_bounds
 from optcert.spec.problem import VerificationProblem
 
 
@@ -75,7 +76,7 @@ class MatrixSettings:
     """Per-run limits and lowering choices (module doc); `certify_timeout` defaults to `timeout`."""
 
     timeout: float = 60.0
-    bounds: BoundMethod = BoundMethod.CROWN
+    bounds: BoundMethod | Tightening = BoundMethod.CROWN   # a Tightening level from the command line
     threads: int = 1
     max_ipm_psd: int = 100
     hidden_boxes: bool = True
@@ -209,7 +210,7 @@ def run_instance(inst: Instance, todo: Sequence[tuple[Lowering, str]], settings:
 def _prepare(inst: Instance, settings: MatrixSettings) -> _Prepared:
     """The folded case and its intermediate bounds (computed once per instance)."""
     cc = compile_case(to_layered(inst.problem.network), inst.problem.cases[inst.case], inst.case)
-    return _Prepared(cc, compute_bounds(cc.net, [cc.ibp], settings.bounds)[0])
+    return _Prepared(cc, intermediate_bounds(cc.net, cc.ibp, settings.bounds))
 
 
 def _build(prep: _Prepared, lowering: Lowering, inst: Instance, settings: MatrixSettings,

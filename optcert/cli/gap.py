@@ -8,48 +8,80 @@ bisection) as a sweep into a results store, then write tables and plots from the
 """
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from optcert.errors import InvalidOptionError
+from optcert.cli.common import positive_float, positive_int, sweep_arguments, sweep_settings
+from optcert.cli.stdout import emit
+from optcert.errors import InvalidOptionError, InvalidSpecError, UnreadableFileError, UsageError
 
 NAME = "gap"
+HELP = "relaxation-gap study / minimum distortion, as a sweep into a results store"
 
 
-def add_subcommand(sub) -> None:
-    p = sub.add_parser(NAME, help="relaxation-gap study / minimum distortion, as a sweep into a results store")
+def methods_help() -> str:
+    """`--methods` help from the study's method registry."""
+    from optcert.study.gap import CHEAP, Method
+
+    return (f"{', '.join(m.value for m in Method)}, 'cheap' ({', '.join(m.value for m in CHEAP)}) or 'all' "
+            "(default cheap)")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("networks", nargs="*", help="ONNX networks (with --report-only: only report these files)")
     p.add_argument("--images", type=Path, help=".npy/.npz images for L∞ robustness properties")
     p.add_argument("--indices", default="", help="image indices, e.g. 0-29 or 0,3,5 (default: every image)")
     p.add_argument("--eps", default="", help="comma-separated L∞ radii, e.g. 0.02,0.03")
     p.add_argument("--targets", default="all", help="'all' (one property per image) or target classes, e.g. 3,5")
     p.add_argument("--vnnlib", type=Path, nargs="+", default=[], help="VNN-LIB properties instead of --images")
-    p.add_argument("--methods", default="cheap", help="pgd, ibp, crown, alpha-crown, lp, lp-all, sdp, bm, milp, "
-                   "bnb, 'cheap' (pgd..lp-all) or 'all' (default cheap)")
+    p.add_argument("--methods", default="cheap", help=methods_help())
     p.add_argument("--option", "-o", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="method option, repeatable, e.g. -o lp.backend=highs -o milp.neuron_time_limit=5")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per run (per bisection step) (default 60)")
+    p.add_argument("--timeout", type=positive_float, default=60.0,
+                   help="seconds per run (per bisection step) (default 60)")
     p.add_argument("--store", type=Path, default=Path("gap.sqlite"), help="results store (default gap.sqlite)")
     p.add_argument("--out", type=Path, default=Path("gap-report"), help="folder for tables and plots")
     p.add_argument("--anchors", type=Path, help="Salman et al. Table 1 anchors CSV to print beside ours")
     p.add_argument("--plots", default="png,pdf", help="plot formats: png, pdf, or 'none' (default png,pdf)")
     p.add_argument("--report-only", action="store_true", help="make tables and plots from the store, run nothing")
     p.add_argument("--distortion", action="store_true", help="minimum distortion by bisection on eps instead")
-    p.add_argument("--eps-max", type=float, default=0.3, help="bisection range [0, eps-max] (default 0.3)")
-    p.add_argument("--steps", type=int, default=8, help="bisection halvings (default 8)")
-    p.add_argument("--dask", action="store_true", help="run on a dask LocalCluster (default: serial)")
-    p.add_argument("--workers", type=int, help="LocalCluster workers (implies --dask; default 2)")
-    p.add_argument("--scheduler", help="address of an existing dask scheduler (implies --dask)")
-    p.add_argument("--memory-mb", type=int, help="memory cap per run in MB")
-    p.add_argument("--no-progress", action="store_true", help="no progress display")
+    p.add_argument("--eps-max", type=positive_float, default=0.3, help="bisection range [0, eps-max] (default 0.3)")
+    p.add_argument("--steps", type=positive_int, default=8, help="bisection halvings (default 8)")
+    sweep_arguments(p)
+
+
+def check_outputs(args) -> None:
+    """The store and the report folder, checked before any work (exit 3)."""
+    from optcert.outputs import output_dir, output_file
+
+    if not args.report_only:
+        if not args.store.is_dir():
+            output_dir(args.store.parent, "--store's folder")   # the store creates its folder too
+        output_file(args.store, "--store")
+    output_dir(args.out, "--out")
+
+
+def check_usage(args) -> None:
+    """Missing or conflicting arguments (exit 2), found before anything is created or read."""
+    if args.report_only:
+        return
+    if not args.networks:
+        raise UsageError("gap needs at least one network (or --report-only)")
+    if bool(args.vnnlib) == bool(args.images):
+        raise UsageError("gap needs either --images (with --eps) or --vnnlib files")
+    if args.images and not args.distortion:
+        parse_floats(args.eps, "--eps")
 
 
 def run(args) -> int:
+    check_usage(args)
+    check_outputs(args)
     if not args.report_only:
         summary = _sweep(args)
-        print(f"sweep: {summary.total} runs, {summary.skipped} already stored, {summary.done} done, "
+        emit(f"sweep: {summary.total} runs, {summary.skipped} already stored, {summary.done} done, "
               f"{summary.failed} failed, {summary.timed_out} timed out, {summary.seconds:.1f} s")
     for path in write_report(args.store, args.out, args.anchors, args.plots, [Path(n).name for n in args.networks]):
-        print(f"wrote {path}")
+        emit(f"wrote {path}")
     return 0
 
 
@@ -75,32 +107,38 @@ def _sweep(args):
         return run_sweep(tasks, store, sweep_settings(args))
 
 
-def sweep_settings(args):
-    """SweepSettings from --dask / --workers / --scheduler / --no-progress."""
-    from optcert.sweeps.run import Executor, SweepSettings
-
-    dask = args.dask or args.workers is not None or args.scheduler is not None
-    return SweepSettings(executor=Executor.DASK if dask else Executor.SERIAL, workers=args.workers or 2,
-                         scheduler=args.scheduler, progress=not args.no_progress)
-
-
 def _properties(args) -> list:
     from optcert.spec.images import load_images
     from optcert.study.gap import VnnlibProperty, linf_properties
 
     if not args.networks:
-        raise InvalidOptionError("gap needs at least one network (or --report-only)")
+        raise UsageError("gap needs at least one network (or --report-only)")
     if bool(args.vnnlib) == bool(args.images):
-        raise InvalidOptionError("gap needs either --images (with --eps) or --vnnlib files")
+        raise UsageError("gap needs either --images (with --eps) or --vnnlib files")
     if args.vnnlib:
         if args.distortion:
-            raise InvalidOptionError("--distortion needs --images (it bisects the L∞ radius)")
+            raise UsageError("--distortion needs --images (it bisects the L∞ radius)")
         return [VnnlibProperty(str(n), str(v)) for n in args.networks for v in args.vnnlib]
     eps = [args.eps_max] if args.distortion else parse_floats(args.eps, "--eps")
-    count = load_images(args.images)[0].shape[0]
+    images = load_images(args.images)[0]
+    count = images.shape[0]
     indices = parse_indices(args.indices, count)
+    _check_images(images, indices, args.images)
     targets = [None] if args.targets.strip().lower() == "all" else parse_indices(args.targets, None, "--targets")
     return linf_properties([str(n) for n in args.networks], str(args.images), indices, eps, targets)
+
+
+def _check_images(images, indices: list[int], path: Path) -> None:
+    """Every chosen image is finite and inside the pixel range the study uses (exit 6 otherwise),
+    so no property is built around an image its region would not contain."""
+    from optcert.spec.problem import check_image
+    from optcert.study.gap import LinfProperty
+
+    valid: tuple[float, float] = LinfProperty.__dataclass_fields__["valid"].default  # type: ignore[assignment]
+    for i in indices:
+        if not 0 <= i < images.shape[0]:
+            raise InvalidSpecError(f"{path}: image index {i} out of range (0..{images.shape[0] - 1})")
+        check_image(images[i], valid, f"{path}: image {i}:")
 
 
 def parse_floats(text: str, flag: str) -> list[float]:
@@ -110,7 +148,7 @@ def parse_floats(text: str, flag: str) -> list[float]:
     except ValueError:
         raise InvalidOptionError(f"{flag}: {text!r} is not a comma-separated list of numbers") from None
     if not values:
-        raise InvalidOptionError(f"{flag} is required (e.g. {flag} 0.02,0.03)")
+        raise UsageError(f"{flag} is required (e.g. {flag} 0.02,0.03)")
     return values
 
 
@@ -140,8 +178,15 @@ def write_report(store_path: Path, out: Path, anchors: Path | None, plots: str,
     from optcert.sweeps.store import ResultStore
 
     if not Path(store_path).is_file():
-        raise InvalidOptionError(f"{store_path}: no results store here (run without --report-only first)")
+        raise UnreadableFileError(f"{store_path}: no results store here (run without --report-only first)")
+    from optcert.outputs import PLOT_NOTE, plotting_available
+
     formats = () if plots.strip().lower() == "none" else parse_formats(plots)
+    if formats and not plotting_available():
+        import sys
+
+        sys.stderr.write(f"optcert: {PLOT_NOTE}\n")
+        formats = ()
     anchor_rows = read_anchors(anchors) if anchors else []
     with ResultStore(store_path) as store:
         instances, distortions = load_instances(store, networks), load_distortions(store, networks)
@@ -153,7 +198,7 @@ def write_report(store_path: Path, out: Path, anchors: Path | None, plots: str,
     if distortions:
         sections.append(("Minimum distortion (bisection on eps)", distortion_table(distortions)))
     summary = "\n\n".join(f"## {title}\n{table}" for title, table in sections) or "(the store has no gap-study runs)"
-    print(summary)
+    emit(summary)
     out.mkdir(parents=True, exist_ok=True)
     text = summary + (f"\n\n## Per instance\n{instance_table(instances)}" if instances else "")
     (out / "gap.md").write_text(text + "\n")

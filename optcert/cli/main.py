@@ -1,23 +1,29 @@
 """The `optcert` command line: build the parser from the subcommand modules and dispatch.
 
-Each subcommand module exposes `NAME`, `add_subcommand(sub)` (adds its parser) and
-`run(args) -> int` (exit code; raises OptcertError on bad input). Modules import their heavy
-dependencies inside `run`, so `--help` stays fast.
+Each subcommand module exposes `NAME`, `HELP` (one line), `add_arguments(parser)` and
+`run(args) -> int` (exit code; raises OptcertError on bad input), and imports nothing heavy at
+module level. Only the chosen subcommand's arguments are built (they may read the registries:
+engines, forms, formats, bound methods), so `optcert --help` imports none of them.
 
-Exit codes: 0 when the command ran (whatever the verdict), 2 for a usage error, and the typed
-error's `exit_code` otherwise (3 unreadable file, 4 invalid model, 5 unsupported op, 6 invalid
-spec, 7 invalid option, 8 backend unavailable, 9 lowering error), 1 for an internal error,
-130 when interrupted. Errors print one line on stderr; `--debug` shows the traceback.
+Exit codes (`optcert.errors.EXIT_CODES`, printed by `optcert --help`): 0 when the command ran
+(whatever the verdict), 2 for a usage error, the typed error's `exit_code` otherwise, 1 for an
+internal error, 130 when interrupted. Errors print one line on stderr; `--debug` shows the
+traceback. While a command runs, standard output carries only optcert's own lines
+(`optcert.cli.stdout`).
 """
 from __future__ import annotations
 
 import argparse
+import importlib
+import shlex
 import sys
+from types import ModuleType
 
-from optcert.cli import bench, demo, engines, export, gap, info, solvers, sweep_status, verify, vnncomp
-from optcert.errors import OptcertError
+from optcert.cli import stdout
+from optcert.errors import EXIT_CODES, OptcertError
 
-SUBCOMMANDS = (verify, info, export, solvers, engines, demo, gap, vnncomp, sweep_status, bench)
+COMMANDS = ("verify", "run", "vnncomp", "info", "engines", "solvers", "export", "gap", "bench", "sweep-status",
+            "demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,20 +32,53 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="optcert", description="Exact certification and relaxation gaps for ReLU networks.")
+def module(command: str) -> ModuleType:
+    """The module of subcommand `command` (`optcert.cli.<name>`)."""
+    return importlib.import_module(f"optcert.cli.{command.replace('-', '_')}")
+
+
+def _version() -> str:
+    from optcert.version import __version__
+
+    return f"optcert {__version__}"
+
+
+def _epilog() -> str:
+    codes = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+    return f"exit codes:\n{codes}\nerrors print one line on stderr; --debug shows the traceback"
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the subcommand named in `argv` gets its arguments (all of them when
+    `argv` is None)."""
+    p = _Parser(prog="optcert", description="Exact certification and relaxation gaps for ReLU networks.",
+                epilog=_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=_version())
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in SUBCOMMANDS:
-        module.add_subcommand(sub)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    for command in COMMANDS:
+        m = module(command)
+        if not hasattr(m, "add_arguments"):      # a subcommand that builds its own parser
+            m.add_subcommand(sub)
+            continue
+        parser = sub.add_parser(command, help=m.HELP, description=getattr(m, "DESCRIPTION", m.HELP),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        if argv is None or command == chosen:
+            m.add_arguments(parser)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return {m.NAME: m.run for m in SUBCOMMANDS}[args.command](args)
+        args = build_parser(argv).parse_args(argv)
+    except SystemExit as done:        # --help, --version (0) or a usage error (2), already printed
+        return done.code if isinstance(done.code, int) else 2
+    args.command_line = shlex.join(["optcert", *argv])
+    try:
+        with stdout.reserved():
+            return module(args.command).run(args)
     except OptcertError as err:
         if args.debug:
             raise

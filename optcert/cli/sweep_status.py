@@ -1,24 +1,26 @@
 """`optcert sweep-status STORE`: what a results store holds, counted per method and status."""
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 from pathlib import Path
 
+from optcert.cli.stdout import emit
 from optcert.errors import UnreadableFileError
-from optcert.sweeps.store import ResultStore, RunStatus
 
 NAME = "sweep-status"
+HELP = "count the runs of a results store per method and status"
 _VERDICTS = ("proved", "falsified", "unknown")
 
 
-def add_subcommand(sub) -> None:
-    """Add the `sweep-status` parser to the subparsers `sub`."""
-    p = sub.add_parser(NAME, help="count the runs of a results store per method and status")
-    p.add_argument("store", type=Path, help="SQLite results store written by a sweep")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("store", type=Path, help="SQLite results store written by a sweep (gap, bench, run)")
 
 
-def status_table(store: ResultStore) -> list[str]:
+def status_table(store) -> list[str]:
     """Lines of a table: per method, runs by status and DONE runs by verdict, and total seconds."""
+    from optcert.sweeps.store import RunStatus
+
     counts: dict[str, Counter] = {}
     seconds: dict[str, float] = {}
     for record in store.records():
@@ -40,8 +42,12 @@ def status_table(store: ResultStore) -> list[str]:
 
 def run(args) -> int:
     """Print the status table of `args.store` (UnreadableFileError when it is missing or not a store)."""
+    from optcert.sweeps.store import ResultStore
+
+    if args.store.is_dir():
+        raise UnreadableFileError(f"{args.store}: is a directory, not a results store")
     if not args.store.is_file():
         raise UnreadableFileError(f"{args.store}: no such results store")
     with ResultStore(args.store) as store:
-        print("\n".join(status_table(store)))
+        emit("\n".join(status_table(store)))
     return 0

@@ -26,7 +26,7 @@ class IntervalOptions:
 class CrownOptions:
     """CROWN (adaptive lower slope) or Fast-Lin (`slope=parallel`) on `device` in `precision`."""
 
-    slope: LowerSlope = LowerSlope.ADAPTIVE
+    slope: LowerSlope = LowerSlope.ADAPTIVE   # lower ReLU slope: adaptive (CROWN) or parallel (Fast-Lin)
     device: str = "cpu"
     precision: Precision = Precision.FLOAT64
 
@@ -38,8 +38,8 @@ class CrownOptions:
 class AlphaCrownOptions:
     """alpha-CROWN: `iterations` projected-Adam steps of step size `lr` on the output slopes."""
 
-    iterations: int = 20
-    lr: float = 0.1
+    iterations: int = 20   # projected-Adam steps on the output layer's lower slopes
+    lr: float = 0.1        # Adam step size
     device: str = "cpu"
     precision: Precision = Precision.FLOAT64
 

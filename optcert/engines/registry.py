@@ -53,14 +53,16 @@ ENGINES: dict[Engine, EngineEntry] = {
                               "CROWN / Fast-Lin linear bounds (torch, any device): PROVED or UNKNOWN"),
     Engine.ALPHA_CROWN: EngineEntry(AlphaCrownOptions, run_alpha_crown,
                                     "alpha-CROWN, output slopes optimised by Adam: PROVED or UNKNOWN"),
-    Engine.LP: EngineEntry(LpOptions, run_lp, "LP triangle relaxation, bound certified from duals: PROVED or UNKNOWN"),
+    Engine.LP: EngineEntry(LpOptions, run_lp, "LP triangle relaxation, bound certified from duals: PROVED, "
+                           "FALSIFIED (when an LP optimum is a real counterexample) or UNKNOWN"),
     Engine.MILP: EngineEntry(MilpOptions, run_milp,
                              "exact big-M MILP after PGD and bound tightening: PROVED / FALSIFIED (solver-trusted)"),
     Engine.SDP: EngineEntry(SdpOptions, run_sdp,
-                            "full SDP relaxation, bound certified from the conic duals: PROVED or UNKNOWN"),
+                            "full SDP relaxation, bound certified from the conic duals: PROVED, "
+                            "FALSIFIED (when its primal point is a real counterexample) or UNKNOWN"),
     Engine.BM: EngineEntry(BmOptions, run_bm,
                            "rank-r Burer–Monteiro SDP with staircase, certified from its multipliers: "
-                           "PROVED or UNKNOWN"),
+                           "PROVED, FALSIFIED (PGD warm starts and factor points) or UNKNOWN"),
     Engine.BNB: EngineEntry(BnbOptions, run_bnb,
                             "branch and bound (batched alpha/beta-CROWN, LP leaves): PROVED / FALSIFIED, complete"),
 }

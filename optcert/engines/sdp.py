@@ -114,11 +114,11 @@ class BmOptions:
     `triangle`: LP-chord cuts as in `SdpOptions`."""
 
     bounds: Tightening = Tightening.CROWN
-    rank: int = 0
-    max_rank: int = 0
+    rank: int = 0          # starting rank r of the factorisation (0 = L+1 for L affine layers)
+    max_rank: int = 0      # last rank of the staircase (0 = L+6)
     hidden_boxes: bool = True
     triangle: bool = True
-    gap: float = 1e-3
+    gap: float = 1e-3      # stop raising the rank once primal − certified ≤ gap·(1 + |primal|)
     tolerance: float = 1e-7
     attack: bool = True
     device: str = "cpu"

@@ -27,9 +27,9 @@ class AttackOptions:
     clauses and restarts, clamped to [16, 1024] (small nets get many cheap restarts).
     """
 
-    restarts: int = 0
-    steps: int = 100
-    budget: float = 6e7
+    restarts: int = 0          # random restarts per clause; 0 = chosen from `budget`, clamped to [16, 1024]
+    steps: int = 100           # PGD steps per restart
+    budget: float = 6e7        # multiply-adds per step over all clauses and restarts (when restarts = 0)
     step: float = 0.25
     seed: int = 0
     device: str = "cpu"

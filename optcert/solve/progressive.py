@@ -111,3 +111,12 @@ def _solve(session, g_row, g0: float, time_limit: float, deadline: float, report
     report.solves += 1
     report.solver_trusted |= result.trust is Trust.SOLVER
     return result.value if math.isfinite(result.value) else -math.inf
+
+
+def intermediate_bounds(net: LayeredNet, given: Bounds, method: "Tightening | BoundMethod",
+                        backend: str = "highs") -> Bounds:
+    """Bounds on every layer of `net` by one of the methods the command line offers for `--bounds`
+    (a `Tightening` level, as the engines take, or a `BoundMethod` from Python, e.g. Fast-Lin)."""
+    if isinstance(method, BoundMethod):
+        return compute_bounds(net, [given], method)[0]
+    return tighten(net, given, method, backend)[0]

@@ -173,7 +173,7 @@ def robustness_spec(n_outputs: int, label: int, targets: Sequence[int] | None = 
     """Rows f_label − f_j (j ≠ label, or j in `targets`): positive iff `label` beats j."""
     if not 0 <= label < n_outputs:
         raise InvalidSpecError(f"label {label} is outside the {n_outputs} network outputs")
-    others = [j for j in (range(n_outputs) if targets is None else targets) if j != label]
+    others = [j for j in (range(n_outputs) if targets is None else dict.fromkeys(targets)) if j != label]
     if not others or any(not 0 <= j < n_outputs for j in others):
         raise InvalidSpecError(f"targets {list(targets or [])} are not valid other classes")
     C = np.zeros((len(others), n_outputs))
@@ -182,16 +182,63 @@ def robustness_spec(n_outputs: int, label: int, targets: Sequence[int] | None = 
     return LinearSpec(C, np.zeros(len(others)), tuple(f"Y_{label}-Y_{j}" for j in others))
 
 
+def check_valid_range(valid: Sequence[float]) -> tuple[float, float]:
+    """`valid` as (lo, hi) with lo < hi (either may be infinite); InvalidSpecError for a reversed,
+    empty or malformed range."""
+    try:
+        lo, hi = (float(v) for v in valid)
+    except (TypeError, ValueError):
+        raise InvalidSpecError(f"valid range must be two numbers LO,HI, got {valid!r}") from None
+    if np.isnan(lo) or np.isnan(hi):
+        raise InvalidSpecError(f"valid range [{lo}, {hi}] contains NaN")
+    if lo > hi:
+        raise InvalidSpecError(f"valid range [{lo:g}, {hi:g}] is reversed (LO > HI); did you mean {hi:g},{lo:g}?")
+    if lo == hi:
+        raise InvalidSpecError(f"valid range [{lo:g}, {hi:g}] has no width")
+    return lo, hi
+
+
+def check_image(image: np.ndarray, valid: tuple[float, float], what: str = "image") -> None:
+    """InvalidSpecError unless every value of `image` is finite and inside the valid range (so that
+    the region built around it is a neighbourhood of it)."""
+    x = np.asarray(image, dtype=np.float64).reshape(-1)
+    bad = np.flatnonzero(~np.isfinite(x))
+    if bad.size:
+        raise InvalidSpecError(f"{what} value {bad[0]} is not finite ({x[bad[0]]})")
+    lo, hi = valid
+    bad = np.flatnonzero((x < lo) | (x > hi))
+    if bad.size:
+        i = bad[0]
+        raise InvalidSpecError(f"{what} value {i} ({x[i]:g}) is outside the valid range [{lo:g}, {hi:g}] "
+                               f"({bad.size} of {x.size} values are): the region would not contain the image")
+
+
+def linf_box(image: np.ndarray, eps: float, valid: Sequence[float] = (0.0, 1.0)) -> Box:
+    """The L∞ ball of radius `eps` around `image`, intersected with the valid range: always a
+    non-empty box containing the image (InvalidSpecError for a reversed or empty valid range, an
+    image outside it or not finite, or eps negative, NaN or infinite). eps = 0 is the image alone."""
+    x = np.asarray(image, dtype=np.float64).reshape(-1)
+    lo, hi = check_valid_range(valid)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(eps) or eps < 0:
+        raise InvalidSpecError(f"eps must be a finite non-negative number, got {eps!r}")
+    check_image(x, (lo, hi))
+    return Box(np.clip(x - eps, lo, hi), np.clip(x + eps, lo, hi))
+
+
 def robustness_problem(network: Network, image: np.ndarray, label: int, eps: float,
                        valid: tuple[float, float] = (0.0, 1.0), targets: Sequence[int] | None = None,
                        name: str = "") -> VerificationProblem:
-    """L∞ robustness of `label` within `eps` of `image`, clipped to the valid pixel range."""
+    """L∞ robustness of `label` within `eps` of `image`, clipped to the valid pixel range (`linf_box`
+    says what is rejected). The clean image and its label are kept in `meta` ("clean", "label"):
+    `certify` checks the clean image first, so a misclassified image is reported as such."""
     x = np.asarray(image, dtype=np.float64).reshape(-1)
     if x.size != network.n_inputs:
         raise InvalidSpecError(f"image has {x.size} values, network {network.name!r} takes {network.n_inputs}")
-    if not np.isfinite(eps) or eps < 0:
-        raise InvalidSpecError(f"eps must be a finite non-negative number, got {eps}")
-    lo, hi = valid
-    box = Box(np.clip(x - eps, lo, hi), np.clip(x + eps, lo, hi))
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+        raise InvalidSpecError(f"label must be an integer class, got {label!r}")
+    box = linf_box(x, eps, valid)
     spec = robustness_spec(network.n_outputs, int(label), targets)
-    return VerificationProblem.single(network, box, spec, name=name or f"robust[{label}]@{eps}")
+    x.setflags(write=False)
+    return VerificationProblem(network, (Case(box, spec),), name=name or f"robust[{label}]@{eps}",
+                               meta={"clean": x, "label": int(label), "eps": float(eps)})

@@ -53,8 +53,10 @@ class VnnlibProperty:
     source: str
 
     def problem(self, network, name: str = "") -> VerificationProblem:
-        """Attach a network (sizes are checked by `VerificationProblem`)."""
-        return VerificationProblem(network, self.cases, name=name or Path(self.source).stem)
+        """Attach a network (sizes are checked by `VerificationProblem`); the property file is
+        recorded in `meta["inputs"]` for the result's provenance."""
+        meta = {"inputs": {"property": self.source}} if Path(self.source).is_file() else {}
+        return VerificationProblem(network, self.cases, name=name or Path(self.source).stem, meta=meta)
 
 
 def read_vnnlib(path: str | Path) -> VnnlibProperty:
@@ -131,6 +133,7 @@ class _Parser:
                 raise self.error(form[0].line, f"unknown command {head!r}")
         n_in = self._count("X")
         n_out = self._count("Y")
+        self.check_base_box(base, n_in)
         clauses = [base]
         for dnf in disjunctive:
             clauses = [c + d for c in clauses for d in dnf]
@@ -223,6 +226,28 @@ class _Parser:
         return _Atom(x, y, diff.get("", 0.0), line)
 
     # ---- disjuncts → cases ------------------------------------------------------------------
+    def check_base_box(self, base: list[_Atom], n_in: int) -> None:
+        """The input bounds asserted outside any `or` must leave a non-empty box: a reversed pair
+        there is a mistake, not a vacuous property (disjuncts that an `or` expansion makes empty
+        are dropped by `clause`, as VNN-LIB's semantics allow)."""
+        lo, hi = np.full(n_in, -np.inf), np.full(n_in, np.inf)
+        lo_line: dict[int, int] = {}
+        hi_line: dict[int, int] = {}
+        for a in base:
+            if a.y or len(a.x) != 1:
+                continue
+            (i, c), = a.x.items()
+            bound = -a.const / c + 0.0
+            if c > 0 and bound < hi[i]:
+                hi[i], hi_line[i] = bound, a.line
+            elif c < 0 and bound > lo[i]:
+                lo[i], lo_line[i] = bound, a.line
+        bad = np.flatnonzero(lo > hi)
+        if bad.size:
+            i = int(bad[0])
+            raise self.error(max(lo_line[i], hi_line[i]), f"input X_{i} has lower bound {lo[i]:g} above its upper "
+                             f"bound {hi[i]:g} (lines {lo_line[i]} and {hi_line[i]}): the input region is empty")
+
     def clause(self, atoms: list[_Atom], n_in: int, n_out: int):
         lo, hi = np.full(n_in, -np.inf), np.full(n_in, np.inf)
         rows = []

@@ -1,0 +1,55 @@
+"""Issue 15, item 9: start-up stays cheap because heavy packages are imported only when used. Not
+timed (bench/startup.py measures the seconds): these check *what* each path imports, in a fresh
+interpreter."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.builders import DATA
+
+HEAVY = ("numpy", "scipy", "networkx", "onnx", "torch", "matplotlib", "highspy", "dask")
+
+
+def _loaded(code: str) -> set[str]:
+    probe = (f"import sys\n{code}\n"
+             f"print('@@' + __import__('json').dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout.rsplit("@@", 1)[1]))
+
+
+def test_import_optcert_imports_nothing_heavy():
+    assert _loaded("import optcert") == set()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["verify", "--help"], ["run", "--help"]])
+def test_help_imports_no_solver_and_no_torch(argv):
+    loaded = _loaded(f"from optcert.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass")
+    assert not loaded & {"torch", "highspy", "matplotlib", "dask", "onnx"}, loaded
+    if argv in (["--help"], ["--version"]):
+        assert loaded == set(), loaded
+
+
+def test_an_interval_verdict_never_imports_torch():
+    loaded = _loaded(f"from optcert.cli import main\nmain(['verify', {str(DATA / 'tiny.onnx')!r}, "
+                     f"{str(DATA / 'tiny_ok.vnnlib')!r}, '--engine', 'interval', '-q'])")
+    assert "torch" not in loaded and "matplotlib" not in loaded, loaded
+
+
+def test_the_thread_limit_reaches_torch_loaded_later():
+    code = ("from optcert.threads import limit_threads\nlimit_threads(1)\nimport sys\n"
+            "assert 'torch' not in sys.modules\nimport torch\nassert torch.get_num_threads() == 1, "
+            "torch.get_num_threads()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_api_names_are_there_and_verify_is_the_function():
+    code = ("import optcert.verify\nfrom optcert import verify, Result, Verdict, load_network, __version__\n"
+            "import optcert\nassert callable(verify) and optcert.verify is verify\nprint('ok')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
