@@ -4,7 +4,8 @@ memory and CPU seconds), one thread; each finished record is appended to
 bench/results/sdp_seed.csv at once (a rerun skips what is there); the load average is recorded.
 
     python bench/sdp_seed.py rows      # image 0, targets 2/3/9: certified bound, ipopt vs torch backend
-    python bench/sdp_seed.py gap       # the 9 gap images: bm per image, LP-ALL, PGD, exact margins (MILP)
+    python bench/sdp_seed.py gap       # the 9 gap images: bm per image (stops a row once proved; and
+                                       # bm-value: every row solved to the tolerance), LP-ALL, PGD, exact (MILP)
     python bench/sdp_seed.py sdp       # full SDP (SCS) vs BM: reduced instance (N = 62) and one full row
     python bench/sdp_seed.py report
 """
@@ -101,7 +102,7 @@ def run_rows(args) -> None:
         for backend in ("ipopt-lowrank", "torch-lowrank"):
             if ("rows", "0", str(target), backend) in done:
                 continue
-            out = measured(0, [target], False, "bm", {"backend": backend, "bounds": "lp-all", "attack": True},
+            out = measured(0, [target], False, "bm", {"backend": backend, "bounds": "lp-all", "early_stop": False},
                            args.timeout)
             _write("rows", 0, target, backend, out)
 
@@ -109,9 +110,9 @@ def run_rows(args) -> None:
 def run_gap(args) -> None:
     done = _done()
     plan = [("pgd", "attack", {"every_clause": True}), ("lp-all", "lp", {"bounds": "lp-all"}),
-            ("bm", "bm", {"bounds": "lp-all"})]
-    for image in GAP_IMAGES:
-        for method, engine, options in plan:
+            ("bm", "bm", {"bounds": "lp-all"}), ("bm-value", "bm", {"bounds": "lp-all", "early_stop": False})]
+    for method, engine, options in plan:   # cheap methods on every image first
+        for image in GAP_IMAGES:
             if ("gap", str(image), "all", method) not in done:
                 _write("gap", image, "all", method, measured(image, None, False, engine, options, args.timeout))
     _exact_margins(args)
@@ -139,7 +140,7 @@ def _label(image: int) -> int:
 def run_sdp(args) -> None:
     done = _done()
     for part, image, target, reduced in (("sdp-reduced", 0, 9, True), ("sdp-full", 0, 9, False)):
-        for method, engine, options in (("bm", "bm", {"bounds": "lp-all", "attack": True}),
+        for method, engine, options in (("bm", "bm", {"bounds": "lp-all", "early_stop": False}),
                                         ("sdp", "sdp", {"bounds": "lp-all", "backend": "scs"})):
             if (part, str(image), str(target), method) not in done:
                 timeout = args.sdp_time if method == "sdp" else args.timeout

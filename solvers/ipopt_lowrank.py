@@ -60,10 +60,12 @@ class IpoptOptions:
 
 
 class _Nlp:
-    """cyipopt's problem object over `BmDerivatives`, with a wall-clock stop."""
+    """cyipopt's problem object over `BmDerivatives`, with a wall-clock stop and an optional
+    `monitor(multipliers, objective) -> stop?` consulted every `every` iterations once μ ≤ 1e-2."""
 
-    def __init__(self, d: BmDerivatives, deadline: float):
+    def __init__(self, d: BmDerivatives, deadline: float, monitor=None, every: int = 5):
         self.d, self.deadline, self.iterations = d, deadline, 0
+        self.monitor, self.every, self.problem, self.stopped = monitor, every, None, False
 
     def objective(self, w):
         return self.d.objective(w)
@@ -87,7 +89,11 @@ class _Nlp:
         return self.d.hess_rows, self.d.hess_cols
 
     def intermediate(self, *args):
-        self.iterations = int(args[1])
+        self.iterations, mu = int(args[1]), float(args[5])
+        if self.monitor is not None and self.problem is not None and mu <= 1e-2 and self.iterations % self.every == 0:
+            if self.monitor(np.array(self.problem.get_current_iterate(scaled=False)["mult_g"]), float(args[2])):
+                self.stopped = True
+                return False
         return time.perf_counter() < self.deadline
 
 
@@ -130,31 +136,35 @@ class IpoptLowRankBackend(LicenceFreeBackend):
 
     def solve_model(self, model: QuadraticModel, objective: np.ndarray, rank: int, init: np.ndarray | None = None,
                     limits: Limits = Limits(), options: IpoptOptions = IpoptOptions(),
-                    duals: np.ndarray | None = None) -> Solution:
+                    duals: np.ndarray | None = None, monitor=None) -> Solution:
         """One BM problem (constraints of `model`, `objective` over its slots) at `rank`, started at
-        `init` and, when given, at multipliers `duals`. Failures and limits come back as Solutions."""
+        `init` and, when given, at multipliers `duals`. `monitor(y, objective) -> bool` sees the
+        current multipliers every few late iterations; True stops the solve (status CUTOFF: the caller has what
+        it needed, e.g. a certificate). Failures and limits come back as Solutions."""
         start = time.perf_counter()
         try:
             import cyipopt  # noqa: F401  (its BLAS must be loaded before the limit is set)
             from threadpoolctl import threadpool_limits
 
             with threadpool_limits(limits=int(limits.threads or 1)):
-                return self._run(model, objective, rank, init, limits, options, duals, start)
+                return self._run(model, objective, rank, init, limits, options, duals, start, monitor)
         except Exception as err:  # a solver failure is a status, never a crash
             return Solution(SolveStatus.ERROR, NAME, time.perf_counter() - start,
                             message=f"{NAME} failed: {type(err).__name__}: {err}")
 
-    def _run(self, model, objective, rank, init, limits: Limits, opts: IpoptOptions, duals, start: float):
+    def _run(self, model, objective, rank, init, limits: Limits, opts: IpoptOptions, duals, start: float,
+             monitor=None):
         import cyipopt
 
         d = BmDerivatives(model, objective, rank)
         W0 = start_factor(model, rank, init, opts.noise, opts.seed)
         deadline = start + limits.time_limit if limits.time_limit is not None else math.inf
-        nlp = _Nlp(d, deadline)
+        nlp = _Nlp(d, deadline, monitor)
         cu = np.zeros(model.m)
         cl = np.where(model.equality, 0.0, -_INF)
         problem = cyipopt.Problem(n=W0.size, m=model.m, problem_obj=nlp, lb=np.full(W0.size, -_INF),
                                   ub=np.full(W0.size, _INF), cl=cl, cu=cu)
+        nlp.problem = problem
         for key, value in self._settings(limits, opts, duals is not None, deadline).items():
             problem.add_option(key, value)
         kwargs = {} if duals is None else {"lagrange": np.asarray(duals, dtype=np.float64)}
@@ -162,7 +172,7 @@ class IpoptLowRankBackend(LicenceFreeBackend):
         U = d.factor(w)
         g = d.constraints(w)
         viol = float(np.max(np.where(model.equality, np.abs(g), np.maximum(g, 0.0)), initial=0.0))
-        status = _STATUS.get(int(info["status"]), SolveStatus.NUMERICAL)
+        status = SolveStatus.CUTOFF if nlp.stopped else _STATUS.get(int(info["status"]), SolveStatus.NUMERICAL)
         if status is SolveStatus.NUMERICAL and time.perf_counter() >= deadline:
             status = SolveStatus.TIME_LIMIT
         stats = {"max_violation": viol, "iterations": float(nlp.iterations), "rank": float(rank),

@@ -45,7 +45,9 @@ class BmOptions:
     Zhang); `gap`: stop raising the rank once primal − certified ≤ gap·(1 + |primal|);
     `active`: substitute | lift | equation (lowerings/quadratic.py); `row_time`: seconds per row
     (0 = an even share of the time left); `tolerance`: torch's violation tolerance;
-    `ipm_tolerance`: IPOPT's KKT tolerance; `attack`: warm start at each row's PGD point;
+    `ipm_tolerance`: IPOPT's KKT tolerance; `early_stop`: certify IPOPT's iterates every few
+    late iterations and stop once the row is proved (off: solve every rank to the tolerance, for
+    measuring the relaxation's value); `attack`: warm start at each row's PGD point;
     `triangle`/`hidden_boxes` as in `SdpOptions`; `device`/`precision`: torch backend only."""
 
     bounds: Tightening = Tightening.LP
@@ -59,6 +61,7 @@ class BmOptions:
     row_time: float = 0.0
     tolerance: float = 1e-7
     ipm_tolerance: float = 1e-10
+    early_stop: bool = True
     attack: bool = True
     device: str = "cpu"
     precision: Precision = Precision.FLOAT64
@@ -165,9 +168,11 @@ def _ipopt_row(out: EngineOutput, cc: CompiledCase, bounds, row: int, x0, option
     U[0, 0], U[1:, 0] = 1.0, network_point(lowered, cc.net, x0)
     duals = None
     settings = IpoptOptions(tolerance=options.ipm_tolerance)
+    monitor = _Monitor(out, cc, row, model) if options.early_stop else None
     while True:
         limit = remaining(row_deadline, 0.85)
-        solution = BACKEND.solve_model(model, model.objective, rank, U, Limits(time_limit=limit), settings, duals)
+        solution = BACKEND.solve_model(model, model.objective, rank, U, Limits(time_limit=limit), settings, duals,
+                                       monitor)
         entry: dict[str, Any] = {"case": cc.index, "row": row, "rank": rank, "status": solution.status.value,
                  "seconds": round(solution.seconds, 3), "primal": solution.objective, "message": solution.message,
                  "max_violation": solution.stats.get("max_violation"), "iterations": solution.stats.get("iterations")}
@@ -190,3 +195,21 @@ def _ipopt_row(out: EngineOutput, cc: CompiledCase, bounds, row: int, x0, option
             return
         U = add_direction(U, negative_direction(model, solution.row_duals, entry["lambda"]))
         rank, duals = rank + 1, solution.row_duals
+
+
+class _Monitor:
+    """Certifies the interior-point iterate's multipliers now and then (certificates/sdp.certify);
+    keeps every improvement as the row's bound ("best multipliers seen") and stops the solve once the
+    row is proved."""
+
+    def __init__(self, out: EngineOutput, cc: CompiledCase, row: int, model):
+        self.out, self.cc, self.row, self.model, self.checks = out, cc, row, model, 0
+
+    def __call__(self, y: np.ndarray, objective: float) -> bool:
+        from optcert.certificates.sdp import certify
+        from optcert.engines.sdp_rows import raise_row
+
+        self.checks += 1
+        bound = certify(self.model, y, objective, deadline=time.monotonic() + 1.0).bound
+        raise_row(self.out, self.cc, self.row, bound, "bm")
+        return bool(bound > 0)
