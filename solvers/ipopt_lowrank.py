@@ -46,7 +46,7 @@ class IpoptOptions:
     max_iterations: int = 3000
     ordering: str = "amd"
     mu_strategy: str = "monotone"
-    noise: float = 1e-3
+    noise: float = 1e-1
     seed: int = 0
 
     def __post_init__(self):

@@ -60,7 +60,7 @@ class BmOptions:
     gap: float = 1e-4
     row_time: float = 0.0
     tolerance: float = 1e-7
-    ipm_tolerance: float = 1e-10
+    ipm_tolerance: float = 1e-8
     early_stop: bool = True
     attack: bool = True
     device: str = "cpu"
