@@ -40,7 +40,8 @@ _STATUS = {0: SolveStatus.OPTIMAL, 1: SolveStatus.OPTIMAL, 2: SolveStatus.INFEAS
 class IpoptOptions:
     """`tolerance`: IPOPT's scaled KKT tolerance (`tol`); `max_iterations`; `ordering`: MUMPS
     fill-reducing ordering (amd | amf | scotch | pord | metis | qamd | auto); `mu_strategy`:
-    monotone | adaptive; `noise`: scale of the random start of the extra columns when none given."""
+    monotone | adaptive; `noise`: scale of the random start of the extra columns when none given;
+    `monitor_every`: iterations between calls of the caller's monitor."""
 
     tolerance: float = 1e-8
     max_iterations: int = 3000
@@ -48,10 +49,12 @@ class IpoptOptions:
     mu_strategy: str = "monotone"
     noise: float = 1e-1
     seed: int = 0
+    monitor_every: int = 5
 
     def __post_init__(self):
-        if not (0 < self.tolerance < 1) or self.max_iterations < 1 or not (self.noise >= 0):
-            raise InvalidOptionError(f"{NAME}: need 0 < tolerance < 1, max_iterations ≥ 1, noise ≥ 0")
+        if not (0 < self.tolerance < 1) or min(self.max_iterations, self.monitor_every) < 1 or not self.noise >= 0:
+            raise InvalidOptionError(f"{NAME}: need 0 < tolerance < 1, max_iterations and monitor_every ≥ 1, "
+                                     "noise ≥ 0")
         if self.ordering not in _ORDERINGS:
             raise InvalidOptionError(f"{NAME}: option 'ordering' must be one of {', '.join(_ORDERINGS)}, "
                                      f"got {self.ordering!r}")
@@ -159,7 +162,7 @@ class IpoptLowRankBackend(LicenceFreeBackend):
         d = BmDerivatives(model, objective, rank)
         W0 = start_factor(model, rank, init, opts.noise, opts.seed)
         deadline = start + limits.time_limit if limits.time_limit is not None else math.inf
-        nlp = _Nlp(d, deadline, monitor)
+        nlp = _Nlp(d, deadline, monitor, opts.monitor_every)
         cu = np.zeros(model.m)
         cl = np.where(model.equality, 0.0, -_INF)
         problem = cyipopt.Problem(n=W0.size, m=model.m, problem_obj=nlp, lb=np.full(W0.size, -_INF),

@@ -88,3 +88,19 @@ def test_missing_cyipopt_is_reported_unavailable(monkeypatch):
     assert not status.available and "cyipopt" in status.reason
     sol = IpoptLowRankBackend().solve(LowRankSDP(box_qcqp(4, 1, 0), 2))
     assert sol.status is SolveStatus.UNAVAILABLE
+
+
+def test_monitor_sees_late_multipliers_and_can_stop_the_solve():
+    model = box_qcqp(10, 4, 1)
+    seen = []
+
+    def monitor(y, objective):
+        seen.append((y.copy(), objective))
+        return len(seen) >= 2
+
+    sol = BACKEND.solve_model(model, model.objective, 3, options=IpoptOptions(monitor_every=1), monitor=monitor)
+    assert sol.status is SolveStatus.CUTOFF and len(seen) == 2
+    assert all(y.shape == (model.m,) and np.isfinite(obj) for y, obj in seen)
+    assert sol.row_duals is not None
+    full = BACKEND.solve_model(model, model.objective, 3)
+    assert full.status is SolveStatus.OPTIMAL and full.stats["iterations"] > sol.stats["iterations"]
