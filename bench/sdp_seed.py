@@ -89,7 +89,8 @@ def _write(part, image, target, method, out: dict, detail: str = "") -> None:
             w.writeheader()
         primal = [r["primal"] for r in out["rows"]]
         w.writerow({"part": part, "image": image, "target": target, "method": method, "verdict": out["verdict"],
-                    "bound": json.dumps(out["lower"]), "primal": json.dumps(primal), "rows": json.dumps(out["rows"]),
+                    "bound": json.dumps(out["upper"] if method == "pgd" else out["lower"]),   # PGD: its upper bound
+                    "primal": json.dumps(primal), "rows": json.dumps(out["rows"]),
                     "cpu_s": round(out["cpu"], 1), "wall_s": round(out["wall"], 1), "peak_mb": round(out["peak"]),
                     "load": os.getloadavg()[0], "detail": detail or out["reason"]})
     print(part, image, target, method, out["verdict"], np.round(out["lower"], 4), f"cpu {out['cpu']:.0f}s",
