@@ -12,6 +12,7 @@ fixed input is a constant) and, per ReLU layer k, the kept neurons (lowerings/su
                      its lifted row stays free, kept for comparison);
   unstable           −z ≤ 0,  ẑ − z ≤ 0 (linear),  z² − z·ẑ = 0 (lifted complementarity);
   unstable, `triangle` z − Σ c_j v_j + K ≤ 0 (linear: the LP chord, optional),
+  stable with a 0 bound  −ẑ ≤ 0 (active, l = 0) or ẑ ≤ 0 (inactive, u = 0): a branch-and-bound split,
 with c_j = fl(s w_j), s = fl(u/(u − l)), and K = fl(s l) − fl(s b) lowered by a margin δ that covers
 every rounding (of s, of each c_j times the largest |v_j| the boxes allow, of K) — so the cut is
 implied by z ≤ u(ẑ − l)/(u − l) on the box and never removes a network point. With the cuts the
@@ -118,6 +119,8 @@ def _relu_rows(R: _Rows, k: int, comp: Composed, var: np.ndarray, lo, hi, mode: 
     `mag` (bounds on |v| by P index) adds the triangle cuts when given."""
     unstable = np.flatnonzero((lo < 0) & (hi > 0))
     active = np.flatnonzero((lo >= 0) & (hi > 0) & (var >= 0))
+    _sign_rows(R, k, comp, np.flatnonzero((lo == 0) & (hi > 0) & (var < 0)), -1.0)
+    _sign_rows(R, k, comp, np.flatnonzero((hi == 0) & (lo < 0)), 1.0)
     for name, sel in (("active", active), ("unstable", unstable)):
         if sel.size == 0:
             continue
@@ -138,6 +141,17 @@ def _relu_rows(R: _Rows, k: int, comp: Composed, var: np.ndarray, lo, hi, mode: 
               _up(u * err * (1 + 4 * _U)))
         if mag is not None and name == "unstable":
             _triangle_rows(R, k, sel, nrn, p, w, z, b, err, lo, hi, mag)
+
+
+def _sign_rows(R: _Rows, k: int, comp: Composed, sel: np.ndarray, sign: float) -> None:
+    """sign·ẑ ≤ 0 for stable neurons whose bound is 0 — the split constraints of a branch-and-bound
+    domain (ẑ ≥ 0 on a substituted neuron, ẑ ≤ 0 on a dropped one), lost otherwise."""
+    if sel.size == 0:
+        return
+    nrn, p, w, b, err = _rows_of(comp, sel)
+    m = sel.size
+    R.add(f"split_sign{k}", m, np.r_[nrn, np.arange(m)], np.zeros(nrn.size + m), np.r_[p, np.zeros(m, np.int64)],
+          sign * np.r_[w, b], False, err)
 
 
 def _up(t: np.ndarray) -> np.ndarray:

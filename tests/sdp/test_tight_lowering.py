@@ -123,3 +123,32 @@ def test_substitution_drops_active_and_fixed_variables_and_records_slack():
     assert sub.form.row_slack is not None and np.all(sub.form.row_slack < 1e-10)
     garbage = np.random.default_rng(0).normal(size=sub.form.m) * 1e3
     assert certify(sub.form, garbage).slack_loss > 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_split_domains_keep_their_points_and_their_split_constraint(seed):
+    """A branch-and-bound child (an unstable neuron split active: lo = 0, or inactive: hi = 0) is
+    substituted or dropped; its sign constraint stays as a row, so the child's SDP is at least the
+    parent's, every network point of the child stays feasible, and the value is below the sampled minimum."""
+    net, bounds, _ = _instance(seed, fixed=False)
+    k = next(k for k in range(1, len(net.layers)) if np.any((bounds.lower[k] < 0) & (bounds.upper[k] > 0)))
+    i = int(np.flatnonzero((bounds.lower[k] < 0) & (bounds.upper[k] > 0))[0])
+    parent, _ = cvxpy_sdp(relu_qcqp(net, bounds, 0, True, True).form)
+    rng = np.random.default_rng(seed)
+    lo, hi = bounds.lower[0], bounds.upper[0]
+    xs = lo + (hi - lo) * rng.random((4000, lo.size))
+    pre = net.forward(xs)
+    for child, side in zip(bounds.split(k, i), (pre[k - 1][:, i] <= 0, pre[k - 1][:, i] >= 0)):
+        lowered = relu_qcqp(net, child, 0, True, True)
+        model = lowered.form
+        assert any(name.startswith("split_sign") for name in lowered.info["rows"])
+        slack = np.zeros(model.m) if model.row_slack is None else model.row_slack
+        for x in xs[side][:200]:
+            w = np.r_[1.0, network_point(lowered, net, x)]
+            g = model.constraints @ model.values(np.outer(w, w))
+            assert np.all(np.abs(g[model.equality]) <= slack[model.equality] + 1e-12)
+            assert np.all(g[~model.equality] <= slack[~model.equality] + 1e-12)
+        value, y = cvxpy_sdp(model)
+        assert value >= parent - 1e-6 * (1 + abs(parent))
+        if side.any():
+            assert certify(model, y, value).bound <= pre[-1][side, 0].min() + 1e-9
