@@ -99,8 +99,8 @@ def _write(part, image, target, method, out: dict, detail: str = "") -> None:
 
 def run_rows(args) -> None:
     done = _done()
-    for target in (2, 3, 9):
-        for backend in ("ipopt-lowrank", "torch-lowrank"):
+    for target in [int(t) for t in args.targets.split(",")]:
+        for backend in args.backends.split(","):
             if ("rows", "0", str(target), backend) in done:
                 continue
             out = measured(0, [target], False, "bm", {"backend": backend, "bounds": "lp-all", "early_stop": False},
@@ -112,8 +112,9 @@ def run_gap(args) -> None:
     done = _done()
     plan = [("pgd", "attack", {"every_clause": True}), ("lp-all", "lp", {"bounds": "lp-all"}),
             ("bm", "bm", {"bounds": "lp-all"}), ("bm-value", "bm", {"bounds": "lp-all", "early_stop": False})]
+    images = [int(i) for i in args.images.split(",")] if args.images else GAP_IMAGES
     for method, engine, options in plan:   # cheap methods on every image first
-        for image in GAP_IMAGES:
+        for image in images:
             if ("gap", str(image), "all", method) not in done:
                 _write("gap", image, "all", method, measured(image, None, False, engine, options, args.timeout))
     _exact_margins(args)
@@ -170,6 +171,9 @@ def main() -> None:
     parser.add_argument("part", choices=("rows", "gap", "sdp", "report"))
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--sdp-time", type=float, default=900.0)
+    parser.add_argument("--targets", default="2,3,9", help="rows: target classes of image 0")
+    parser.add_argument("--backends", default="ipopt-lowrank,torch-lowrank", help="rows: BM backends")
+    parser.add_argument("--images", default="", help="gap: image indices (default: the 9 gap images)")
     args = parser.parse_args()
     {"rows": run_rows, "gap": run_gap, "sdp": run_sdp}.get(args.part, lambda a: None)(args)
     record("sdp_seed", report())
