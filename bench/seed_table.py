@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,7 +66,9 @@ def main() -> None:
     store = OUT / "runs.sqlite"
     if not args.report_only:
         _sweep(args, store)
-    _report(store)
+    from optcert.study.gap import parse_methods
+
+    _report(store, set(parse_methods(args.methods)))
 
 
 def _sweep(args, store: Path) -> None:
@@ -90,14 +93,14 @@ def _sweep(args, store: Path) -> None:
                   f"{summary.failed} failed, {summary.timed_out} timed out, {summary.seconds:.0f} s", flush=True)
 
 
-def _report(store: Path) -> None:
+def _report(store: Path, methods: set) -> None:
     from optcert.study.report import load_instances, read_anchors, table1, write_csv
     from optcert.sweeps.store import ResultStore
 
     with ResultStore(store) as db:
         instances = load_instances(db)
-    methods = set().union(*(inst.runs for inst in instances)) if instances else set()
-    complete = [inst for inst in instances if methods <= set(inst.runs)]   # images every method finished
+    complete = [replace(inst, runs={m: r for m, r in inst.runs.items() if m in methods})
+                for inst in instances if methods <= set(inst.runs)]   # images every asked method finished
     print(f"{len(complete)} of {len(instances)} instances have every method ({', '.join(m.value for m in methods)})")
     instances = complete
     write_csv(instances, OUT / "instances.csv")
