@@ -17,10 +17,13 @@ is valid whatever ν is, so rounding in ν is harmless. For that choice the 1-D 
 matrix–vector product; with other multipliers (betas, given ν) each minimum is taken over the
 endpoints {l, u} and 0 (a superset of the minimisers, so never above the true minimum).
 
-Rounding in Λ, in the terms and in the sums is bounded a priori per matrix product (rounding.py):
-pushing ν_k through layer k adds |ν_k|·q_k to an allowance, q_k = Cγ_N (|W_k| s + |b_k| + w_k)
-(relaxation.py), a matrix–vector product per layer; the bound is the float64 sum of the parts less
-the allowance, stepped one ulp down. float32 bounds are therefore rigorous too (assuming IEEE
+The input box is centred, x = c + δ with |δ| ≤ r: a layer reading the input contributes
+ν_k·(W_k0 c + b_k) (the centre's value taken in float64) and the box term is −|Λ_0| r, so the
+compute-precision rounding only ever multiplies the radius. Rounding in Λ, in the terms and in
+the sums is bounded a priori per matrix product (rounding.py): pushing ν_k through layer k adds
+|ν_k|·q_k to an allowance (relaxation.py: γ_n-weighted |W_kj| u⁺_j, |W_k0| r, |b_k|, |ĉ_k| and the
+layer's own max(|l|, |u|)), one matrix–vector product per layer; the bound is the float64 sum of
+the parts less the allowance, stepped one ulp down. float32 bounds are therefore rigorous too (assuming IEEE
 round-to-nearest; TF32 is switched off on CUDA), looser by about γ_N relative.
 
 `crown` bounds every layer: a layer that reads only the input by interval arithmetic (exact for
@@ -34,7 +37,7 @@ from enum import Enum
 from typing import Any, Mapping
 
 from optcert.bounds.interval_batch import interval_layer
-from optcert.bounds.relaxation import ReluLayer, allowance, relu_layer
+from optcert.bounds.relaxation import ReluLayer, allowance, centre_value, input_centre, relu_layer
 from optcert.bounds.rounding import ETA, U64, nudge_down
 from optcert.bounds.torch_net import DomainBatch, TorchNet
 
@@ -104,16 +107,22 @@ class _Sums:
             else:
                 self.allow = self.allow + torch.bmm(absnu, q[..., None])[..., 0].double()
 
-    def push(self, k: int, nu) -> None:
+    def push(self, k: int, nu, closed: bool = True) -> None:
         """Send ν_k (B, m, n_k) — or (m, n_k) shared by every domain — through layer k."""
+        import torch
+
         layer = k - 1
         for j, w in zip(self.tn.sources[layer], self.tn.weights[layer]):
             contrib = nu @ w
             self.lam[j] = self.lam[j] + contrib if j in self.lam else contrib
-        self.add(nu @ self.tn.biases[layer])
-        self.charge(nu.detach().abs(), allowance(self.tn, self.domains, k, own=k != self.target))
+        if 0 in self.tn.sources[layer]:       # the input is centred: ν_k · (W_k0 c + b_k)
+            centre = centre_value(self.tn, self.domains, k).to(nu.dtype)
+            self.add(centre @ nu.T if nu.ndim == 2 else torch.bmm(nu, centre[..., None])[..., 0])
+        else:
+            self.add(nu @ self.tn.biases[layer])
+        self.charge(nu.detach().abs(), allowance(self.tn, self.domains, k, k != self.target, closed))
 
-    def select(self, sel: Selection) -> None:
+    def select(self, sel: Selection, closed: bool) -> None:
         """Push the rows [e_idx; −e_idx] of the target layer: rows of W gathered, not multiplied."""
         import torch
 
@@ -121,24 +130,24 @@ class _Sums:
         for j, w in zip(self.tn.sources[layer], self.tn.weights[layer]):
             rows = w[sel.idx] * valid[..., None]
             self.lam[j] = torch.cat([rows, -rows], dim=1)
-        bias = self.tn.biases[layer][sel.idx] * valid
+        if 0 in self.tn.sources[layer]:
+            bias = torch.gather(centre_value(self.tn, self.domains, self.target), 1, sel.idx) * valid
+        else:
+            bias = self.tn.biases[layer][sel.idx] * valid
         self.add(torch.cat([bias, -bias], dim=1))
-        q = torch.gather(allowance(self.tn, self.domains, self.target, own=False), 1, sel.idx) * valid
+        q = torch.gather(allowance(self.tn, self.domains, self.target, False, closed), 1, sel.idx) * valid
         self.allow = self.allow + torch.cat([q, q], dim=1).double()
 
     def box(self) -> None:
-        """min over the input box of Λ_0 x = Λ_0 l + min(Λ_0, 0)(u − l), the width rounded up."""
-        import numpy as np
+        """min over the centred input box of Λ_0 (x − c) = −|Λ_0| r (the centre went in at push)."""
         import torch
 
         lam = self.lam.pop(0)
-        lo, hi = self.domains.layer(0, self.tn.precision)
-        width = hi - lo
-        width = torch.nextafter(width, torch.full_like(width, np.inf))
-        both = torch.stack([lo, width], dim=2)                   # (B, n_0, 2)
-        lam = lam.expand(self.domains.size, *lam.shape[-2:]) if lam.ndim == 2 else lam
-        low = torch.bmm(lam, both[..., :1])[..., 0] + torch.bmm(lam.clamp(max=0.0), both[..., 1:])[..., 0]
-        self.add(low)
+        r = input_centre(self.tn, self.domains)[1]
+        if lam.ndim == 2:
+            self.add(-(r @ lam.abs().T))
+        else:
+            self.add(-torch.bmm(lam.abs(), r[..., None])[..., 0])
 
     def lower(self):
         """Total less the allowance and the underflow term, one ulp down."""
@@ -176,11 +185,12 @@ def backward_bound(tn: TorchNet, domains: DomainBatch, target: int, objective, *
     import torch
 
     sums = _Sums(tn, domains, target)
+    closed = nus is None and not betas
     if isinstance(objective, Selection):
-        sums.select(objective)
+        sums.select(objective, closed)
     else:
         obj = torch.as_tensor(objective, dtype=tn.precision.torch(), device=tn.device)
-        sums.push(target, obj)
+        sums.push(target, obj, closed)
     used = {}
     for j in range(target - 1, 0, -1):
         if j not in sums.lam:
@@ -192,10 +202,9 @@ def backward_bound(tn: TorchNet, domains: DomainBatch, target: int, objective, *
             nu = relax(lam, layer, None if alphas is None else alphas.get(j), slope)
             if betas is not None and j in betas:
                 nu = nu + betas[j]
-        closed = nus is None and (betas is None or j not in betas)
         sums.add(_neuron_term(lam, nu, layer, closed))
         used[j] = nu
-        sums.push(j, nu)
+        sums.push(j, nu, closed)
     if 0 in sums.lam:
         sums.box()
     low = sums.lower()

@@ -4,8 +4,10 @@
 triangle relaxation — upper slope u/(u − l), adaptive lower slope (Zhang et al. 2018), and the
 triangle height u(−l)/(u − l) that the relaxation loses on an unstable neuron whose coefficient is
 negative. `allowance`: the vector q_k that turns |ν_k| into the rounding-error allowance of pushing
-ν_k through layer k (see crown.py and rounding.py), q_k = C γ_{N_k} (Σ_j |W_kj| s_j + |b_k| + w_k),
-with s_j the largest value z_j can take in magnitude and w_k = max(|l_k|, |u_k|).
+ν_k through layer k (see crown.py and rounding.py): γ(n_k)·|W_kj| u⁺_j per ReLU source, γ·|W_k0| r
+for the input (whose box is centred: the compute-precision weights only multiply x − c, the
+centre's value ĉ_k = W_k0 c + b_k is taken in float64), γ·|b_k|, γ·|ĉ_k| and, for the layer's own
+neuron terms, γ·max(|l_k|, |u_k|).
 """
 from __future__ import annotations
 
@@ -14,10 +16,6 @@ from typing import Any
 
 from optcert.bounds.rounding import gamma
 from optcert.bounds.torch_net import DomainBatch, TorchNet
-
-# Error terms per pushed layer: matrix product (1), neuron term evaluation (2), its sum (1),
-# input-box term (3), weights and biases rounded to the compute precision (1).
-ALLOWANCE_FACTOR = 8.0
 
 
 @dataclass(frozen=True)
@@ -55,32 +53,65 @@ def _relu_layer(tn: TorchNet, domains: DomainBatch, j: int) -> ReluLayer:
                      height.transpose(1, 2).contiguous())
 
 
-def source_magnitude(tn: TorchNet, domains: DomainBatch, j: int):
-    """s_j (B, n_j): the largest |z_j| over the domain (the input box for j = 0), compute precision."""
+def input_centre(tn: TorchNet, domains: DomainBatch):
+    """(c, r): the input box as centre c and radius r rounded up, compute precision, (B, n_0)."""
+    return domains.cached(("centre", 0, tn.precision), lambda: _input_centre(tn, domains))
+
+
+def _input_centre(tn: TorchNet, domains: DomainBatch):
+    import numpy as np
     import torch
 
-    lo, hi = domains.layer(j, tn.precision)
-    return torch.maximum(lo.abs(), hi.abs()).detach() if j == 0 else torch.relu(hi).detach()
+    lo, hi = (t.detach() for t in domains.layer(0, tn.precision))
+    c = (lo + hi) / 2
+    r = torch.maximum(hi - c, c - lo)
+    return c, torch.nextafter(r, torch.full_like(r, np.inf))
 
 
-def allowance(tn: TorchNet, domains: DomainBatch, k: int, own: bool):
-    """q_k (B, n_k): rounding allowance per unit of |ν_k| (module doc); `own` adds w_k (layer k is
-    a ReLU layer whose neuron term the pass evaluates)."""
-    return domains.cached(("allow", k, tn.precision, id(tn), own), lambda: _allowance(tn, domains, k, own))
+def centre_value(tn: TorchNet, domains: DomainBatch, k: int):
+    """ĉ_k (B, n_k) float64: the input part of layer k at the box centre plus its bias,
+    Σ_{j=0} W_kj c + b_k, from the network's float64 weights (so that the compute-precision
+    weights only ever multiply the small x − c). Differentiable."""
+    def make():
+        weights, bias = tn.exact_affine(k - 1)
+        c = input_centre(tn, domains)[0].double()
+        return bias + sum(c @ w.T for w in weights)
+    return domains.cached(("cvalue", k, tn.precision, id(tn)), make)
 
 
-def _allowance(tn: TorchNet, domains: DomainBatch, k: int, own: bool):
+def allowance(tn: TorchNet, domains: DomainBatch, k: int, own: bool, closed: bool = True):
+    """q_k (B, n_k): rounding allowance per unit of |ν_k| (module doc; crown.py derives each
+    term); `own` adds layer k's own neuron term (a ReLU layer the pass relaxes); `closed`: the
+    sources' neuron terms are in closed form (only unstable neurons round), else general."""
+    return domains.cached(("allow", k, tn.precision, id(tn), own, closed),
+                          lambda: _allowance(tn, domains, k, own, closed))
+
+
+def _allowance(tn: TorchNet, domains: DomainBatch, k: int, own: bool, closed: bool):
     import torch
 
+    u, layer, sizes = tn.precision.unit_roundoff, k - 1, tn.sizes()
+    srcs = tn.sources[layer]
+    g_mm = gamma(sizes[k] + len(srcs) + 4, u)          # Λ_j = ν_k W_kj, the weights' own rounding
     with torch.no_grad():
-        layer = k - 1
-        q = tn.abs_biases[layer].detach().expand(domains.size, -1).clone()
-        n = tn.biases[layer].shape[0] + len(tn.sources[layer]) + 2 * tn.depth + 8
-        for j, aw in zip(tn.sources[layer], tn.abs_weights(layer)):
-            q = q + source_magnitude(tn, domains, j) @ aw.T
-            n += aw.shape[1]
+        q = torch.zeros((domains.size, sizes[k]), dtype=tn.precision.torch(), device=tn.biases[layer].device)
+        reads_input = 0 in srcs
+        if reads_input:
+            c, r = input_centre(tn, domains)
+            centre = centre_value(tn, domains, k).detach()
+            q = q + (centre.abs() * gamma(sizes[k] + 3, u)).to(q.dtype)
+            q = q + (c.abs() @ tn.abs_weights(layer)[srcs.index(0)].T + tn.abs_biases[layer]) * \
+                (gamma(sizes[0] + len(srcs) + 4, 2.0 ** -53) * 2)
+        else:
+            q = q + tn.abs_biases[layer] * g_mm
+        for j, aw in zip(srcs, tn.abs_weights(layer)):
+            if j == 0:
+                q = q + (r @ aw.T) * (g_mm + gamma(sizes[0] + 4, u) * (1 + g_mm))
+            else:
+                up = torch.relu(domains.layer(j, tn.precision)[1].detach())
+                rounds = torch.where(relu_layer(tn, domains, j).unstable[:, 0], up, 0.0) if closed else up
+                q = q + (up @ aw.T) * g_mm + (rounds @ aw.T) * (gamma(sizes[j] + 10, u) * (1 + g_mm))
         if own:
             lo, hi = domains.layer(k, tn.precision)
-            q = q + torch.maximum(lo.abs(), hi.abs()).detach()
-        u = tn.precision.unit_roundoff
-        return q * (ALLOWANCE_FACTOR * gamma(n, u) * (1 + 8 * gamma(n, u)))
+            q = q + torch.maximum(lo.abs(), hi.abs()).detach() * gamma(sizes[k] + 3, u)
+        return q * (1 + 16 * gamma(max(sizes) + 4, u))

@@ -42,6 +42,22 @@ class TorchNet:
             self._abs[layer] = tuple(w.detach().abs() for w in self.weights[layer])
         return self._abs[layer]
 
+    def exact_affine(self, layer: int):
+        """(weights reading the input, bias) of layer `layer` (0-based) in float64: the network's own
+        values (the compute-precision tensors themselves when computing in float64)."""
+        import torch
+
+        if self.precision is Precision.FLOAT64:
+            return tuple(w for j, w in zip(self.sources[layer], self.weights[layer]) if j == 0), self.biases[layer]
+        key = ("exact", layer)
+        if key not in self._abs:
+            src = self.net.layers[layer]
+            dev = self.biases[layer].device
+            self._abs[key] = (tuple(torch.tensor(w, dtype=torch.float64, device=dev)
+                                    for j, w in zip(src.sources, src.weights) if j == 0),
+                              torch.tensor(src.bias, dtype=torch.float64, device=dev))
+        return self._abs[key]
+
     def input_only(self, k: int) -> bool:
         """True when layer k (1-based) reads only the input: interval arithmetic is then exact
         up to rounding, and equal to CROWN's bound."""
