@@ -37,7 +37,14 @@ from enum import Enum
 from typing import Any, Mapping
 
 from optcert.bounds.interval_batch import interval_layer
-from optcert.bounds.relaxation import ReluLayer, allowance, centre_value, input_centre, relu_layer
+from optcert.bounds.relaxation import (
+    ReluLayer,
+    allowance,
+    centre_value,
+    input_centre,
+    layer_vectors,
+    relu_layer,
+)
 from optcert.bounds.rounding import ETA, U64, nudge_down
 from optcert.bounds.torch_net import DomainBatch, TorchNet
 
@@ -107,7 +114,7 @@ class _Sums:
             else:
                 self.allow = self.allow + torch.bmm(absnu, q[..., None])[..., 0].double()
 
-    def push(self, k: int, nu, closed: bool = True) -> None:
+    def push(self, k: int, nu, closed: bool = True, charged: bool = False) -> None:
         """Send ν_k (B, m, n_k) — or (m, n_k) shared by every domain — through layer k."""
         import torch
 
@@ -120,7 +127,8 @@ class _Sums:
             self.add(centre @ nu.T if nu.ndim == 2 else torch.bmm(nu, centre[..., None])[..., 0])
         else:
             self.add(nu @ self.tn.biases[layer])
-        self.charge(nu.detach().abs(), allowance(self.tn, self.domains, k, k != self.target, closed))
+        if not charged:
+            self.charge(nu.detach().abs(), allowance(self.tn, self.domains, k, k != self.target, closed))
 
     def select(self, sel: Selection, closed: bool) -> None:
         """Push the rows [e_idx; −e_idx] of the target layer: rows of W gathered, not multiplied."""
@@ -157,15 +165,33 @@ class _Sums:
         return nudge_down(self.total - slack)
 
 
-def _neuron_term(lam, nu, layer: ReluLayer, closed: bool):
-    """Σ_i min_{t ∈ [l, u]} (Λ_i relu(t) − ν_i t), (B, m): closed form for relaxation multipliers,
-    else the minimum over {l, u, 0} (module doc)."""
+def _closed_layer(sums: _Sums, lam, layer: ReluLayer, j: int, alpha, slope: LowerSlope):
+    """ν for relaxation multipliers, ν = Λ s + Λ⁺ (α − s), with the neuron terms
+    Σ min(Λ, 0) h = Λ h − Λ⁺ h and the allowance Σ |ν| q ≤ Σ |Λ| c q = 2 Λ⁺ (c q) − Λ (c q)
+    (c ≥ the slope used, ≤ 1) in two batched products against [h, c q]: three elementwise passes
+    over Λ in all."""
     import torch
 
-    if closed:
-        neg = lam.clamp(max=0.0)
-        neg = neg.expand(layer.height.shape[0], *neg.shape[-2:]) if neg.ndim == 2 else neg
-        return torch.bmm(neg, layer.height)[..., 0]
+    pos = torch.relu(lam)
+    if alpha is None:
+        nu = torch.addcmul(lam * layer.upper_slope, pos,
+                           layer.adaptive_gap if slope is LowerSlope.ADAPTIVE else torch.zeros_like(layer.adaptive_gap))
+        V = layer_vectors(sums.tn, sums.domains, j, exact_slopes=True)
+    else:
+        lower = torch.where(layer.unstable, alpha.clamp(0.0, 1.0), layer.active.to(lam.dtype))
+        nu = torch.addcmul(lam * layer.upper_slope, pos, lower - layer.upper_slope)
+        V = layer_vectors(sums.tn, sums.domains, j, exact_slopes=False)
+    a, p = torch.matmul(lam, V), torch.matmul(pos, V)
+    sums.add(a[..., 0] - p[..., 0])
+    with torch.no_grad():
+        sums.allow = sums.allow + (2 * p[..., 1] - a[..., 1]).detach().double()
+    return nu
+
+
+def _neuron_term(lam, nu, layer: ReluLayer):
+    """Σ_i min over {l, u, 0} of (Λ_i relu(t) − ν_i t), (B, m), for any multipliers (module doc)."""
+    import torch
+
     at_lo = lam * layer.lo_pos - nu * layer.lo
     at_hi = lam * layer.hi_pos - nu * layer.hi
     return torch.minimum(at_lo, at_hi).clamp(max=0.0).sum(-1)
@@ -196,15 +222,18 @@ def backward_bound(tn: TorchNet, domains: DomainBatch, target: int, objective, *
         if j not in sums.lam:
             continue
         lam, layer = sums.lam.pop(j), relu_layer(tn, domains, j)
-        if nus is not None:
-            nu = nus[j].to(lam.dtype)
+        if closed:
+            nu = _closed_layer(sums, lam, layer, j, None if alphas is None else alphas.get(j), slope)
         else:
-            nu = relax(lam, layer, None if alphas is None else alphas.get(j), slope)
-            if betas is not None and j in betas:
-                nu = nu + betas[j]
-        sums.add(_neuron_term(lam, nu, layer, closed))
+            if nus is not None:
+                nu = nus[j].to(lam.dtype)
+            else:
+                nu = relax(lam, layer, None if alphas is None else alphas.get(j), slope)
+                if betas is not None and j in betas:
+                    nu = nu + betas[j]
+            sums.add(_neuron_term(lam, nu, layer))
         used[j] = nu
-        sums.push(j, nu, closed)
+        sums.push(j, nu, closed, charged=closed)
     if 0 in sums.lam:
         sums.box()
     low = sums.lower()

@@ -30,6 +30,7 @@ class ReluLayer:
     active: Any
     upper_slope: Any
     adaptive: Any
+    adaptive_gap: Any   # adaptive − upper_slope
     height: Any
 
 
@@ -50,7 +51,24 @@ def _relu_layer(tn: TorchNet, domains: DomainBatch, j: int) -> ReluLayer:
     adaptive = torch.where(unstable, (hi >= -lo).to(dt), active.to(dt))
     height = torch.where(unstable, hi * -lo / width, torch.zeros_like(hi))
     return ReluLayer(lo, hi, torch.relu(lo), torch.relu(hi), unstable, active, upper_slope, adaptive,
-                     height.transpose(1, 2).contiguous())
+                     adaptive - upper_slope, height.transpose(1, 2).contiguous())
+
+
+def layer_vectors(tn: TorchNet, domains: DomainBatch, j: int, exact_slopes: bool):
+    """[h, c q_j] (B, n_j, 2): triangle heights and the allowance per unit |Λ_j| of ReLU layer j,
+    c = max(adaptive α, upper slope) when the CROWN slopes are used (`exact_slopes`), else 1 on
+    every neuron that is not inactive (any α ∈ [0, 1])."""
+    def make():
+        import torch
+
+        layer = relu_layer(tn, domains, j)
+        if exact_slopes:
+            c = torch.maximum(layer.adaptive, layer.upper_slope)[:, 0]
+        else:
+            c = (layer.hi > 0).to(layer.hi.dtype)[:, 0]
+        q = allowance(tn, domains, j, True, True)
+        return torch.stack([layer.height[..., 0], (c * q).detach()], dim=2)
+    return domains.cached(("vectors", j, tn.precision, id(tn), exact_slopes), make)
 
 
 def input_centre(tn: TorchNet, domains: DomainBatch):
