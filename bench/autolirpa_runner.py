@@ -90,7 +90,8 @@ def main() -> None:
             return bounded.compute_bounds(x=(xt if xt is not None else make_input(),), method="CROWN")
 
     def alpha(xt=None):
-        return bounded.compute_bounds(x=(xt if xt is not None else make_input(),), method="CROWN-Optimized", bound_upper=False)
+        xt = xt if xt is not None else make_input()
+        return bounded.compute_bounds(x=(xt,), method="CROWN-Optimized", bound_upper=False)
 
     result = {}
     for name in args.methods.split(","):

@@ -253,16 +253,38 @@ def layer_bounds(tn: TorchNet, domains: DomainBatch, k: int, slope: LowerSlope =
     return lower[:, :n], -lower[:, n:]
 
 
+BUCKETS = 4   # groups of domains with similar unstable counts (less padding in the batched pass)
+
+
 def refine(tn: TorchNet, domains: DomainBatch, k: int, lo, hi, slope: LowerSlope = LowerSlope.ADAPTIVE,
            neurons: Neurons = Neurons.UNSTABLE):
     """(lo, hi) of layer k, (B, n_k) float64, intersected with CROWN's bounds on the neurons that
-    (lo, hi) leave unstable (all neurons for `Neurons.ALL` or the output layer)."""
+    (lo, hi) leave unstable (all neurons for `Neurons.ALL` or the output layer). Large batches
+    whose unstable counts vary are bounded in up to `BUCKETS` groups of similar counts, each
+    padded only to its own largest count."""
     import torch
 
     if neurons is Neurons.ALL or k == tn.depth:
         new_lo, new_hi = layer_bounds(tn, domains, k, slope)
         return torch.maximum(new_lo, lo), torch.minimum(new_hi, hi)
     unstable = (lo < 0) & (hi > 0)
+    counts = unstable.sum(dim=1)
+    B = counts.shape[0]
+    if B < 64 or int(counts.max()) <= 4:
+        return _refine_group(tn, domains, k, lo, hi, unstable, slope)
+    order = torch.argsort(counts)
+    lo, hi = lo.clone(), hi.clone()
+    for part in torch.tensor_split(order, BUCKETS):
+        if int(counts[part].max()) == 0:
+            continue
+        new = _refine_group(tn, domains.take(part), k, lo[part], hi[part], unstable[part], slope)
+        lo[part], hi[part] = new
+    return lo, hi
+
+
+def _refine_group(tn: TorchNet, domains: DomainBatch, k: int, lo, hi, unstable, slope: LowerSlope):
+    import torch
+
     U = int(unstable.sum(dim=1).max()) if unstable.numel() else 0
     if U == 0:
         return lo, hi

@@ -55,6 +55,40 @@ def supported(tn: TorchNet) -> bool:
     return tn.net.is_chain()
 
 
+class ForwardState:
+    """The linear functions [L | U] of ẑ_k (B, n_0 + 1, 2 n_k) with their errors e (B, 2 n_k) float64."""
+
+    def __init__(self, tn: TorchNet, domains: DomainBatch):
+        import torch
+
+        self.tn, self.k = tn, 1
+        self.dt, self.u = tn.precision.torch(), tn.precision.unit_roundoff
+        c, self.r = input_centre(tn, domains)
+        B, n0 = c.shape
+        # layer 1: A = W_1 (up to the weights' rounding), a = ĉ_1 (float64, rounded once)
+        w1, aw1 = tn.weights[0][0], tn.abs_weights(0)[0]
+        a64 = centre_value(tn, domains, 1).detach()
+        T = torch.cat([w1.T.expand(B, n0, -1), a64.to(self.dt)[:, None, :]], dim=1)
+        self.T = torch.cat([T, T], dim=2)
+        err = (a64 - a64.to(self.dt).double()).abs() + (self.r @ aw1.T).double() * (2 * self.u) + \
+            (c.abs().double() @ aw1.T.double() + tn.abs_biases[0].double()) * gamma(n0 + 4, 2.0 ** -53)
+        self.e = torch.cat([err, err], dim=1)
+        self.M = None
+
+    def bounds(self):
+        """Certified (lo, hi) float64 of ẑ_k."""
+        lo, hi, self.M = _concretise(self.T, self.e, self.r, self.u)
+        return lo, hi
+
+    def advance(self, lo, hi) -> None:
+        """Move to ẑ_{k+1}, relaxing layer k's ReLUs with its final bounds (lo, hi)."""
+        if self.M is None:
+            self.bounds()
+        T, e, M = _relu(self.T, self.e, self.M, lo, hi, self.r, self.u, self.dt)
+        self.T, self.e = _affine(self.tn, self.k, T, e, M, self.u)
+        self.k, self.M = self.k + 1, None
+
+
 def forward_bounds(tn: TorchNet, domains: DomainBatch, upto: int | None = None,
                    intervals: bool = False) -> DomainBatch:
     """Certified bounds on layers 1..upto (default: the last ReLU layer) of every domain, from the
@@ -63,30 +97,18 @@ def forward_bounds(tn: TorchNet, domains: DomainBatch, upto: int | None = None,
     import torch
 
     upto = tn.depth - 1 if upto is None else upto
-    dt, u = tn.precision.torch(), tn.precision.unit_roundoff
-    c, r = input_centre(tn, domains)
-    B, n0 = c.shape
+    state = ForwardState(tn, domains)
     out = domains.prefix(0)
-    # layer 1: A = W_1 (exact in the compute precision up to the weights' rounding), a = ĉ_1.
-    w1, aw1 = tn.weights[0][0], tn.abs_weights(0)[0]
-    a64 = centre_value(tn, domains, 1).detach()
-    T = torch.cat([w1.T.expand(B, n0, -1), a64.to(dt)[:, None, :]], dim=1)    # (B, n0 + 1, n_1)
-    T = torch.cat([T, T], dim=2)                                                # [L | U]
-    err = (a64 - a64.to(dt).double()).abs() + (r @ aw1.T).double() * (2 * u) + \
-        (c.abs().double() @ aw1.T.double() + tn.abs_biases[0].double()) * gamma(n0 + 4, 2.0 ** -53)
-    e = torch.cat([err, err], dim=1)                                            # (B, 2 n_1) float64
     for k in range(1, upto + 1):
-        lo, hi, M = _concretise(T, e, r, u)
+        lo, hi = state.bounds()
         if intervals or k == 1:
             ilo, ihi = interval_layer(tn, out, k)
             lo, hi = torch.maximum(lo, ilo), torch.minimum(hi, ihi)
         if k <= domains.depth:
             lo, hi = torch.maximum(lo, domains.lower[k]), torch.minimum(hi, domains.upper[k])
         out = out.extended(lo, hi)
-        if k == upto:
-            break
-        T, e, M = _relu(T, e, M, lo, hi, r, u, dt)
-        T, e = _affine(tn, k, T, e, M, u)
+        if k < upto:
+            state.advance(lo, hi)
     return out
 
 

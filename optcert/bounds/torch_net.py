@@ -145,7 +145,7 @@ class DomainBatch:
         import torch
 
         def t(a):
-            a = torch.as_tensor(np.asarray(a, dtype=np.float64), device=torch.device(device))
+            a = torch.tensor(np.asarray(a, dtype=np.float64), device=torch.device(device))
             return a.reshape(1, -1) if a.ndim == 1 else a
 
         return cls((t(lo),), (t(hi),))
@@ -164,6 +164,10 @@ class DomainBatch:
     def extended(self, lo, hi) -> "DomainBatch":
         """This batch with one more layer appended (the earlier layers' preparations are kept)."""
         return DomainBatch(self.lower + (lo,), self.upper + (hi,), dict(self._cache))
+
+    def take(self, idx) -> "DomainBatch":
+        """The domains at `idx` (a LongTensor), every layer (preparations are recomputed)."""
+        return DomainBatch(tuple(t[idx] for t in self.lower), tuple(t[idx] for t in self.upper))
 
     def prefix(self, k: int) -> "DomainBatch":
         """Layers 0..k only (the earlier layers' preparations are kept)."""

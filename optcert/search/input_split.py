@@ -1,0 +1,287 @@
+"""Branch and bound by input splitting, batched end to end (ReluVal / Neurify style; Wang et al.
+2018), for nets with few inputs.
+
+The open domains live in tensors (boxes, per-row certified lower bounds, the input dimension to
+split next), never as one Python object per domain. Each step takes the `batch` domains with
+the lowest certified case margin, bisects each along its chosen dimension, and bounds all the
+children in one call (`bound_boxes`): forward-mode linear bounds on the hidden layers
+(bounds/forward.py, intersected with interval arithmetic) and one backward CROWN pass on the
+output rows, in float32 with rigorous rounding — or CROWN on every layer (`Mode.CROWN`, for nets
+the forward mode does not handle). A child's rows are never below its parent's (a sub-box).
+
+Branching: the dimension with the largest smear Σ_rows w |Λ_0,d| width_d, Λ_0 the output pass's
+coefficients on the input and w the rows that still matter (ALL case: those not proved; ANY
+case: the best row); the widest dimension relative to the root box when the smear vanishes.
+Falsification: the children's centres and the minimisers of their linear lower bounds are
+evaluated in float64 on the folded net; a violating one is handed to `check`, which re-checks it
+on the original network. Verdicts are decided in certify.py, not here.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable
+
+import numpy as np
+
+from optcert.bounds.crown import backward_bound, crown, refine
+from optcert.bounds.forward import ForwardState, forward_bounds, supported
+from optcert.bounds.interval_batch import interval_layer
+from optcert.bounds.torch_net import DomainBatch, TorchNet, torch_net
+from optcert.compiled import CompiledCase
+from optcert.precision import Precision
+from optcert.search.branching import MIN_RELATIVE_WIDTH
+from optcert.search.coordinator import SearchResult
+from optcert.spec.problem import Combine
+
+
+class Mode(Enum):
+    """How the hidden layers are bounded."""
+
+    FORWARD = "forward"   # forward linear bounds ∩ interval arithmetic
+    HYBRID = "hybrid"     # those, then CROWN on the neurons they leave unstable
+    CROWN = "crown"       # interval arithmetic, then CROWN on the neurons it leaves unstable
+
+
+@dataclass(frozen=True)
+class InputSplitSettings:
+    batch: int = 1024            # domains split per step (2 × batch children bounded per call)
+    max_domains: int = 200_000   # open domains at most (the run ends "memory" beyond)
+    node_limit: int = 10_000_000
+    precision: Precision = Precision.FLOAT32
+    mode: Mode | None = None     # None: forward when the net supports it
+
+
+@dataclass
+class Bounded:
+    """Certified per-row lower bounds (B, m) float64, smear scores (B, n_0), candidate inputs."""
+
+    rows: Any
+    smear: Any
+    candidates: Any
+
+
+def bound_boxes(tn: TorchNet, lo, hi, mode: Mode, weights) -> Bounded:
+    """Bound the folded outputs over each box [lo, hi] (B, n_0) float64 tensors (module doc).
+    `weights` (B, m): which rows the smear serves."""
+    import torch
+
+    L = tn.depth
+    m = tn.biases[-1].shape[0]
+    with torch.no_grad():
+        boxes = DomainBatch.from_box(lo, hi)
+        inner = _hidden_bounds(tn, boxes, mode)
+        p = backward_bound(tn, inner, L, torch.eye(m, dtype=tn.precision.torch()))
+        lam0 = p.nus[1] @ tn.weights[0][0] if 1 in p.nus else tn.weights[-1][0].expand(lo.shape[0], -1, -1)
+        lam0 = lam0.double()
+        width = hi - lo
+        smear = torch.bmm(weights[:, None, :], lam0.abs())[:, 0] * width
+        worst = torch.argmin(torch.where(weights > 0, p.lower, torch.inf), dim=1)
+        coef = lam0[torch.arange(lo.shape[0]), worst]
+        xstar = torch.where(coef > 0, lo, hi)
+    return Bounded(p.lower, smear, torch.cat([(lo + hi) / 2, xstar]))
+
+
+def _hidden_bounds(tn: TorchNet, boxes: DomainBatch, mode: Mode) -> DomainBatch:
+    """Certified bounds on every ReLU layer of the boxes (see `Mode`)."""
+    import torch
+
+    L = tn.depth
+    if mode is Mode.FORWARD:
+        return forward_bounds(tn, boxes, intervals=True)
+    if mode is Mode.CROWN:
+        return crown(tn, boxes, upto=L - 1)
+    state, out = ForwardState(tn, boxes), boxes.prefix(0)
+    for k in range(1, L):
+        lo, hi = state.bounds()
+        ilo, ihi = interval_layer(tn, out, k)
+        lo, hi = torch.maximum(lo, ilo), torch.minimum(hi, ihi)
+        if not tn.input_only(k):
+            lo, hi = refine(tn, out, k, lo, hi)
+        out = out.extended(lo, hi)
+        if k < L - 1:
+            state.advance(lo, hi)
+    return out
+
+
+@dataclass
+class _Open:
+    """The open domains as tensors."""
+
+    lo: Any
+    hi: Any
+    rows: Any      # (N, m) certified lower bounds on the folded outputs
+    value: Any     # (N,) certified lower bound on the case margin
+    dim: Any       # (N,) input dimension to split next
+    depth: Any     # (N,)
+
+
+@dataclass
+class InputSplitSearch:
+    """One case's input-split search (module doc). `check(x)` re-checks a candidate."""
+
+    cc: CompiledCase
+    check: Callable[[np.ndarray], bool]
+    settings: InputSplitSettings
+    deadline: float
+    device: str = "cpu"
+    stats: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.tn = torch_net(self.cc.net, self.device, self.settings.precision)
+        self.mode = self.settings.mode or (Mode.HYBRID if supported(self.tn) else Mode.CROWN)
+        self.any_case = self.cc.case.combine is Combine.ANY
+        self.max_fold = float(np.max(self.cc.fold_error, initial=0.0))
+        self.root_width = self.cc.hi - self.cc.lo
+        m = self.cc.case.spec.rows
+        self.floor_rows, self.floor_value, self.floor_key = np.full(m, np.inf), math.inf, math.inf
+        self.cex: np.ndarray | None = None
+        self.stats = {"nodes": 0, "batches": 0, "pruned": 0, "infeasible": 0, "leaf_lps": 0,
+                      "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
+                      "split": "input (batched)", "bounding": self.mode.value,
+                      "seconds": {"bound": 0.0, "branch": 0.0, "leaf": 0.0, "attack": 0.0}}
+
+    # ---- values and weights ------------------------------------------------------------------
+    def _values(self, rows: np.ndarray) -> np.ndarray:
+        sound = self.cc.sound(rows)
+        if self.any_case:
+            return np.nextafter(np.max(rows, axis=1) - self.max_fold, -np.inf)
+        return np.min(sound, axis=1)
+
+    def _keys(self, rows: np.ndarray) -> np.ndarray:
+        """Lower bounds on the folded case margin (certify.py allows for the fold)."""
+        return rows.max(axis=1) if self.any_case else rows.min(axis=1)
+
+    def _weights(self, rows: np.ndarray) -> np.ndarray:
+        sound = self.cc.sound(rows)
+        if self.any_case:
+            w = np.zeros_like(sound)
+            w[np.arange(len(w)), np.argmax(sound, axis=1)] = 1.0
+            return w
+        w = (sound <= 0).astype(np.float64)
+        w[~w.any(axis=1)] = 1.0
+        return w
+
+    # ---- one bounding call -------------------------------------------------------------------
+    def _bound(self, lo, hi, parent_rows) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, next split dimension) of the boxes, rows never below the parents'."""
+        import torch
+
+        t = time.monotonic()
+        weights = torch.as_tensor(self._weights(parent_rows))
+        out = bound_boxes(self.tn, lo, hi, self.mode, weights)
+        rows = np.maximum(out.rows.cpu().numpy(), parent_rows)
+        self.stats["seconds"]["bound"] += time.monotonic() - t
+        self.stats["nodes"] += lo.shape[0]
+        t = time.monotonic()
+        self._try_candidates(out.candidates.cpu().numpy())
+        self.stats["seconds"]["attack"] += time.monotonic() - t
+        relative = (hi - lo).cpu().numpy() / np.where(self.root_width > 0, self.root_width, 1.0)
+        allowed = relative > MIN_RELATIVE_WIDTH
+        smear = out.smear.cpu().numpy()
+        score = np.where(smear.max(axis=1, keepdims=True) > 0, smear + 1e-9 * relative, relative)
+        score = np.where(allowed, score, -np.inf)
+        dim = np.where(allowed.any(axis=1), np.argmax(score, axis=1), -1)
+        return rows, dim
+
+    def _try_candidates(self, xs: np.ndarray) -> None:
+        """Evaluate candidate inputs on the folded net (float64); re-check the worst violating one."""
+        if self.cex is not None:
+            return
+        out = self.cc.net.forward(xs)[-1]
+        case = out.max(axis=1) if self.any_case else out.min(axis=1)
+        best = int(np.argmin(case))
+        if case[best] < 1e-9 * (1 + np.abs(out[best]).max()):
+            self.stats["attacks"] += 1
+            if self.check(xs[best]):
+                self.cex = xs[best]
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def run(self) -> SearchResult:
+        import torch
+
+        lo = torch.tensor(self.cc.lo, dtype=torch.float64)[None]
+        hi = torch.tensor(self.cc.hi, dtype=torch.float64)[None]
+        start_rows = self.cc.ibp.lower[-1][None]
+        rows, dim = self._bound(lo, hi, start_rows)
+        state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long))
+        rate = 0.0
+        while True:
+            status = self._stop(state, rate)
+            if status:
+                return self._result(status, state)
+            t = time.monotonic()
+            k = min(self.settings.batch, state.lo.shape[0])
+            pick = torch.topk(torch.as_tensor(-state.value), k).indices
+            keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
+            keep[pick] = False
+            lo, hi, kids_rows, depth = self._children(state, pick)
+            state = _Open(state.lo[keep], state.hi[keep], state.rows[keep.numpy()], state.value[keep.numpy()],
+                          state.dim[keep.numpy()], state.depth[keep])
+            rows, dim = self._bound(lo, hi, kids_rows)
+            new = self._absorb(lo, hi, rows, dim, depth)
+            state = _Open(torch.cat([state.lo, new.lo]), torch.cat([state.hi, new.hi]),
+                          np.concatenate([state.rows, new.rows]), np.concatenate([state.value, new.value]),
+                          np.concatenate([state.dim, new.dim]), torch.cat([state.depth, new.depth]))
+            self.stats["batches"] += 1
+            self.stats["max_queue"] = max(self.stats["max_queue"], state.lo.shape[0])
+            rate = (time.monotonic() - t) / max(1, lo.shape[0])
+
+    def _children(self, state: _Open, pick):
+        """Both halves of each picked domain along its split dimension."""
+        import torch
+
+        lo, hi = state.lo[pick], state.hi[pick]
+        d = torch.as_tensor(state.dim[pick.numpy()])
+        rows = torch.arange(lo.shape[0])
+        mid = lo[rows, d] + (hi[rows, d] - lo[rows, d]) / 2
+        left_hi, right_lo = hi.clone(), lo.clone()
+        left_hi[rows, d] = mid
+        right_lo[rows, d] = mid
+        parent_rows = state.rows[pick.numpy()]
+        depth = state.depth[pick] + 1
+        return (torch.cat([lo, right_lo]), torch.cat([left_hi, hi]), np.concatenate([parent_rows, parent_rows]),
+                torch.cat([depth, depth]))
+
+    def _absorb(self, lo, hi, rows: np.ndarray, dim: np.ndarray, depth) -> _Open:
+        """Prune the proved children (folding them into the floor), keep the rest open; a child
+        too narrow to split any further is left unresolved."""
+        import torch
+
+        values = self._values(rows)
+        proved = values > 0
+        stuck = ~proved & (dim < 0)
+        done = proved | stuck
+        if done.any():
+            self.floor_rows = np.minimum(self.floor_rows, rows[done].min(axis=0))
+            self.floor_value = min(self.floor_value, float(values[done].min()))
+            self.floor_key = min(self.floor_key, float(self._keys(rows[done]).min()))
+        self.stats["pruned"] += int(proved.sum())
+        self.stats["unresolved_leaves"] += int(stuck.sum())
+        if depth.numel():
+            self.stats["max_depth"] = max(self.stats["max_depth"], int(depth.max()))
+        keep = torch.as_tensor(~done)
+        return _Open(lo[keep], hi[keep], rows[~done], values[~done], dim[~done], depth[keep])
+
+    def _stop(self, state: _Open, rate: float) -> str:
+        if self.cex is not None:
+            return "falsified"
+        if state.lo.shape[0] == 0:
+            return "stuck" if self.stats["unresolved_leaves"] else "proved"
+        if time.monotonic() + 2 * rate * min(self.settings.batch, state.lo.shape[0]) > self.deadline:
+            return "timeout"
+        if self.stats["nodes"] >= self.settings.node_limit:
+            return "node_limit"
+        if state.lo.shape[0] + min(self.settings.batch, state.lo.shape[0]) > self.settings.max_domains:
+            return "memory"
+        return ""
+
+    def _result(self, status: str, state: _Open) -> SearchResult:
+        rows, key = self.floor_rows.copy(), self.floor_key
+        if state.lo.shape[0]:
+            rows = np.minimum(rows, state.rows.min(axis=0))
+            key = min(key, float(self._keys(state.rows).min()))
+        self.stats["open"] = int(state.lo.shape[0])
+        return SearchResult(status, rows, key, self.cex, self.stats)
