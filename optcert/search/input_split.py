@@ -56,32 +56,49 @@ class InputSplitSettings:
 
 @dataclass
 class Bounded:
-    """Certified per-row lower bounds (B, m) float64, smear scores (B, n_0), candidate inputs."""
+    """Certified per-row lower bounds (B, m) float64, the best certified lower bound (B,) on a
+    pairwise average of rows (−inf without pairs), smear scores (B, n_0), candidate inputs."""
 
     rows: Any
+    pairs: Any
     smear: Any
     candidates: Any
 
 
-def bound_boxes(tn: TorchNet, lo, hi, mode: Mode, weights) -> Bounded:
+def objective(m: int, pairs: bool):
+    """Rows e_i, and with `pairs` every average (e_i + e_j)/2: for an ANY case a positive bound on
+    an average proves max(r_i, r_j) > 0 where neither row alone may be positive."""
+    rows = [np.eye(m)]
+    if pairs and m > 1:
+        i, j = np.triu_indices(m, 1)
+        both = np.zeros((len(i), m))
+        both[np.arange(len(i)), i] = 0.5
+        both[np.arange(len(i)), j] = 0.5
+        rows.append(both)
+    return np.vstack(rows)
+
+
+def bound_boxes(tn: TorchNet, lo, hi, mode: Mode, weights, pairs: bool = False) -> Bounded:
     """Bound the folded outputs over each box [lo, hi] (B, n_0) float64 tensors (module doc).
     `weights` (B, m): which rows the smear serves."""
     import torch
 
-    L = tn.depth
+    L, B = tn.depth, lo.shape[0]
     m = tn.biases[-1].shape[0]
     with torch.no_grad():
         boxes = DomainBatch.from_box(lo, hi)
         inner = _hidden_bounds(tn, boxes, mode)
-        p = backward_bound(tn, inner, L, torch.eye(m, dtype=tn.precision.torch()))
-        lam0 = p.nus[1] @ tn.weights[0][0] if 1 in p.nus else tn.weights[-1][0].expand(lo.shape[0], -1, -1)
+        p = backward_bound(tn, inner, L, objective(m, pairs))
+        lam0 = p.nus[1][:, :m] @ tn.weights[0][0] if 1 in p.nus else tn.weights[-1][0].expand(B, -1, -1)
         lam0 = lam0.double()
         width = hi - lo
         smear = torch.bmm(weights[:, None, :], lam0.abs())[:, 0] * width
-        worst = torch.argmin(torch.where(weights > 0, p.lower, torch.inf), dim=1)
-        coef = lam0[torch.arange(lo.shape[0]), worst]
+        rows = p.lower[:, :m]
+        worst = torch.argmin(torch.where(weights > 0, rows, torch.inf), dim=1)
+        coef = lam0[torch.arange(B), worst]
         xstar = torch.where(coef > 0, lo, hi)
-    return Bounded(p.lower, smear, torch.cat([(lo + hi) / 2, xstar]))
+        combined = p.lower[:, m:].max(dim=1).values if p.lower.shape[1] > m else torch.full((B,), -torch.inf)
+    return Bounded(rows, combined, smear, torch.cat([(lo + hi) / 2, xstar]))
 
 
 def _hidden_bounds(tn: TorchNet, boxes: DomainBatch, mode: Mode) -> DomainBatch:
@@ -144,18 +161,20 @@ class InputSplitSearch:
                       "seconds": {"bound": 0.0, "branch": 0.0, "leaf": 0.0, "attack": 0.0}}
 
     # ---- values and weights ------------------------------------------------------------------
+    # `rows` arrays are (N, m + 1): the m folded rows' lower bounds, then the best pairwise average.
     def _values(self, rows: np.ndarray) -> np.ndarray:
-        sound = self.cc.sound(rows)
+        """Certified lower bounds on the true case margin (an average of rows carries at most the
+        largest row's fold error)."""
         if self.any_case:
-            return np.nextafter(np.max(rows, axis=1) - self.max_fold, -np.inf)
-        return np.min(sound, axis=1)
+            return np.nextafter(self._keys(rows) - self.max_fold, -np.inf)
+        return np.min(self.cc.sound(rows[:, :-1]), axis=1)
 
     def _keys(self, rows: np.ndarray) -> np.ndarray:
         """Lower bounds on the folded case margin (certify.py allows for the fold)."""
-        return rows.max(axis=1) if self.any_case else rows.min(axis=1)
+        return rows.max(axis=1) if self.any_case else rows[:, :-1].min(axis=1)
 
     def _weights(self, rows: np.ndarray) -> np.ndarray:
-        sound = self.cc.sound(rows)
+        sound = self.cc.sound(rows[:, :-1])
         if self.any_case:
             w = np.zeros_like(sound)
             w[np.arange(len(w)), np.argmax(sound, axis=1)] = 1.0
@@ -171,8 +190,9 @@ class InputSplitSearch:
 
         t = time.monotonic()
         weights = torch.as_tensor(self._weights(parent_rows))
-        out = bound_boxes(self.tn, lo, hi, self.mode, weights)
-        rows = np.maximum(out.rows.cpu().numpy(), parent_rows)
+        out = bound_boxes(self.tn, lo, hi, self.mode, weights, pairs=self.any_case)
+        rows = np.maximum(np.concatenate([out.rows.cpu().numpy(), out.pairs.cpu().numpy()[:, None]], axis=1),
+                          parent_rows)
         self.stats["seconds"]["bound"] += time.monotonic() - t
         self.stats["nodes"] += lo.shape[0]
         t = time.monotonic()
@@ -204,7 +224,7 @@ class InputSplitSearch:
 
         lo = torch.tensor(self.cc.lo, dtype=torch.float64)[None]
         hi = torch.tensor(self.cc.hi, dtype=torch.float64)[None]
-        start_rows = self.cc.ibp.lower[-1][None]
+        start_rows = np.append(self.cc.ibp.lower[-1], -np.inf)[None]
         rows, dim = self._bound(lo, hi, start_rows)
         state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long))
         rate = 0.0
@@ -255,7 +275,7 @@ class InputSplitSearch:
         stuck = ~proved & (dim < 0)
         done = proved | stuck
         if done.any():
-            self.floor_rows = np.minimum(self.floor_rows, rows[done].min(axis=0))
+            self.floor_rows = np.minimum(self.floor_rows, rows[done, :-1].min(axis=0))
             self.floor_value = min(self.floor_value, float(values[done].min()))
             self.floor_key = min(self.floor_key, float(self._keys(rows[done]).min()))
         self.stats["pruned"] += int(proved.sum())
@@ -281,7 +301,7 @@ class InputSplitSearch:
     def _result(self, status: str, state: _Open) -> SearchResult:
         rows, key = self.floor_rows.copy(), self.floor_key
         if state.lo.shape[0]:
-            rows = np.minimum(rows, state.rows.min(axis=0))
+            rows = np.minimum(rows, state.rows[:, :-1].min(axis=0))
             key = min(key, float(self._keys(state.rows).min()))
         self.stats["open"] = int(state.lo.shape[0])
         return SearchResult(status, rows, key, self.cex, self.stats)
