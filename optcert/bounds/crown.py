@@ -273,8 +273,11 @@ def refine(tn: TorchNet, domains: DomainBatch, k: int, lo, hi, slope: LowerSlope
     if B < 64 or int(counts.max()) <= 4:
         return _refine_group(tn, domains, k, lo, hi, unstable, slope)
     order = torch.argsort(counts)
+    parts = torch.tensor_split(order, BUCKETS)
+    if sum(int(counts[p].max()) * len(p) for p in parts) > 0.7 * int(counts.max()) * B:
+        return _refine_group(tn, domains, k, lo, hi, unstable, slope)    # little padding to save
     lo, hi = lo.clone(), hi.clone()
-    for part in torch.tensor_split(order, BUCKETS):
+    for part in parts:
         if int(counts[part].max()) == 0:
             continue
         new = _refine_group(tn, domains.take(part), k, lo[part], hi[part], unstable[part], slope)

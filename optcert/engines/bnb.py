@@ -179,9 +179,9 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
 
 
 def _input_settings(options: BnbOptions) -> InputSplitSettings:
-    """Input splitting bounds at least 1024 domains per call and keeps up to 200,000 open (five
-    numbers per input dimension and row each, as tensors)."""
-    return InputSplitSettings(batch=max(options.batch, 1024), max_domains=max(options.max_domains, 200_000),
+    """Input splitting bounds at least 1024 domains per call and keeps up to 100,000 open (as
+    tensors: the box, the rows' bounds and the hidden layers' bounds of each)."""
+    return InputSplitSettings(batch=max(options.batch, 1024), max_domains=max(options.max_domains, 100_000),
                               node_limit=options.node_limit)
 
 

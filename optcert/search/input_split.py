@@ -41,14 +41,15 @@ class Mode(Enum):
     """How the hidden layers are bounded."""
 
     FORWARD = "forward"   # forward linear bounds ∩ interval arithmetic
-    HYBRID = "hybrid"     # those, then CROWN on the neurons they leave unstable
+    HYBRID = "hybrid"     # those, then CROWN on the neurons they leave unstable (from layer 3 on:
+                          # after an exact first layer, forward mode gives CROWN's layer-2 bounds)
     CROWN = "crown"       # interval arithmetic, then CROWN on the neurons it leaves unstable
 
 
 @dataclass(frozen=True)
 class InputSplitSettings:
     batch: int = 1024            # domains split per step (2 × batch children bounded per call)
-    max_domains: int = 200_000   # open domains at most (the run ends "memory" beyond)
+    max_domains: int = 100_000   # open domains at most (the run ends "memory" beyond)
     node_limit: int = 10_000_000
     precision: Precision = Precision.FLOAT32
     mode: Mode | None = None     # None: forward when the net supports it
@@ -63,6 +64,7 @@ class Bounded:
     pairs: Any
     smear: Any
     candidates: Any
+    hidden: Any = None   # (lower, upper) (B, Σ n_k) float64: the hidden layers' bounds
 
 
 def objective(m: int, pairs: bool):
@@ -78,16 +80,22 @@ def objective(m: int, pairs: bool):
     return np.vstack(rows)
 
 
-def bound_boxes(tn: TorchNet, lo, hi, mode: Mode, weights, pairs: bool = False) -> Bounded:
+def bound_boxes(tn: TorchNet, lo, hi, mode: Mode, weights, pairs: bool = False, given=None) -> Bounded:
     """Bound the folded outputs over each box [lo, hi] (B, n_0) float64 tensors (module doc).
-    `weights` (B, m): which rows the smear serves."""
+    `weights` (B, m): which rows the smear serves; `given` (lower, upper) (B, Σ n_k): bounds on the
+    hidden layers known to hold in the boxes (a parent's), intersected with the computed ones."""
     import torch
 
     L, B = tn.depth, lo.shape[0]
     m = tn.biases[-1].shape[0]
     with torch.no_grad():
         boxes = DomainBatch.from_box(lo, hi)
+        sizes = tn.sizes()[1:L]
+        if given is not None:
+            glo, ghi = (torch.split(g, sizes, dim=1) for g in given)
+            boxes = DomainBatch(boxes.lower + tuple(glo), boxes.upper + tuple(ghi))
         inner = _hidden_bounds(tn, boxes, mode)
+        hidden = (torch.cat(inner.lower[1:L], dim=1), torch.cat(inner.upper[1:L], dim=1))
         p = backward_bound(tn, inner, L, objective(m, pairs))
         lam0 = p.nus[1][:, :m] @ tn.weights[0][0] if 1 in p.nus else tn.weights[-1][0].expand(B, -1, -1)
         lam0 = lam0.double()
@@ -98,7 +106,7 @@ def bound_boxes(tn: TorchNet, lo, hi, mode: Mode, weights, pairs: bool = False) 
         coef = lam0[torch.arange(B), worst]
         xstar = torch.where(coef > 0, lo, hi)
         combined = p.lower[:, m:].max(dim=1).values if p.lower.shape[1] > m else torch.full((B,), -torch.inf)
-    return Bounded(rows, combined, smear, torch.cat([(lo + hi) / 2, xstar]))
+    return Bounded(rows, combined, smear, torch.cat([(lo + hi) / 2, xstar]), hidden)
 
 
 def _hidden_bounds(tn: TorchNet, boxes: DomainBatch, mode: Mode) -> DomainBatch:
@@ -115,7 +123,9 @@ def _hidden_bounds(tn: TorchNet, boxes: DomainBatch, mode: Mode) -> DomainBatch:
         lo, hi = state.bounds()
         ilo, ihi = interval_layer(tn, out, k)
         lo, hi = torch.maximum(lo, ilo), torch.minimum(hi, ihi)
-        if not tn.input_only(k):
+        if k <= boxes.depth:                                    # the parent's bounds hold in a sub-box
+            lo, hi = torch.maximum(lo, boxes.lower[k]), torch.minimum(hi, boxes.upper[k])
+        if k > 2:                                               # layer 2: forward is CROWN already
             lo, hi = refine(tn, out, k, lo, hi)
         out = out.extended(lo, hi)
         if k < L - 1:
@@ -133,6 +143,21 @@ class _Open:
     value: Any     # (N,) certified lower bound on the case margin
     dim: Any       # (N,) input dimension to split next
     depth: Any     # (N,)
+    hid_lo: Any    # (N, Σ n_k) bounds on the hidden layers (valid in every sub-box)
+    hid_hi: Any
+
+    def without(self, keep) -> "_Open":
+        k = keep.numpy()
+        return _Open(self.lo[keep], self.hi[keep], self.rows[k], self.value[k], self.dim[k], self.depth[keep],
+                     self.hid_lo[keep], self.hid_hi[keep])
+
+    def plus(self, other: "_Open") -> "_Open":
+        import torch
+
+        return _Open(torch.cat([self.lo, other.lo]), torch.cat([self.hi, other.hi]),
+                     np.concatenate([self.rows, other.rows]), np.concatenate([self.value, other.value]),
+                     np.concatenate([self.dim, other.dim]), torch.cat([self.depth, other.depth]),
+                     torch.cat([self.hid_lo, other.hid_lo]), torch.cat([self.hid_hi, other.hid_hi]))
 
 
 @dataclass
@@ -184,13 +209,14 @@ class InputSplitSearch:
         return w
 
     # ---- one bounding call -------------------------------------------------------------------
-    def _bound(self, lo, hi, parent_rows) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, next split dimension) of the boxes, rows never below the parents'."""
+    def _bound(self, lo, hi, parent_rows, given=None):
+        """(rows, next split dimension, hidden-layer bounds) of the boxes, rows never below the
+        parents'."""
         import torch
 
         t = time.monotonic()
         weights = torch.as_tensor(self._weights(parent_rows))
-        out = bound_boxes(self.tn, lo, hi, self.mode, weights, pairs=self.any_case)
+        out = bound_boxes(self.tn, lo, hi, self.mode, weights, pairs=self.any_case, given=given)
         rows = np.maximum(np.concatenate([out.rows.cpu().numpy(), out.pairs.cpu().numpy()[:, None]], axis=1),
                           parent_rows)
         self.stats["seconds"]["bound"] += time.monotonic() - t
@@ -204,7 +230,7 @@ class InputSplitSearch:
         score = np.where(smear.max(axis=1, keepdims=True) > 0, smear + 1e-9 * relative, relative)
         score = np.where(allowed, score, -np.inf)
         dim = np.where(allowed.any(axis=1), np.argmax(score, axis=1), -1)
-        return rows, dim
+        return rows, dim, out.hidden
 
     def _try_candidates(self, xs: np.ndarray) -> None:
         """Evaluate candidate inputs on the folded net (float64); re-check the worst violating one."""
@@ -225,8 +251,8 @@ class InputSplitSearch:
         lo = torch.tensor(self.cc.lo, dtype=torch.float64)[None]
         hi = torch.tensor(self.cc.hi, dtype=torch.float64)[None]
         start_rows = np.append(self.cc.ibp.lower[-1], -np.inf)[None]
-        rows, dim = self._bound(lo, hi, start_rows)
-        state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long))
+        rows, dim, hidden = self._bound(lo, hi, start_rows)
+        state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long), hidden)
         rate = 0.0
         while True:
             status = self._stop(state, rate)
@@ -237,14 +263,10 @@ class InputSplitSearch:
             pick = torch.topk(torch.as_tensor(-state.value), k).indices
             keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
             keep[pick] = False
-            lo, hi, kids_rows, depth = self._children(state, pick)
-            state = _Open(state.lo[keep], state.hi[keep], state.rows[keep.numpy()], state.value[keep.numpy()],
-                          state.dim[keep.numpy()], state.depth[keep])
-            rows, dim = self._bound(lo, hi, kids_rows)
-            new = self._absorb(lo, hi, rows, dim, depth)
-            state = _Open(torch.cat([state.lo, new.lo]), torch.cat([state.hi, new.hi]),
-                          np.concatenate([state.rows, new.rows]), np.concatenate([state.value, new.value]),
-                          np.concatenate([state.dim, new.dim]), torch.cat([state.depth, new.depth]))
+            lo, hi, kids_rows, depth, given = self._children(state, pick)
+            state = state.without(keep)
+            rows, dim, hidden = self._bound(lo, hi, kids_rows, given)
+            state = state.plus(self._absorb(lo, hi, rows, dim, depth, hidden))
             self.stats["batches"] += 1
             self.stats["max_queue"] = max(self.stats["max_queue"], state.lo.shape[0])
             rate = (time.monotonic() - t) / max(1, lo.shape[0])
@@ -262,10 +284,11 @@ class InputSplitSearch:
         right_lo[rows, d] = mid
         parent_rows = state.rows[pick.numpy()]
         depth = state.depth[pick] + 1
+        given = (state.hid_lo[pick].repeat(2, 1), state.hid_hi[pick].repeat(2, 1))
         return (torch.cat([lo, right_lo]), torch.cat([left_hi, hi]), np.concatenate([parent_rows, parent_rows]),
-                torch.cat([depth, depth]))
+                torch.cat([depth, depth]), given)
 
-    def _absorb(self, lo, hi, rows: np.ndarray, dim: np.ndarray, depth) -> _Open:
+    def _absorb(self, lo, hi, rows: np.ndarray, dim: np.ndarray, depth, hidden) -> _Open:
         """Prune the proved children (folding them into the floor), keep the rest open; a child
         too narrow to split any further is left unresolved."""
         import torch
@@ -283,7 +306,8 @@ class InputSplitSearch:
         if depth.numel():
             self.stats["max_depth"] = max(self.stats["max_depth"], int(depth.max()))
         keep = torch.as_tensor(~done)
-        return _Open(lo[keep], hi[keep], rows[~done], values[~done], dim[~done], depth[keep])
+        return _Open(lo[keep], hi[keep], rows[~done], values[~done], dim[~done], depth[keep],
+                     hidden[0][keep], hidden[1][keep])
 
     def _stop(self, state: _Open, rate: float) -> str:
         if self.cex is not None:
