@@ -38,7 +38,7 @@ def timed(fn, min_seconds: float, max_repeats: int):
     fn()
     walls, cpus, out = [], [], None
     start = time.perf_counter()
-    while len(walls) < max_repeats and (len(walls) < 2 or time.perf_counter() - start < min_seconds):
+    while len(walls) < max_repeats and (len(walls) < min(2, max_repeats) or time.perf_counter() - start < min_seconds):
         t, c = time.perf_counter(), time.process_time()
         out = fn()
         walls.append(time.perf_counter() - t)
