@@ -2,10 +2,11 @@
 
 Methods, loosest and cheapest first: IBP (torch, batched) ⊆ CROWN / Fast-Lin ⊆ alpha-CROWN.
 Every result is intersected with `given` (IBP at least), so each method is never looser than the
-one before it on any layer, and all are certified (see crown.py). With `neurons=unstable` (the
-default) an intermediate neuron that interval arithmetic already proves stable keeps that
-interval (its bounds do not enter any later CROWN bound); `neurons=all` bounds every neuron by
-CROWN as well, for lowerings that want the tightest boxes on stable neurons too.
+one before it on any layer, and all are certified (see crown.py). With `neurons=all` (the
+default: lowerings and SDP boxes want the tightest intervals on stable neurons too) every
+intermediate neuron is bounded by CROWN; with `neurons=unstable` a neuron that interval
+arithmetic already proves stable keeps that interval (its bounds do not enter any later CROWN
+bound, so the output bounds are the same) and the work shrinks to the unstable ones.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class BoundSettings:
     precision: Precision = Precision.FLOAT64
     iterations: int = 20
     lr: float = 0.1
-    neurons: Neurons = Neurons.UNSTABLE
+    neurons: Neurons = Neurons.ALL
 
     def __post_init__(self):
         check_device(self.device)
