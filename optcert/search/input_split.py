@@ -259,7 +259,7 @@ class InputSplitSearch:
             if status:
                 return self._result(status, state)
             t = time.monotonic()
-            k = min(self.settings.batch, state.lo.shape[0])
+            k = min(self.settings.batch, state.lo.shape[0], self._affordable(rate))
             pick = torch.topk(torch.as_tensor(-state.value), k).indices
             keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
             keep[pick] = False
@@ -309,12 +309,20 @@ class InputSplitSearch:
         return _Open(lo[keep], hi[keep], rows[~done], values[~done], dim[~done], depth[keep],
                      hidden[0][keep], hidden[1][keep])
 
+    def _affordable(self, rate: float) -> int:
+        """Domains to split now so that bounding their children should end before the deadline
+        (from the last call's seconds per child, with a quarter to spare)."""
+        remaining = self.deadline - time.monotonic()
+        if rate <= 0 or not math.isfinite(remaining):
+            return self.settings.batch if remaining > 0 else 0
+        return max(0, min(self.settings.batch, int(remaining / (2 * 1.25 * rate))))
+
     def _stop(self, state: _Open, rate: float) -> str:
         if self.cex is not None:
             return "falsified"
         if state.lo.shape[0] == 0:
             return "stuck" if self.stats["unresolved_leaves"] else "proved"
-        if time.monotonic() + 2 * rate * min(self.settings.batch, state.lo.shape[0]) > self.deadline:
+        if self._affordable(rate) < 1:
             return "timeout"
         if self.stats["nodes"] >= self.settings.node_limit:
             return "node_limit"
