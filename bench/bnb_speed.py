@@ -27,7 +27,8 @@ from common import BENCHMARKS, RESULTS, machine, markdown_table, record  # noqa:
 
 ROOT = Path(__file__).resolve().parents[1]
 ACAS = ("1_1-prop_1", "3_5-prop_1", "3_7-prop_1", "2_9-prop_1", "4_5-prop_3", "1_1-prop_2")
-MNIST = ("256x2-prop_0_0.03", "256x2-prop_3_0.03", "256x4-prop_0_0.03", "256x2-prop_5_0.05")
+MNIST = ("256x2-prop_0_0.03", "256x2-prop_3_0.03", "256x4-prop_0_0.03", "256x2-prop_5_0.05", "256x4-prop_3_0.05",
+         "256x6-prop_3_0.05")
 STORE = RESULTS / "bnb_speed.jsonl"
 
 
@@ -82,7 +83,7 @@ def kernel_rows() -> list[list]:
     from optcert.compiled import compile_problem
     from optcert.ir.from_onnx import load_onnx
     from optcert.precision import Precision
-    from optcert.search.input_split import Mode, bound_boxes
+    from optcert.search.box_bounding import Mode, bound_boxes
     from optcert.spec.vnnlib import read_vnnlib
 
     a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)

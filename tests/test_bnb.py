@@ -218,9 +218,10 @@ def test_batched_input_splitting_agrees_with_the_coordinator():
 
     from optcert.certify import EngineOutput
     from optcert.engines.bnb import BnbOptions, CaseTask
+    from optcert.search.box_bounding import Mode
     from optcert.search.branching import Split
     from optcert.search.coordinator import Search, SearchSettings
-    from optcert.search.input_split import InputSplitSearch, InputSplitSettings, Mode
+    from optcert.search.input_split import InputSplitSearch, InputSplitSettings
 
     for seed, sizes, combine in CASES[::2]:
         truth = _truth(seed, sizes, combine)
