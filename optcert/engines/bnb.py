@@ -37,6 +37,7 @@ from optcert.search.attack import AttackOptions, pgd_case
 from optcert.search.bounding import BOUNDING, Bounding, CaseContext
 from optcert.search.branching import Rule, Split, decide, row_weights, use_input_split
 from optcert.search.coordinator import Search, SearchSettings
+from optcert.search.input_split import InputSplitSearch, InputSplitSettings
 from optcert.search.leaves import exact_leaf
 from optcert.spec.problem import Combine, VerificationProblem
 
@@ -160,7 +161,11 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
                                       attack_every=5 if options.attack else 0)
             def report(text: str, k: int = cc.index) -> None:
                 update(f"case {k}: {text}")
-            result = Search(task, settings, case_deadline, report).run(task.any_case)
+            if use_input_split(options.split, cc.net.n_inputs):   # batched, tensors only (input_split.py)
+                result = InputSplitSearch(cc, task.check, _input_settings(options), case_deadline,
+                                          options.device).run()
+            else:
+                result = Search(task, settings, case_deadline, report).run(task.any_case)
             out.lower[cc.index] = result.rows
             case_lower[cc.index] = result.key
             out.certificate["cases"].append({"case": cc.index, "status": result.status, **result.stats})
@@ -171,6 +176,13 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
     out.reason = "; ".join(reasons)
     out.timed_out = any("time limit" in r for r in reasons)
     return out
+
+
+def _input_settings(options: BnbOptions) -> InputSplitSettings:
+    """Input splitting bounds at least 1024 domains per call and keeps up to 100,000 open (as
+    tensors: the box, the rows' bounds and the hidden layers' bounds of each)."""
+    return InputSplitSettings(batch=max(options.batch, 1024), max_domains=max(options.max_domains, 100_000),
+                              node_limit=options.node_limit)
 
 
 MEMORY_BUDGET = 2 * 2 ** 30   # bytes of queued domain bounds, whatever max_domains says

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from optcert.bounds.crown import LowerSlope
+from optcert.bounds.crown import LowerSlope, Neurons
 from optcert.bounds.methods import BoundMethod, BoundSettings, compute_bounds
 from optcert.certify import EngineOutput
 from optcert.compiled import CompiledCase
@@ -57,12 +57,13 @@ def run_interval(problem: VerificationProblem, compiled: list[CompiledCase], opt
 def run_crown(problem: VerificationProblem, compiled: list[CompiledCase], options: CrownOptions,
               deadline: float) -> EngineOutput:
     method = BoundMethod.FASTLIN if options.slope is LowerSlope.PARALLEL else BoundMethod.CROWN
-    return _run(compiled, method, BoundSettings(options.device, options.precision), deadline)
+    return _run(compiled, method, BoundSettings(options.device, options.precision, neurons=Neurons.UNSTABLE),
+                deadline)
 
 
 def run_alpha_crown(problem: VerificationProblem, compiled: list[CompiledCase], options: AlphaCrownOptions,
                     deadline: float) -> EngineOutput:
-    settings = BoundSettings(options.device, options.precision, options.iterations, options.lr)
+    settings = BoundSettings(options.device, options.precision, options.iterations, options.lr, Neurons.UNSTABLE)
     return _run(compiled, BoundMethod.ALPHA_CROWN, settings, deadline)
 
 

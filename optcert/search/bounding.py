@@ -26,7 +26,8 @@ import numpy as np
 
 from optcert.bounds.adam import Adam
 from optcert.bounds.alpha_crown import initial_alphas
-from optcert.bounds.crown import backward_bound, layer_bounds
+from optcert.bounds.crown import backward_bound, refine
+from optcert.bounds.interval_batch import interval_layer
 from optcert.bounds.torch_net import DomainBatch, torch_net
 from optcert.compiled import CompiledCase
 from optcert.precision import Precision
@@ -67,7 +68,7 @@ def _propagate(ctx: CaseContext, domains, start: int, deadline: float):
     start..L−1 (intersected with the given ones; earlier layers are taken as given).
     `computed` is None when the deadline passes first."""
     given = DomainBatch.from_bounds(domains, ctx.device)
-    out = DomainBatch(given.lower[:start], given.upper[:start])
+    out = given.prefix(start - 1)
     for k in range(start, ctx.tn.depth):
         if time.monotonic() > deadline:
             return given, None
@@ -76,30 +77,15 @@ def _propagate(ctx: CaseContext, domains, start: int, deadline: float):
 
 
 def _unstable_layer_bounds(ctx: CaseContext, out: DomainBatch, lo, hi, k: int):
-    """CROWN bounds on layer k, recomputed only for the neurons unstable in the given (lo, hi).
-
-    A stable neuron's interval does not enter the CROWN bound of later layers (its ν equals its
-    Λ whatever l, u are), so keeping the given (valid, parent) interval there loses nothing
-    that matters, and the backward pass shrinks from 2n to 2U rows (U = most unstable neurons
-    in a domain of the batch)."""
+    """Layer k's given (lo, hi) intersected with interval arithmetic over `out`, then CROWN on the
+    neurons still unstable (crown.refine). A stable neuron's interval does not enter the CROWN
+    bound of later layers (its ν equals its Λ whatever l, u are), so keeping the given (valid,
+    parent) interval there loses nothing that matters."""
     import torch
 
-    unstable = (lo < 0) & (hi > 0)
-    U = int(unstable.sum(dim=1).max()) if unstable.numel() else 0
-    if U == 0:
-        return lo, hi
-    n = lo.shape[1]
-    if U == n:
-        new_lo, new_hi = layer_bounds(ctx.tn, out, k)
-        return torch.maximum(new_lo, lo), torch.minimum(new_hi, hi)
-    idx = torch.argsort((~unstable).to(torch.int8), dim=1, stable=True)[:, :U]   # unstable first
-    valid = torch.gather(unstable, 1, idx)
-    sel = torch.nn.functional.one_hot(idx, n).to(torch.float64) * valid[..., None]
-    lower = backward_bound(ctx.tn, out, k, torch.cat([sel, -sel], dim=1)).lower
-    old_lo, old_hi = torch.gather(lo, 1, idx), torch.gather(hi, 1, idx)
-    new_lo = torch.where(valid, torch.maximum(lower[:, :U], old_lo), old_lo)
-    new_hi = torch.where(valid, torch.minimum(-lower[:, U:], old_hi), old_hi)
-    return lo.scatter(1, idx, new_lo), hi.scatter(1, idx, new_hi)
+    ilo, ihi = interval_layer(ctx.tn, out, k)
+    lo, hi = torch.maximum(lo, ilo), torch.minimum(hi, ihi)
+    return (lo, hi) if ctx.tn.input_only(k) else refine(ctx.tn, out, k, lo, hi)
 
 
 def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float, start=None):
