@@ -30,8 +30,9 @@ from optcert.bounds.crown import backward_bound, layer_bounds
 from optcert.bounds.torch_net import DomainBatch, torch_net
 from optcert.compiled import CompiledCase
 from optcert.precision import Precision
-from optcert.search.branching import Bounded
+from optcert.search.branching import Bounded, row_weights
 from optcert.search.leaves import exact_leaf
+from optcert.search.lookahead import fsb_decisions
 from optcert.spec.problem import Combine
 
 
@@ -48,14 +49,15 @@ class CaseContext:
     """Per-case tensors and settings the bounding functions share."""
 
     def __init__(self, cc: CompiledCase, device: str, iterations: int, lr: float, beta: bool,
-                 alpha_rows: bool = True):
+                 alpha_rows: bool = True, fsb: bool = False):
         """`alpha_rows`: optimise the slopes of an ALL case's rows (off for input splitting, where it
         saved few domains for 1.8× the time per domain on ACAS Xu prop_1; ANY cases always
-        optimise their combined row)."""
+        optimise their combined row). `fsb`: take ReLU branching decisions by the FSB look-ahead
+        (search/lookahead.py) while bounding."""
         import torch
 
         self.cc, self.device, self.iterations, self.lr, self.beta = cc, device, iterations, lr, beta
-        self.alpha_rows = alpha_rows
+        self.alpha_rows, self.fsb = alpha_rows, fsb
         self.tn = torch_net(cc.net, device, Precision.FLOAT64)
         self.m = cc.case.spec.rows
         self.any_case = cc.case.combine is Combine.ANY
@@ -188,8 +190,29 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     key = low.max(axis=1) if ctx.any_case else low.min(axis=1)
     if combined is not None:
         key = np.maximum(key, combined[:, 0].cpu().numpy())
-    return Bounded(bounds, low, key, {j: v.detach().cpu().numpy() for j, v in nus.items()},
-                   lam0.detach().cpu().numpy() if not isinstance(lam0, float) else None)
+    nus_np = {j: v.detach().cpu().numpy() for j, v in nus.items()}
+    lam0_np = lam0.detach().cpu().numpy() if not isinstance(lam0, float) else None
+    weights, focus = _focus(ctx, low)
+    points = None if lam0_np is None else _optimal_inputs(given, lam0_np, focus)
+    decisions = fsb_decisions(ctx, inner, bounds, nus_np, weights, focus) if ctx.fsb else None
+    return Bounded(bounds, low, key, nus_np, lam0_np, points, decisions)
+
+
+def _focus(ctx: CaseContext, low: np.ndarray):
+    """Per domain: the rows that matter (branching.row_weights) and the one to look at first —
+    ALL: the worst open row; ANY: the row nearest to being proved."""
+    sound = ctx.cc.sound(np.where(np.isfinite(low), low, 0.0))
+    weights = np.stack([row_weights(s, ctx.any_case) for s in sound]) if len(sound) else sound
+    focus = np.argmax(sound, axis=1) if ctx.any_case else np.argmin(np.where(weights > 0, sound, np.inf), axis=1)
+    return weights, focus
+
+
+def _optimal_inputs(given: DomainBatch, lam0: np.ndarray, focus: np.ndarray) -> np.ndarray:
+    """The input minimising each domain's linear lower bound on its focus row over the domain's
+    box (Λ_0 x is least at lo where Λ_0 ≥ 0, at hi elsewhere): a counterexample candidate."""
+    lo, hi = given.lower[0].cpu().numpy(), given.upper[0].cpu().numpy()
+    coef = lam0[np.arange(len(focus)), focus]
+    return np.where(coef >= 0, lo, hi)
 
 
 def bound_alpha(ctx: CaseContext, domains, start: int, deadline: float) -> Bounded:
