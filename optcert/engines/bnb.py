@@ -37,8 +37,8 @@ from optcert.errors import InvalidOptionError
 from optcert.precision import check_device
 from optcert.search.bounding import BOUNDING, Bounding, CaseContext
 from optcert.search.branching import Rule, Split, decide, row_weights, use_input_split
-from optcert.search.falsify import FalsifySettings, falsify
 from optcert.search.coordinator import Search, SearchSettings
+from optcert.search.falsify import FalsifySettings, falsify
 from optcert.search.leaves import exact_leaf
 from optcert.spec.problem import Combine, VerificationProblem
 
