@@ -22,10 +22,10 @@ def add_subcommand(sub) -> None:
 
 def run(args) -> int:
     from optcert.options import parse_pairs
-    from optcert.vnncomp import run_instance
+    from optcert.vnncomp import process_started, run_instance
 
     result = run_instance(args.network, args.property, args.result, args.timeout,
-                          parse_pairs(args.option), args.engine, args.threads)
+                          parse_pairs(args.option), args.engine, args.threads, started=process_started())
     text = result.vnncomp_text()
     print(text.splitlines()[0] if text else result.verdict.value)
     return 0

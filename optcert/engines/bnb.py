@@ -177,7 +177,7 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
         for left, (cc, task) in enumerate(zip(compiled, tasks)):
             share = (deadline - time.monotonic()) / (len(compiled) - left) if math.isfinite(deadline) else math.inf
             case_deadline = min(deadline, time.monotonic() + share)
-            settings = SearchSettings(options.batch, _domain_cap(cc, options), options.node_limit,
+            settings = SearchSettings(options.batch, domain_cap(cc, options), options.node_limit,
                                       attack_every=5 if options.attack else 0)
             def report(text: str, k: int = cc.index) -> None:
                 update(f"case {k}: {text}")
@@ -197,7 +197,7 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
 MEMORY_BUDGET = 2 * 2 ** 30   # bytes of queued domain bounds, whatever max_domains says
 
 
-def _domain_cap(cc: CompiledCase, options: BnbOptions) -> int:
+def domain_cap(cc: CompiledCase, options: BnbOptions) -> int:
     """max_domains, lowered so that the queued bounds (two float64 per neuron) fit MEMORY_BUDGET."""
     per_domain = 16 * sum(a.size for a in cc.ibp.lower) + 512
     return max(2 * options.batch, min(options.max_domains, MEMORY_BUDGET // per_domain))

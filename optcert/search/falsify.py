@@ -62,6 +62,7 @@ class FalsifySettings:
     device: str = "cpu"
     precision: Precision = Precision.FLOAT32
     rounds: int = 0        # 0: until the deadline
+    offset: int = 0        # index of the first round (a resumed falsifier goes on where it stopped)
 
 
 @dataclass(frozen=True)
@@ -196,8 +197,9 @@ def falsify(cc: CompiledCase, settings: FalsifySettings, deadline: float,
     t0 = time.monotonic()
     case = _Case(cc, settings)
     best, rounds = math.inf, 0
-    for r, (loss, start) in enumerate(itertools.cycle(ROUNDS)):
-        if time.monotonic() > deadline or (settings.rounds and r >= settings.rounds):
+    for r in itertools.count(settings.offset):
+        loss, start = ROUNDS[r % len(ROUNDS)]
+        if time.monotonic() > deadline or (settings.rounds and rounds >= settings.rounds):
             break
         gen = torch.Generator(device=settings.device).manual_seed(settings.seed * 7919 + r)
         per = case.restarts if loss is Loss.MARGIN else case.restarts * len(case.clauses)

@@ -1,0 +1,236 @@
+"""`auto`: the portfolio engine (the default of `verify` and `vnncomp`).
+
+Within one wall-clock budget it runs, per case:
+1. the falsifier (search/falsify.py) for a short first share of the budget;
+2. complete methods ("arms", engines/arms.py) chosen by the case's shape (`plan`): input
+   splitting for inputs of low dimension, ReLU splitting with alpha/beta-CROWN, the exact MILP
+   for nets with few unstable neurons — each arm first bounds the root (cheap incomplete bounds:
+   CROWN / alpha-CROWN; an easy case ends there);
+3. the arms interleaved in time slices that double every round, the falsifier resumed with a small
+   share of each round. After each round, the measured criterion (`keep`): each search arm's pace
+   (the share of the root it decided per second) projects its remaining time, and an arm projected
+   to need more than `drop` × the best arm's time is dropped — so the input-vs-ReLU choice is made
+   by measurement, not only by the input dimension; the MILP arm (which shows no progress until it
+   ends) is kept, its eligibility being decided by the net's shape (few unstable neurons).
+The first arm that proves or falsifies decides; per-row bounds of all arms are combined (the best
+certified bound per row, valid whatever arm gave it), so a case may also be proved jointly. The
+result's certificate names the method that decided (`decided_by`) and holds its certificate.
+Verdicts are decided in certify.py, as for every engine.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from optcert.certify import EngineOutput
+from optcert.compiled import CompiledCase
+from optcert.engines.arms import MilpArm, SearchArm, arm_summary
+from optcert.engines.bnb import BnbOptions, CaseTask
+from optcert.errors import InvalidOptionError
+from optcert.precision import check_device
+from optcert.search.branching import Rule, Split
+from optcert.search.falsify import FalsifySettings, falsify
+from optcert.spec.problem import Combine, VerificationProblem
+
+
+class Method(Enum):
+    """`auto`: the portfolio's own choice; otherwise only that arm (after the falsifier)."""
+
+    AUTO = "auto"
+    INPUT = "input"
+    RELU = "relu"
+    MILP = "milp"
+
+
+INPUT_FIRST = 20        # inputs (of positive width) up to which input splitting is tried first
+INPUT_MAX = 64          # above this input bisection is not tried at all (2^64 boxes)
+MILP_MAX_UNSTABLE = 250  # unstable neurons (IBP at the root) up to which the MILP arm runs
+FALSIFY_FIRST = 0.015   # share of the budget for the falsifier before the arms (0.3 s to 1.5 s)
+FALSIFY_ROUND = 0.125   # share of each round's slice for the resumed falsifier
+
+
+@dataclass(frozen=True)
+class AutoOptions:
+    """`method`: auto | input | relu | milp; `slice`: first time slice as a share of the case's
+    budget (doubled every round); `drop`: an arm projected to need more than this × the best
+    arm's time is dropped; `branching`: ReLU rule of the ReLU-split arm; `seed`; `device`."""
+
+    method: Method = Method.AUTO
+    slice: float = 0.01
+    drop: float = 8.0
+    branching: Rule = Rule.BABSR
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self):
+        check_device(self.device)
+        if not 0 < self.slice <= 1:
+            raise InvalidOptionError(f"option 'slice' must be in (0, 1], got {self.slice}")
+        if not self.drop >= 1:
+            raise InvalidOptionError(f"option 'drop' must be ≥ 1, got {self.drop}")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the plan looks at: inputs of positive width, ReLU neurons, unstable ones under IBP."""
+
+    inputs: int
+    relus: int
+    unstable: int
+
+
+def shape_of(cc: CompiledCase) -> Shape:
+    return Shape(int(np.sum(cc.hi > cc.lo)), int(sum(cc.net.sizes()[1:-1])),
+                 int(sum(c["unstable"] for c in cc.ibp.counts())))
+
+
+def plan(shape: Shape, method: Method = Method.AUTO) -> tuple[str, ...]:
+    """The arms to interleave, in the order each round runs them (module doc)."""
+    if method is not Method.AUTO:
+        return (method.value,)
+    arms = ["input"] if shape.inputs <= INPUT_FIRST else []
+    arms.append("relu")
+    if INPUT_FIRST < shape.inputs <= INPUT_MAX:
+        arms.append("input")
+    if 0 < shape.unstable <= MILP_MAX_UNSTABLE:
+        arms.append("milp")
+    return tuple(arms)
+
+
+def keep(projected: dict[str, float | None], drop: float) -> set[str]:
+    """The arms to keep after a round: `projected[name]` is an arm's projected remaining seconds
+    (inf: no progress yet; None: an arm that cannot tell, the MILP, always kept: a search's early
+    pace is optimistic — on mnistfc 256x2 prop_6_0.03 ReLU splitting closed 92% of the root in
+    10 s and then nothing in 50 s, where the MILP needs 11 s).
+    """
+    finite = [p for p in projected.values() if p is not None and math.isfinite(p)]
+    if not finite:
+        return set(projected)
+    best = min(finite)
+    return {name for name, p in projected.items()
+            if p is None or p <= drop * best}
+
+
+def slice_schedule(first: float, until: float, start: float) -> list[float]:
+    """The slice lengths of successive rounds from `start` to `until`: first, 2·first, 4·first …,
+    the last one cut at `until` (so the rounds never pass it)."""
+    out, t, s = [], start, first
+    while t < until - 1e-9:
+        s_now = min(s, until - t)
+        out.append(s_now)
+        t, s = t + s_now, 2 * s
+    return out
+
+
+class _Portfolio:
+    """One case: its arms, the resumed falsifier and the combined bounds."""
+
+    def __init__(self, problem: VerificationProblem, cc: CompiledCase, options: AutoOptions,
+                 out: EngineOutput, deadline: float):
+        self.cc, self.options, self.out, self.deadline = cc, options, out, deadline
+        self.shape = shape_of(cc)
+        base = BnbOptions(seed=options.seed, device=options.device)
+        self.checker = CaseTask(problem, cc, BnbOptions(split=Split.RELU, device=options.device), out)
+        self.falsified_rounds = 0
+        self.arms: dict = {}
+        for name in plan(self.shape, options.method):
+            self.arms[name] = self._arm(name, problem, base, deadline)
+        self.log: list[list] = []
+
+    def _arm(self, name: str, problem, base: BnbOptions, deadline: float):
+        if name == "milp":
+            return MilpArm(self.cc, self.checker.check, self.best_rows)
+        split = Split.INPUT if name == "input" else Split.RELU
+        options = BnbOptions(split=split, branching=self.options.branching, seed=base.seed, device=base.device)
+        return SearchArm(name, CaseTask(problem, self.cc, options, self.out), options, deadline)
+
+    def best_rows(self) -> np.ndarray:
+        rows = [a.state.rows for a in self.arms.values()]
+        return np.max(rows, axis=0) if rows else np.full(self.cc.case.spec.rows, -np.inf)
+
+    def best_key(self) -> float | None:
+        keys = [a.state.key for a in self.arms.values() if a.state.key is not None]
+        return max(keys) if keys else None
+
+    def proved_jointly(self) -> bool:
+        sound = self.cc.sound(self.best_rows())
+        value = float(sound.max() if self.cc.case.combine is Combine.ANY else sound.min())
+        key = self.best_key()
+        if key is not None:
+            value = max(value, float(np.nextafter(key - np.max(self.cc.fold_error, initial=0.0), -np.inf)))
+        return value > 0
+
+    def falsify(self, until: float) -> bool:
+        settings = FalsifySettings(seed=self.options.seed, device=self.options.device, offset=self.falsified_rounds)
+        report = falsify(self.cc, settings, until, self.checker.check)
+        self.falsified_rounds += report.rounds
+        self.log.append(["falsifier", round(time.monotonic(), 3), "falsified" if report.found else None])
+        return report.found
+
+    def run(self, start_share: float) -> str | None:
+        """Interleave the arms until one decides (its name) or the time is up (None)."""
+        first = min(1.5, max(0.3, start_share))
+        if self.falsify(min(self.deadline, time.monotonic() + first)):
+            return "falsifier"
+        live = list(self.arms)
+        budget = self.deadline - time.monotonic()
+        for length in slice_schedule(max(0.25, self.options.slice * budget), self.deadline, time.monotonic()):
+            for name in list(live):
+                status = self.arms[name].advance(min(self.deadline, time.monotonic() + length))
+                self.log.append([name, round(time.monotonic(), 3), status])
+                if status in ("proved", "falsified"):
+                    return name
+                if self.proved_jointly():
+                    return "+".join(live)
+                if status is not None and status != "timeout":
+                    live.remove(name)
+            if self.falsify(min(self.deadline, time.monotonic() + FALSIFY_ROUND * length)):
+                return "falsifier"
+            projected = {n: (None if n == "milp" else self.arms[n].projected()) for n in live}
+            live = [n for n in live if n in keep(projected, self.options.drop)]
+            if not live or time.monotonic() >= self.deadline:
+                break
+        return None
+
+    def undecided(self) -> str:
+        """Why no arm decided: each arm's state."""
+        return ", ".join(f"{name}: {arm.state.status or 'time limit reached'}" for name, arm in self.arms.items())
+
+    def summary(self, decided: str | None) -> dict:
+        arms = {name: arm_summary(arm) for name, arm in self.arms.items()}
+        decision = arms.get(decided or "", {"method": "falsifier (APGD, search/falsify.py)"} if decided else {})
+        return {"case": self.cc.index, "decided_by": decided, "decision": decision,
+                "shape": vars(self.shape), "plan": list(self.arms), "arms": arms,
+                "falsifier_rounds": self.falsified_rounds, "schedule": self.log}
+
+
+def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options: AutoOptions,
+             deadline: float) -> EngineOutput:
+    """The portfolio (module doc) on every case, time shared equally among the cases left."""
+    out = EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled],
+                       case_lower=[None] * len(compiled),
+                       certificate={"method": "auto portfolio", "cases": []})
+    reasons, total = [], max(deadline - time.monotonic(), 0.0) if math.isfinite(deadline) else 3600.0
+    for left, cc in enumerate(compiled):
+        share = (deadline - time.monotonic()) / (len(compiled) - left) if math.isfinite(deadline) else math.inf
+        folio = _Portfolio(problem, cc, options, out, min(deadline, time.monotonic() + share))
+        decided = folio.run(FALSIFY_FIRST * total / len(compiled))
+        out.lower[cc.index] = folio.best_rows()
+        assert out.case_lower is not None
+        out.case_lower[cc.index] = folio.best_key()
+        out.certificate["cases"].append(folio.summary(decided))
+        if decided is not None and (decided == "falsifier" or folio.arms[decided.split("+")[0]].state.status
+                                    == "falsified"):
+            break
+        if decided is None:
+            reasons.append(f"case {cc.index} undecided ({folio.undecided()})")
+            out.timed_out |= time.monotonic() >= folio.deadline - 1e-3
+    out.certificate["decided_by"] = [c["decided_by"] for c in out.certificate["cases"]]
+    out.reason = "; ".join(reasons)
+    if out.timed_out:
+        out.reason = f"time limit reached; {out.reason}"
+    return out
