@@ -59,7 +59,8 @@ def abcrown_config(family: str, onnx: Path) -> str:
 def abcrown_cmd(onnx: Path, vnnlib: Path, result: Path, timeout: float, family: str) -> list[str]:
     folder = Path(os.environ["ABCROWN_DIR"])
     return [os.environ["ABCROWN_PYTHON"], str(folder / "abcrown.py"),
-            "--config", str(folder / abcrown_config(family, onnx)), "--onnx_path", str(onnx), "--vnnlib_path", str(vnnlib), "--results_file", str(result),
+            "--config", str(folder / abcrown_config(family, onnx)), "--onnx_path", str(onnx),
+            "--vnnlib_path", str(vnnlib), "--results_file", str(result),
             "--timeout", f"{timeout:g}", "--device", "cpu"]
 
 
