@@ -60,7 +60,8 @@ class SearchArm:
         result = self.search.result(status)
         self.state.rows, self.state.key, self.state.status = result.rows, result.key, status
         self.state.busy = self.search.busy
-        self.state.certificate = {"status": status or "running", **result.stats}
+        self.state.certificate = {"status": status or "running", **result.stats,
+                                  "deep_domains": self.task.ctx.deep_domains}
         return status
 
     def projected(self) -> float:

@@ -50,7 +50,9 @@ class BnbOptions:
     per call; `max_domains`: queue cap (the run stops UNKNOWN beyond it); `node_limit`: domains
     bounded at most; `alpha_iterations`/`lr`: Adam on the output slopes (and betas);
     `beta`: optimise split multipliers too; `attack`: PGD at the start and on open domains;
-    `seed`: PGD seed; `device`: torch device; `progress`: progress line on a terminal."""
+    `seed`: PGD seed; `device`: torch device; `progress`: progress line on a terminal;
+    `deep_alpha` > 0: on ReLU-split domains with at least this many splits, re-optimise the
+    intermediate layers by alpha-CROWN (0: off)."""
 
     bounding: Bounding = Bounding.ALPHA_CROWN
     split: Split = Split.AUTO
@@ -65,9 +67,12 @@ class BnbOptions:
     seed: int = 0
     device: str = "cpu"
     progress: bool = False
+    deep_alpha: int = 0
 
     def __post_init__(self):
         check_device(self.device)
+        if self.deep_alpha < 0:
+            raise InvalidOptionError(f"option 'deep_alpha' must be ≥ 0, got {self.deep_alpha}")
         for name in ("batch", "max_domains", "node_limit"):
             if getattr(self, name) < 1:
                 raise InvalidOptionError(f"option {name!r} must be ≥ 1, got {getattr(self, name)}")
@@ -86,7 +91,8 @@ class CaseTask:
         self.problem, self.cc, self.options, self.out = problem, cc, options, out
         inputs = use_input_split(options.split, cc.net.n_inputs)
         self.ctx = CaseContext(cc, options.device, options.alpha_iterations, options.lr, options.beta,
-                               alpha_rows=not inputs, fsb=options.branching is Rule.FSB and not inputs)
+                               alpha_rows=not inputs, fsb=options.branching is Rule.FSB and not inputs,
+                               deep_splits=0 if inputs else options.deep_alpha)
         self.root = cc.ibp
         self.any_case = cc.case.combine is Combine.ANY
         self.max_fold = float(np.max(cc.fold_error, initial=0.0))
@@ -184,7 +190,8 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
             result = Search(task, settings, case_deadline, report).run(task.any_case)
             out.lower[cc.index] = result.rows
             case_lower[cc.index] = result.key
-            out.certificate["cases"].append({"case": cc.index, "status": result.status, **result.stats})
+            out.certificate["cases"].append({"case": cc.index, "status": result.status, **result.stats,
+                                             "deep_domains": task.ctx.deep_domains})
             if result.status == "falsified":
                 return out
             if result.status != "proved":

@@ -31,6 +31,7 @@ from optcert.bounds.torch_net import DomainBatch, torch_net
 from optcert.compiled import CompiledCase
 from optcert.precision import Precision
 from optcert.search.branching import Bounded, row_weights
+from optcert.search.deep_alpha import refine_deep
 from optcert.search.leaves import exact_leaf
 from optcert.search.lookahead import fsb_decisions
 from optcert.spec.problem import Combine
@@ -49,15 +50,17 @@ class CaseContext:
     """Per-case tensors and settings the bounding functions share."""
 
     def __init__(self, cc: CompiledCase, device: str, iterations: int, lr: float, beta: bool,
-                 alpha_rows: bool = True, fsb: bool = False):
+                 alpha_rows: bool = True, fsb: bool = False, deep_splits: int = 0):
         """`alpha_rows`: optimise the slopes of an ALL case's rows (off for input splitting, where it
         saved few domains for 1.8× the time per domain on ACAS Xu prop_1; ANY cases always
         optimise their combined row). `fsb`: take ReLU branching decisions by the FSB look-ahead
-        (search/lookahead.py) while bounding."""
+        (search/lookahead.py) while bounding. `deep_splits` > 0: re-optimise the intermediate
+        layers by alpha-CROWN on domains with at least that many splits (search/deep_alpha.py)."""
         import torch
 
         self.cc, self.device, self.iterations, self.lr, self.beta = cc, device, iterations, lr, beta
-        self.alpha_rows, self.fsb = alpha_rows, fsb
+        self.alpha_rows, self.fsb, self.deep_splits = alpha_rows, fsb, deep_splits
+        self.deep_domains = 0   # domains whose intermediate layers were re-optimised
         self.tn = torch_net(cc.net, device, Precision.FLOAT64)
         self.m = cc.case.spec.rows
         self.any_case = cc.case.combine is Combine.ANY
@@ -170,6 +173,9 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     if inner is None:   # out of time: the domains keep their parents' bounds
         B = len(domains)
         return Bounded(list(domains), np.full((B, m), -np.inf), np.full(B, -np.inf))
+    if ctx.deep_splits > 0:
+        inner, deep = refine_deep(ctx, inner, ctx.deep_splits, deadline)
+        ctx.deep_domains += deep
     p = backward_bound(ctx.tn, inner, L, torch.cat([ctx.eye, -ctx.eye]))
     lower = torch.maximum(p.lower[:, :m], given.lower[L])
     upper = torch.minimum(-p.lower[:, m:], given.upper[L])
