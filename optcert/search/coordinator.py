@@ -271,11 +271,8 @@ class Search:
     def _loop(self, until: float) -> str | None:
         s = self.settings
         while self.heap:
-            now = time.monotonic()
-            if now > self.deadline:
+            if time.monotonic() > self.deadline:
                 return self._end("timeout")
-            if now > until:
-                return None
             if self.stats["nodes"] >= s.node_limit:
                 return self._end("node_limit")
             if s.attack_every and self.stats["batches"] % s.attack_every == 0 and self._attack():
@@ -300,6 +297,8 @@ class Search:
             self.report(f"{len(self.heap)} domains open, {self.stats['nodes']} bounded, "
                         f"{100 * self.closed:.3g}% closed, "
                         f"worst bound {self.heap[0][0] if self.heap else float('nan'):.4g}")
+            if self.heap and time.monotonic() > until:
+                return None      # paused (every call does at least one batch, so slices progress)
         return self._finish()
 
     def _end(self, status: str) -> str:

@@ -214,6 +214,6 @@ def falsify(cc: CompiledCase, settings: FalsifySettings, deadline: float,
         best = min(best, float(values[order[0]]))
         for i in order[: 8].tolist():
             if float(values[i]) < 0 or i == int(order[0]):
-                if found(xs[i].double().cpu().numpy()):
+                if found(np.clip(xs[i].double().cpu().numpy(), cc.lo, cc.hi)):   # float32 box → exact box
                     return FalsifyReport(True, best, rounds, time.monotonic() - t0)
     return FalsifyReport(False, best, rounds, time.monotonic() - t0)
