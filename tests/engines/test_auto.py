@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from optcert.engines.auto import INPUT_FIRST, MILP_MAX_UNSTABLE, Method, Shape, keep, plan, slice_schedule
+from optcert.engines.auto import (INPUT_FIRST, MILP_MAX_UNSTABLE, Method, Shape, plan, prior_weights,
+                                  slice_schedule, weights)
 from optcert.errors import InvalidOptionError
 from optcert.result import Verdict
 from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem
@@ -31,15 +32,22 @@ def test_plan_follows_the_shape():
         assert plan(Shape(5, 300, 256), method) == (method.value,)
 
 
-def test_keep_drops_arms_by_measured_pace():
+def test_weights_follow_the_measured_pace():
     inf = math.inf
-    assert keep({"input": 2.0, "relu": inf}, 8) == {"input"}             # no progress beside progress
-    assert keep({"input": 2.0, "relu": 10.0}, 8) == {"input", "relu"}    # unclear: interleave both
-    assert keep({"input": 2.0, "relu": 30.0}, 8) == {"input"}
-    assert keep({"input": 40.0, "relu": 3.0}, 8) == {"relu"}             # the measurement overrides the prior
-    assert keep({"input": inf, "relu": inf}, 8) == {"input", "relu"}     # nothing measured yet: keep all
-    assert keep({"relu": 1.0, "milp": None}, 8) == {"relu", "milp"}      # the MILP cannot tell: kept
-    assert keep({"relu": inf, "milp": None}, 8) == {"relu", "milp"}
+    prior = {"input": 1.0, "relu": 1.0, "milp": 0.5}
+    assert weights({"input": 2.0, "relu": inf}, prior, 8) == {"input": 1.0, "relu": 0.125}   # no progress
+    assert weights({"input": 2.0, "relu": 10.0}, prior, 8) == {"input": 1.0, "relu": 0.5}    # unclear
+    assert weights({"input": 2.0, "relu": 30.0}, prior, 8) == {"input": 1.0, "relu": 0.25}
+    assert weights({"input": 40.0, "relu": 3.0}, prior, 8) == {"input": 0.25, "relu": 1.0}   # beats the prior
+    assert weights({"input": inf, "relu": inf}, prior, 8) == {"input": 1.0, "relu": 1.0}     # nothing measured
+    assert weights({"relu": 1.0, "milp": None}, prior, 8) == {"relu": 1.0, "milp": 0.5}      # MILP: its prior
+    assert all(v > 0 for v in weights({"input": 1.0, "relu": inf, "milp": None}, prior, 8).values())
+
+
+def test_prior_weights_favour_input_splitting_only_for_very_few_inputs():
+    assert prior_weights(("input", "relu"), Shape(5, 300, 256)) == {"input": 1.0, "relu": 0.25}
+    assert prior_weights(("input", "relu", "milp"), Shape(12, 48, 40)) == {"input": 1.0, "relu": 1.0, "milp": 1.0}
+    assert prior_weights(("relu", "milp"), Shape(784, 512, 100)) == {"relu": 1.0, "milp": 1.0}
 
 
 def test_slices_double_and_never_pass_the_deadline():
