@@ -9,8 +9,16 @@ import time
 import numpy as np
 import pytest
 
-from optcert.engines.auto import (INPUT_FIRST, MILP_MAX_UNSTABLE, Method, Shape, plan, prior_weights,
-                                  slice_schedule, weights)
+from optcert.engines.auto import (
+    INPUT_FIRST,
+    MILP_MAX_UNSTABLE,
+    Method,
+    Shape,
+    plan,
+    prior_weights,
+    slice_schedule,
+    weights,
+)
 from optcert.errors import InvalidOptionError
 from optcert.result import Verdict
 from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem
