@@ -25,7 +25,7 @@ from optcert.errors import InvalidOptionError, OptcertError
 from optcert.result import Result
 
 ENGINE = "auto"
-RESERVE_SHARE = 0.03     # of the budget, kept for the result file, exit and the engine's overrun
+RESERVE_SHARE = 0.05     # of the budget, kept for the result file, exit and the engine's overrun
 RESERVE_SECONDS = 0.4    # … plus this
 MIN_ENGINE = 1e-3
 

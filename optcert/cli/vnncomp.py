@@ -21,11 +21,16 @@ def add_subcommand(sub) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     from optcert.options import parse_pairs
     from optcert.vnncomp import process_started, run_instance
 
+    # a process started as `optcert vnncomp ...` counts its budget from its own start, as the
+    # competition does; a call of main([...]) inside a longer-lived process counts from the call
+    started = process_started() if NAME in sys.argv[1:3] else None
     result = run_instance(args.network, args.property, args.result, args.timeout,
-                          parse_pairs(args.option), args.engine, args.threads, started=process_started())
+                          parse_pairs(args.option), args.engine, args.threads, started=started)
     text = result.vnncomp_text()
     print(text.splitlines()[0] if text else result.verdict.value)
     return 0

@@ -68,21 +68,27 @@ class SearchArm:
         return self.search.projected()
 
 
+MIN_SOLVE = 0.25   # seconds: a MILP is not started with less time than this left in its slice
+TIGHTEN_MIN = 3.0  # seconds the per-neuron LP tightening may take at once
+
+
 class MilpArm:
     """Per-neuron LP tightening, then sign-only MILPs per clause (see module doc)."""
 
     name = "milp"
 
     def __init__(self, cc: CompiledCase, check: Callable[[np.ndarray], bool],
-                 known: Callable[[], np.ndarray], backend: str = "highs"):
+                 known: Callable[[], np.ndarray], deadline: float, backend: str = "highs"):
         """`check(x)`: the case's counterexample re-check; `known()`: the portfolio's best certified
-        row bounds so far (rows already proved need no MILP)."""
+        row bounds so far (rows already proved need no MILP); `deadline`: the case's."""
         self.cc, self.check, self.known, self.backend = cc, check, known, backend
-        self.bounds, self.tightened = cc.ibp, False
+        self.deadline = deadline
+        self.bounds, self.tightened, self.tightenings = cc.ibp, False, 0
         self.state = ArmState(np.full(cc.case.spec.rows, -np.inf))
         self.state.certificate = {"method": "MILP big-M (Tjeng et al. 2019)", "backend": backend,
                                   "trust": "solver", "solves": []}
         self.attempts: dict[tuple[int, ...], int] = {}
+        self.lowered: dict[tuple[int, ...], object] = {}   # per clause, built once after tightening
 
     def projected(self) -> float:
         return math.inf     # a MILP shows no progress until it ends
@@ -100,6 +106,12 @@ class MilpArm:
         from optcert.solve.progressive import Tightening, tighten
 
         if not self.tightened:
+            # the tightening restarts from its CROWN stage when cut short, so it gets at least
+            # TIGHTEN_MIN seconds (within the arm's deadline) instead of a short slice
+            if self.deadline - time.monotonic() < MIN_SOLVE:
+                return None
+            self.tightenings += 1       # … doubled after each cut: the waste stays at most half
+            until = min(self.deadline, max(until, time.monotonic() + TIGHTEN_MIN * 2 ** (self.tightenings - 1)))
             self.bounds, report = tighten(self.cc.net, self.bounds, Tightening.LP, self.backend, deadline=until)
             self.tightened = not report.stopped
             self.state.rows = np.maximum(self.state.rows, self.bounds.lower[-1])
@@ -109,7 +121,7 @@ class MilpArm:
         for clause in self.cc.case.clauses():
             if self._decided(clause):
                 continue
-            if time.monotonic() > until:
+            if until - time.monotonic() < MIN_SOLVE:
                 return None
             outcome = self._solve(clause, until)
             if outcome is not None:
@@ -135,7 +147,9 @@ class MilpArm:
         from optcert.solve.linear import solve_bound
 
         self.attempts[clause] = self.attempts.get(clause, 0) + 1
-        lowered = lower_milp(self.cc.net, self.bounds, Objective(clause))
+        if clause not in self.lowered:
+            self.lowered[clause] = lower_milp(self.cc.net, self.bounds, Objective(clause))
+        lowered: Any = self.lowered[clause]
         result = solve_bound(lowered.form, self.backend, deadline=until, cutoff=SIGN_CUTOFF)
         self.state.certificate["solves"].append({"clause": list(clause), **result.summary()})
         if math.isfinite(result.value) or result.value == math.inf:

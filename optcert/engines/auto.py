@@ -55,6 +55,7 @@ MILP_MAX_UNSTABLE = 250  # unstable neurons (IBP at the root) up to which the MI
 FALSIFY_FIRST = 0.015   # share of the budget for the falsifier before the arms (0.3 s to 1.5 s)
 FALSIFY_ROUND = 0.125   # share of each round's slice for the resumed falsifier
 CONTINUE = 4            # slices in a row for an arm projected to finish within one more
+MIN_TURN = 0.1          # seconds: no arm starts a turn with less than this left
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ class _Portfolio:
 
     def _arm(self, name: str, problem, base: BnbOptions, deadline: float):
         if name == "milp":
-            return MilpArm(self.cc, self.checker.check, self.best_rows)
+            return MilpArm(self.cc, self.checker.check, self.best_rows, deadline)
         split = Split.INPUT if name == "input" else Split.RELU
         options = BnbOptions(split=split, branching=self.options.branching, seed=base.seed, device=base.device)
         return SearchArm(name, CaseTask(problem, self.cc, options, self.out), options, deadline)
@@ -225,7 +226,10 @@ class _Portfolio:
         """One arm's turn: a slice of `length`, repeated (up to CONTINUE times) while its pace
         projects it to finish within one more slice — a likely winner is not interrupted."""
         arm = self.arms[name]
+        status = None
         for _ in range(CONTINUE):
+            if self.deadline - time.monotonic() < MIN_TURN:
+                break
             status = arm.advance(min(self.deadline, time.monotonic() + length))
             self.log.append([name, round(time.monotonic(), 3), status])
             if status is not None or name == "milp" or not arm.projected() <= length:
