@@ -136,7 +136,7 @@ def _small_input_problem(seed: int) -> VerificationProblem:
     return VerificationProblem(net, (Case(box, LinearSpec(spec.C, np.array([0.1 * abs(pgd) + 1e-3 - pgd]))),))
 
 
-@pytest.mark.parametrize("seed", [2, 4, 5])
+@pytest.mark.parametrize("seed", [2, 4, 5, 12])   # 12: ReLU splitting alone timed out, input splitting proves
 def test_small_input_nets_are_decided(seed):
     """Never UNKNOWN within a generous budget; the certificate names the method that decided."""
     result = verify(_small_input_problem(seed), "auto", 60)
