@@ -270,6 +270,8 @@ def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options
             reasons.append(f"case {cc.index} undecided ({folio.undecided()})")
             out.timed_out |= time.monotonic() >= folio.deadline - 1e-3
     out.certificate["decided_by"] = [c["decided_by"] for c in out.certificate["cases"]]
+    if any("milp" in (d or "").split("+") for d in out.certificate["decided_by"]):
+        out.certificate["trust"] = "solver"     # a MILP's proven bound decided (see engines/linear.py)
     out.reason = "; ".join(reasons)
     if out.timed_out:
         out.reason = f"time limit reached; {out.reason}"
