@@ -242,7 +242,12 @@ class _Portfolio:
 
     def summary(self, decided: str | None) -> dict:
         arms = {name: arm_summary(arm) for name, arm in self.arms.items()}
-        decision = arms.get(decided or "", {"method": "falsifier (APGD, search/falsify.py)"} if decided else {})
+        if decided == "falsifier":
+            decision: dict = {"method": "falsifier (APGD, search/falsify.py)", "rounds": self.falsified_rounds}
+        elif decided in arms:
+            decision = arms[decided]
+        else:        # proved jointly (rows from several arms) or undecided
+            decision = {name: arms[name] for name in (decided or "").split("+") if name in arms}
         return {"case": self.cc.index, "decided_by": decided, "decision": decision,
                 "shape": vars(self.shape), "plan": list(self.arms), "arms": arms,
                 "falsifier_rounds": self.falsified_rounds, "schedule": self.log}
