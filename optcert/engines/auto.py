@@ -140,15 +140,13 @@ def weights(projected: dict[str, float | None], prior: dict[str, float], drop: f
     return out
 
 
-def slice_schedule(first: float, until: float, start: float) -> list[float]:
-    """The slice lengths of successive rounds from `start` to `until`: first, 2·first, 4·first …,
-    the last one cut at `until` (so the rounds never pass it)."""
-    out, t, s = [], start, first
-    while t < until - 1e-9:
-        s_now = min(s, until - t)
-        out.append(s_now)
-        t, s = t + s_now, 2 * s
-    return out
+def slices(first: float, cap: float = 3600.0):
+    """Slice lengths of successive rounds: first, 2·first, 4·first, … (at most `cap`), for ever;
+    the caller stops at its deadline and cuts each slice there."""
+    s = first
+    while True:
+        yield s
+        s = min(2 * s, cap)
 
 
 class _Portfolio:
@@ -204,7 +202,9 @@ class _Portfolio:
         live = list(self.arms)
         share = prior_weights(tuple(live), self.shape)
         budget = self.deadline - time.monotonic()
-        for length in slice_schedule(max(0.25, self.options.slice * budget), self.deadline, time.monotonic()):
+        for length in slices(max(0.25, self.options.slice * budget)):
+            if not live or self.deadline - time.monotonic() < MIN_TURN:
+                break
             for name in list(live):
                 status = self._turn(name, length * share[name])
                 if status in ("proved", "falsified"):
@@ -218,8 +218,6 @@ class _Portfolio:
             projected = {n: (None if n == "milp" else self.arms[n].projected()) for n in live}
             share = weights(projected, prior_weights(tuple(live), self.shape), self.options.drop)
             self.log.append(["weights", round(time.monotonic(), 3), share])
-            if not live or time.monotonic() >= self.deadline:
-                break
         return None
 
     def _turn(self, name: str, length: float) -> str | None:

@@ -3,6 +3,7 @@
 tolerance), soundness against brute force, the issue's small-input nets, and shared instances."""
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
@@ -16,7 +17,7 @@ from optcert.engines.auto import (
     Shape,
     plan,
     prior_weights,
-    slice_schedule,
+    slices,
     weights,
 )
 from optcert.errors import InvalidOptionError
@@ -58,12 +59,9 @@ def test_prior_weights_favour_input_splitting_only_for_very_few_inputs():
     assert prior_weights(("relu", "milp"), Shape(784, 512, 100)) == {"relu": 1.0, "milp": 1.0}
 
 
-def test_slices_double_and_never_pass_the_deadline():
-    s = slice_schedule(0.5, 10.0, 0.0)
-    assert s[:4] == [0.5, 1.0, 2.0, 4.0] and math.isclose(sum(s), 10.0)
-    assert all(x > 0 for x in s)
-    assert slice_schedule(1.0, 5.0, 5.0) == []
-    assert math.isclose(sum(slice_schedule(0.25, 61.3, 1.3)), 60.0)
+def test_slices_double_up_to_a_cap():
+    lengths = list(itertools.islice(slices(0.5, cap=3.0), 6))
+    assert lengths == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
 
 
 def test_engine_budget_arithmetic():
