@@ -5,7 +5,10 @@ start) on shared instances that stay undecided within the limit, so each run las
 budget allows, and reports wall / timeout per run, beside the load average. Target: every wall
 ≤ timeout + max(5%, 1 s). Rows go to bench/results/time_limits.csv as they finish.
 
-    python bench/time_limits.py [--timeouts 10 30 60] [--engine auto]
+`--in-process`: the engine's own deadline discipline instead — `verify(problem, engine, timeout)`
+in this process (loading excluded), overrun = wall − timeout; rows in time_limits_engine.csv.
+
+    python bench/time_limits.py [--timeouts 10 30 60] [--engine auto] [--in-process]
 """
 from __future__ import annotations
 
@@ -26,11 +29,47 @@ HARD = (("mnistfc", "mnist-net_256x2-prop_10_0.05"), ("mnistfc", "mnist-net_256x
         ("mnistfc", "mnist-net_256x6-prop_3_0.05"), ("acasxu", "ACASXU_run2a_2_2_batch_2000-prop_1"))
 
 
+def in_process(timeouts: list[float], engine: str) -> str:
+    """The engine's overrun past its deadline, per instance and timeout (see module doc)."""
+    import time
+
+    from optcert.ir.from_onnx import load_onnx
+    from optcert.spec.vnnlib import read_vnnlib
+    from optcert.threads import limit_threads
+    from optcert.verify import verify
+
+    from common import BENCHMARKS
+
+    limit_threads(1)
+    out = []
+    for timeout in timeouts:
+        for family, name in HARD:
+            row = next((r for r in instances(family) if r["instance"] == name), None)
+            if row is None:
+                continue
+            folder = BENCHMARKS / family
+            problem = read_vnnlib(folder / row["vnnlib"]).problem(load_onnx(folder / row["onnx"]))
+            t, c = time.monotonic(), time.process_time()
+            res = verify(problem, engine, timeout)
+            wall = time.monotonic() - t
+            out.append([name, timeout, res.verdict.value, round(wall, 3), round(time.process_time() - c, 2),
+                        round(wall - timeout, 3), round(os.getloadavg()[0], 1)])
+            print(out[-1], flush=True)
+    return markdown_table(["instance", "timeout", "verdict", "wall", "cpu", "overrun s", "load"], out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--timeouts", nargs="+", type=float, default=[10.0, 30.0])
     ap.add_argument("--engine", default="auto")
+    ap.add_argument("--in-process", action="store_true")
     args = ap.parse_args()
+    if args.in_process:
+        record("time_limits_engine", "\n\n".join([
+            "# The engine's deadline discipline (issue 14)", f"Machine: {machine()}",
+            f"`verify(problem, '{args.engine}', timeout)` in one process, loading excluded: overrun = wall − timeout.",
+            in_process(args.timeouts, args.engine)]))
+        return
     rows = list(csv.DictReader(open(CSV))) if CSV.is_file() else []
     have = {(r["instance"], float(r["timeout"])) for r in rows}
     for timeout in args.timeouts:
