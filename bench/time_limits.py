@@ -33,12 +33,12 @@ def in_process(timeouts: list[float], engine: str) -> str:
     """The engine's overrun past its deadline, per instance and timeout (see module doc)."""
     import time
 
+    from common import BENCHMARKS
+
     from optcert.ir.from_onnx import load_onnx
     from optcert.spec.vnnlib import read_vnnlib
     from optcert.threads import limit_threads
     from optcert.verify import verify
-
-    from common import BENCHMARKS
 
     limit_threads(1)
     out = []
