@@ -145,18 +145,20 @@ def summary(rows: list[dict], tools: list[str], skipped: dict[str, str]) -> str:
     for t in tools:
         rs = [by[(n, t)] for n in complete]
         walls = [float(by[(n, t)]["wall"]) for n in common]
+        cpus = [float(by[(n, t)]["cpu"]) for n in common]
         table.append([t, f"{sum(map(solved, rs))} / {len(rs)}", sum(map(within, rs)), sum(map(wrong, rs)),
                       round(sum(walls), 1), round(statistics.median(walls), 2) if walls else "",
-                      round(sum(float(r["cpu"]) for r in rs), 1)])
-    per = [[n] + [f"{by[(n, t)]['verdict']} {float(by[(n, t)]['wall']):.1f}" for t in tools] for n in complete]
+                      round(sum(cpus), 1), round(sum(float(r["cpu"]) for r in rs), 1)])
+    per = [[n] + [f"{by[(n, t)]['verdict']} {float(by[(n, t)]['wall']):.1f} ({float(by[(n, t)]['cpu']):.1f})"
+                  for t in tools] for n in complete]
     loads = [float(r["load"]) for r in rows]
     text = ["# Complete verification side by side (issue 14)", f"Machine: {machine()}",
             f"{len(complete)} instances (seeded sample), each tool in a fresh process with its VNN-COMP entry, "
             f"interleaved per instance; timeout min(competition, cap); load average "
             f"{min(loads, default=0):.1f}–{max(loads, default=0):.1f} during the runs.",
             markdown_table(["tool", "solved", "within limit", "wrong", f"Σ wall on the {len(common)} all solved",
-                            "median wall there", "Σ CPU s"], table),
-            "## Per instance (verdict, wall s)\n" + markdown_table(["instance"] + tools, per)]
+                            "median wall there", "Σ CPU there", "Σ CPU s (all)"], table),
+            "## Per instance (verdict, wall s (CPU s))\n" + markdown_table(["instance"] + tools, per)]
     text += [f"Skipped {t}: {why}" for t, why in skipped.items() if why]
     return "\n\n".join(text)
 
