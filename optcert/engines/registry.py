@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any, Callable, Mapping
 
 from optcert.engines.attack import run_attack
+from optcert.engines.auto import AutoOptions, run_auto
 from optcert.engines.bnb import BnbOptions, run_bnb
 from optcert.engines.bounds import (
     AlphaCrownOptions,
@@ -25,6 +26,7 @@ from optcert.search.attack import AttackOptions
 
 
 class Engine(Enum):
+    AUTO = "auto"
     ATTACK = "attack"
     INTERVAL = "interval"
     CROWN = "crown"
@@ -47,6 +49,9 @@ class EngineEntry:
 
 
 ENGINES: dict[Engine, EngineEntry] = {
+    Engine.AUTO: EngineEntry(AutoOptions, run_auto,
+                             "portfolio: falsifier, then input / ReLU splitting and MILP chosen and interleaved "
+                             "by measured progress: PROVED / FALSIFIED, complete"),
     Engine.ATTACK: EngineEntry(AttackOptions, run_attack, "PGD attack: FALSIFIED or UNKNOWN"),
     Engine.INTERVAL: EngineEntry(IntervalOptions, run_interval, "interval bound propagation (IBP): PROVED or UNKNOWN"),
     Engine.CROWN: EngineEntry(CrownOptions, run_crown,
@@ -67,7 +72,7 @@ ENGINES: dict[Engine, EngineEntry] = {
                             "branch and bound (batched alpha/beta-CROWN, LP leaves): PROVED / FALSIFIED, complete"),
 }
 
-DEFAULT_ENGINE = Engine.INTERVAL
+DEFAULT_ENGINE = Engine.AUTO
 
 
 def engine_from(name: str | Engine) -> Engine:

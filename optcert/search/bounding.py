@@ -31,8 +31,10 @@ from optcert.bounds.interval_batch import interval_layer
 from optcert.bounds.torch_net import DomainBatch, torch_net
 from optcert.compiled import CompiledCase
 from optcert.precision import Precision
-from optcert.search.branching import Bounded
+from optcert.search.branching import Bounded, row_weights
+from optcert.search.deep_alpha import refine_deep
 from optcert.search.leaves import exact_leaf
+from optcert.search.lookahead import fsb_decisions
 from optcert.spec.problem import Combine
 
 
@@ -49,14 +51,17 @@ class CaseContext:
     """Per-case tensors and settings the bounding functions share."""
 
     def __init__(self, cc: CompiledCase, device: str, iterations: int, lr: float, beta: bool,
-                 alpha_rows: bool = True):
+                 alpha_rows: bool = True, fsb: bool = False, deep_splits: int = 0):
         """`alpha_rows`: optimise the slopes of an ALL case's rows (off for input splitting, where it
         saved few domains for 1.8× the time per domain on ACAS Xu prop_1; ANY cases always
-        optimise their combined row)."""
+        optimise their combined row). `fsb`: take ReLU branching decisions by the FSB look-ahead
+        (search/lookahead.py) while bounding. `deep_splits` > 0: re-optimise the intermediate
+        layers by alpha-CROWN on domains with at least that many splits (search/deep_alpha.py)."""
         import torch
 
         self.cc, self.device, self.iterations, self.lr, self.beta = cc, device, iterations, lr, beta
-        self.alpha_rows = alpha_rows
+        self.alpha_rows, self.fsb, self.deep_splits = alpha_rows, fsb, deep_splits
+        self.deep_domains = 0   # domains whose intermediate layers were re-optimised
         self.tn = torch_net(cc.net, device, Precision.FLOAT64)
         self.m = cc.case.spec.rows
         self.any_case = cc.case.combine is Combine.ANY
@@ -154,6 +159,9 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     if inner is None:   # out of time: the domains keep their parents' bounds
         B = len(domains)
         return Bounded(list(domains), np.full((B, m), -np.inf), np.full(B, -np.inf))
+    if ctx.deep_splits > 0:
+        inner, deep = refine_deep(ctx, inner, ctx.deep_splits, deadline)
+        ctx.deep_domains += deep
     p = backward_bound(ctx.tn, inner, L, torch.cat([ctx.eye, -ctx.eye]))
     lower = torch.maximum(p.lower[:, :m], given.lower[L])
     upper = torch.minimum(-p.lower[:, m:], given.upper[L])
@@ -174,8 +182,29 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     key = low.max(axis=1) if ctx.any_case else low.min(axis=1)
     if combined is not None:
         key = np.maximum(key, combined[:, 0].cpu().numpy())
-    return Bounded(bounds, low, key, {j: v.detach().cpu().numpy() for j, v in nus.items()},
-                   lam0.detach().cpu().numpy() if not isinstance(lam0, float) else None)
+    nus_np = {j: v.detach().cpu().numpy() for j, v in nus.items()}
+    lam0_np = lam0.detach().cpu().numpy() if not isinstance(lam0, float) else None
+    weights, focus = _focus(ctx, low)
+    points = None if lam0_np is None else _optimal_inputs(given, lam0_np, focus)
+    decisions = fsb_decisions(ctx, inner, bounds, nus_np, weights, focus) if ctx.fsb else None
+    return Bounded(bounds, low, key, nus_np, lam0_np, points, decisions)
+
+
+def _focus(ctx: CaseContext, low: np.ndarray):
+    """Per domain: the rows that matter (branching.row_weights) and the one to look at first —
+    ALL: the worst open row; ANY: the row nearest to being proved."""
+    sound = ctx.cc.sound(np.where(np.isfinite(low), low, 0.0))
+    weights = np.stack([row_weights(s, ctx.any_case) for s in sound]) if len(sound) else sound
+    focus = np.argmax(sound, axis=1) if ctx.any_case else np.argmin(np.where(weights > 0, sound, np.inf), axis=1)
+    return weights, focus
+
+
+def _optimal_inputs(given: DomainBatch, lam0: np.ndarray, focus: np.ndarray) -> np.ndarray:
+    """The input minimising each domain's linear lower bound on its focus row over the domain's
+    box (Λ_0 x is least at lo where Λ_0 ≥ 0, at hi elsewhere): a counterexample candidate."""
+    lo, hi = given.lower[0].cpu().numpy(), given.upper[0].cpu().numpy()
+    coef = lam0[np.arange(len(focus)), focus]
+    return np.where(coef >= 0, lo, hi)
 
 
 def bound_alpha(ctx: CaseContext, domains, start: int, deadline: float) -> Bounded:
