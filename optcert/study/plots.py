@@ -74,7 +74,7 @@ def ladder_plot(instances: Sequence[Instance], stem: Path, formats: Sequence[Plo
     return _save(fig, stem, formats)
 
 
-_RUNG = {Kind.RELAXATION: 0, Kind.EXACT: 1, Kind.ATTACK: 2}   # ladder: lower bounds up to upper bounds
+_RUNG = {Kind.RELAXATION: 0, Kind.EXACT: 1, Kind.ATTACK: 2, Kind.SMOOTHED: 3}   # lower bounds up to upper bounds
 
 
 def _nan(value: float | None) -> float:
