@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from optcert.cli import bench, demo, engines, export, gap, info, solvers, sweep_status, verify, vnncomp
+from optcert.cli import bench, demo, engines, export, gap, info, solvers, sweep_status, train, verify, vnncomp
 from optcert.errors import OptcertError
 
-SUBCOMMANDS = (verify, info, export, solvers, engines, demo, gap, vnncomp, sweep_status, bench)
+SUBCOMMANDS = (verify, info, export, solvers, engines, demo, gap, vnncomp, sweep_status, bench, train)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -34,7 +34,7 @@ class ModelCard:
     versions: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=False)
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False)
 
     def write(self, path: str | Path) -> Path:
         path = Path(path)
