@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -110,8 +111,10 @@ def export(trained: TrainedNet, folder: str | Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = folder / f"{trained.config.name}.onnx"
     example = torch.zeros(1, trained.config.arch.sizes[0])
-    torch.onnx.export(trained.model, (example,), str(onnx_path), dynamo=False,
-                      input_names=["input"], output_names=["logits"])
+    with warnings.catch_warnings():   # the TorchScript exporter is deprecated; dynamo needs onnxscript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(trained.model, (example,), str(onnx_path), dynamo=False,
+                          input_names=["input"], output_names=["logits"])
     _check_roundtrip(trained.model, onnx_path)
     digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     card = ModelCard(**{**asdict(trained.card), "onnx": onnx_path.name, "onnx_sha256": digest})
