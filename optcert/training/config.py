@@ -98,6 +98,7 @@ class TrainConfig:
     sigma: float = 0.25               # Gaussian noise std (gaussian, smoothadv)
     pgd_steps: int = 10               # PGD training steps; SmoothAdv attack steps
     tight: tuple[float, float] = (0.5, 0.5)   # weights of the output-bound difference, pre-activation term
+    tight_sample: int = 20            # images per batch the tightness terms are computed on
     mix_sample: int = 10              # MixTrain: images per batch that get the robust loss
     mix_tolerance: float = 0.02       # MixTrain: clean-accuracy loss (training) tolerated before α rises
     noise_samples: int = 2            # SmoothAdv: noise draws per image
@@ -108,8 +109,8 @@ class TrainConfig:
                                      f"batch={self.batch}, lr={self.lr}, sigma={self.sigma}")
         if self.train.overlaps(self.evaluate):
             raise InvalidOptionError(f"training partition {self.train} overlaps evaluation partition {self.evaluate}")
-        if self.mix_sample < 1 or self.noise_samples < 1 or self.pgd_steps < 1:
-            raise InvalidOptionError("mix_sample, noise_samples and pgd_steps must be ≥ 1")
+        if min(self.mix_sample, self.tight_sample, self.noise_samples, self.pgd_steps) < 1:
+            raise InvalidOptionError("mix_sample, tight_sample, noise_samples and pgd_steps must be ≥ 1")
 
     @property
     def name(self) -> str:

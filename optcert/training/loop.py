@@ -96,7 +96,7 @@ def _card(config: TrainConfig, model, root, wall: float, cpu: float) -> ModelCar
         schedule={"warmup": sched.warmup, "ramp": sched.ramp, "kappa": list(sched.kappa),
                   "beta": list(sched.beta), "lr_decay_share": sched.decay},
         settings={"batch": config.batch, "lr": config.lr, "sigma": config.sigma, "pgd_steps": config.pgd_steps,
-                  "tight": list(config.tight), "mix_sample": config.mix_sample,
+                  "tight": list(config.tight), "tight_sample": config.tight_sample, "mix_sample": config.mix_sample,
                   "mix_tolerance": config.mix_tolerance, "noise_samples": config.noise_samples},
         versions={"torch": torch.__version__, "numpy": np.__version__})
 

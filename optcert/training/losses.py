@@ -79,30 +79,39 @@ class Trainer:
 
         return torch.randn(shape, generator=self.gen) * self.config.sigma
 
-    def _bounds(self, x, y, eps: float, beta: float, tight: bool):
-        """Robust cross-entropy of the margins' lower bounds (β·CROWN-IBP + (1 − β)·IBP), and the
-        CROWN pass and hidden bounds when the tightness terms need them."""
+    def _bounds(self, x, y, eps: float, beta: float):
+        """Robust cross-entropy of the margins' lower bounds, β·CROWN-IBP + (1 − β)·IBP."""
         import torch.nn.functional as F
 
         lo, hi = (x - eps).clamp(0, 1), (x + eps).clamp(0, 1)
         wb, C = weights(self.layers), margin_matrix(y, CLASSES)
         hidden = ibp_hidden(wb, lo, hi)
         lower = ibp_margins(wb, lo, hi, C, hidden)
-        cp = None
-        if beta > 0 or tight:
-            cp = crown_margins(wb, lo, hi, C, hidden)
-            if beta > 0:
-                lower = beta * cp.lower + (1 - beta) * lower
-        return F.cross_entropy(-lower, y), (wb, C, hidden, cp)
+        if beta > 0:
+            lower = beta * crown_margins(wb, lo, hi, C, hidden).lower + (1 - beta) * lower
+        return F.cross_entropy(-lower, y)
 
     def _robust(self, x, y, eps: float, beta: float, share: float):
         c = self.config
         beta = 0.0 if c.regime in (Regime.IBP, Regime.IBP_TIGHT) else beta
-        robust, (wb, C, hidden, cp) = self._bounds(x, y, eps, beta, c.regime.tight)
+        robust = self._bounds(x, y, eps, beta)
         if not c.regime.tight:
             return robust, 0.0
-        difference, preact = tightness_terms(self.model, wb, C, y, hidden, cp)
-        return robust, share * (c.tight[0] * difference + c.tight[1] * preact)
+        return robust, share * self._tightness(x, y, eps)
+
+    def _tightness(self, x, y, eps: float):
+        """Zhu et al.'s two terms (bounds.tightness_terms) on `tight_sample` random images of the batch,
+        weighted by `config.tight`."""
+        import torch
+
+        c = self.config
+        pick = torch.randperm(x.shape[0], generator=self.gen)[:min(c.tight_sample, x.shape[0])]
+        x, y = x[pick], y[pick]
+        lo, hi = (x - eps).clamp(0, 1), (x + eps).clamp(0, 1)
+        wb, C = weights(self.layers), margin_matrix(y, CLASSES)
+        hidden = ibp_hidden(wb, lo, hi)
+        difference, preact = tightness_terms(self.model, wb, C, y, hidden, crown_margins(wb, lo, hi, C, hidden))
+        return c.tight[0] * difference + c.tight[1] * preact
 
     def _mixtrain(self, x, y, eps: float):
         """Stochastic robust approximation: the CROWN-IBP robust loss on `mix_sample` random images
@@ -111,7 +120,7 @@ class Trainer:
 
         k = min(self.config.mix_sample, x.shape[0])
         pick = torch.randperm(x.shape[0], generator=self.gen)[:k]
-        return self._bounds(x[pick], y[pick], eps, 1.0, False)[0]
+        return self._bounds(x[pick], y[pick], eps, 1.0)
 
     def end_epoch(self, epoch: int) -> None:
         """Dynamic mixed training (Wang et al. 2018, §3.2), as implemented here: the clean training

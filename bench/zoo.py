@@ -1,0 +1,126 @@
+"""Issue 16 benchmark: the model zoo. Trains every regime on real MNIST (images 0–7999 of the test
+split; evaluation on 8000–9999), then runs the gap study over every net on the same images and eps
+(PGD, IBP, CROWN, alpha-CROWN, LP, LP-ALL, BM, the exact MILP, Lipschitz, smoothing), the L2 curves
+of the Lipschitz and smoothing certificates, and their soundness checks. Every stage is resumable
+(trained nets and cards, the results store, per-net JSON files in --work). Writes bench/results/zoo.md,
+the model cards in bench/results/zoo/cards/ and the curves' plot.
+
+    python bench/zoo.py [--archs mlp-100x2,mlp-32x2] [--regimes all] [--images 25] [--eps 0.1]
+                        [--timeout 120] [--data ../shared/datasets/mnist] [--work /work/scratch/zoo]
+    python bench/zoo.py --report-only
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, machine, record  # noqa: E402
+from zoo_checks import curves, lipschitz_pgd_check, smoothing_coverage  # noqa: E402
+from zoo_report import report  # noqa: E402
+
+from optcert.study.gap import Method, gap_tasks, linf_properties  # noqa: E402
+from optcert.sweeps.run import Executor, SweepSettings, run_sweep  # noqa: E402
+from optcert.sweeps.store import ResultStore  # noqa: E402
+from optcert.threads import limit_threads  # noqa: E402
+from optcert.training import EVALUATE, Architecture, ModelCard, Regime, default_config, export, train  # noqa: E402
+from optcert.training.data import load_mnist, write_images  # noqa: E402
+
+CARDS = RESULTS / "zoo" / "cards"
+#: cheap first, so that an interrupted run has every net's cheap columns
+ORDER = (Method.PGD, Method.IBP, Method.CROWN, Method.ALPHA_CROWN, Method.LIPSCHITZ, Method.LP, Method.LP_ALL,
+         Method.SMOOTHING, Method.MILP, Method.BM)
+
+
+def train_zoo(args) -> list[tuple[Path, ModelCard]]:
+    """Train (or reuse) every (architecture, regime); cards copied to bench/results/zoo/cards."""
+    nets = []
+    CARDS.mkdir(parents=True, exist_ok=True)
+    for arch in (Architecture.parse(a) for a in args.archs.split(",")):
+        for regime in _regimes(args.regimes):
+            config = default_config(regime, arch, seed=args.seed)
+            card_path = args.work / "nets" / f"{config.name}.json"
+            if not card_path.is_file():
+                print(f"training {config.name} ({config.epochs} epochs)", flush=True)
+                export(train(config, args.data), args.work / "nets")
+            card = ModelCard.read(card_path)
+            shutil.copy(card_path, CARDS / card_path.name)
+            print(f"{card.name}: clean {card.clean_accuracy:.4f} PGD {card.pgd['accuracy']:.4f} "
+                  f"({card.training_seconds:.0f} s)", flush=True)
+            nets.append((args.work / "nets" / card.onnx, card))
+    return nets
+
+
+def _regimes(text: str) -> list[Regime]:
+    return list(Regime) if text == "all" else [Regime(r.strip()) for r in text.split(",")]
+
+
+def sweep(args, nets, images: Path) -> None:
+    """The gap study over every net, method by method (cheap first), into the store."""
+    methods = [Method(m) for m in args.methods.split(",")]
+    eps = [float(e) for e in args.eps.split(",")]
+    with ResultStore(args.work / "zoo.sqlite") as store:
+        for method in sorted(methods, key=ORDER.index):
+            tasks = []
+            for onnx, card in nets:
+                props = linf_properties([str(onnx)], str(images), range(args.images), eps)
+                options = {"sigma": card.settings.get("sigma", 0.25)} if method is Method.SMOOTHING else {}
+                options |= _method_options(method)
+                tasks += gap_tasks(props, [method], args.timeout, {method: options})
+            start = time.monotonic()
+            summary = run_sweep(tasks, store, SweepSettings(executor=Executor.SERIAL, progress=False))
+            print(f"{method.value}: {summary} in {time.monotonic() - start:.0f} s (load {os.getloadavg()[0]:.1f})",
+                  flush=True)
+
+
+def _method_options(method: Method) -> dict:
+    """The zoo's settings: the exact MILP on Gurobi when licensed for the size, else HiGHS."""
+    if method is Method.MILP:
+        from solvers.registry import available
+
+        return {"backend": "gurobi"} if available().get("gurobi", None) and available()["gurobi"].available else {}
+    return {}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--archs", default="mlp-32x2,mlp-100x2")
+    ap.add_argument("--regimes", default="all")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--images", type=int, default=25, help="first N images of the evaluation partition")
+    ap.add_argument("--eps", default="0.1", help="L∞ radii of the gap study (default 0.1)")
+    ap.add_argument("--methods", default="pgd,ibp,crown,alpha-crown,lp,lp-all,bm,milp,lipschitz,smoothing")
+    ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--curve-images", type=int, default=200, help="images for the L2 curves")
+    ap.add_argument("--coverage-images", type=int, default=20, help="images for the smoothing coverage check")
+    ap.add_argument("--data", type=Path, default=None, help="MNIST folder (default $OPTCERT_DATASETS/mnist)")
+    ap.add_argument("--work", type=Path, default=Path("/work/scratch/zoo"))
+    ap.add_argument("--report-only", action="store_true")
+    args = ap.parse_args()
+    limit_threads(1)
+    args.work.mkdir(parents=True, exist_ok=True)
+    started = f"{machine()}; load at start {os.getloadavg()[0]:.1f}"
+    nets = train_zoo(args)
+    import numpy as np
+
+    x, y = load_mnist(args.data, EVALUATE, dtype=np.float64)
+    images = write_images(args.work / "eval.npz", x, y, EVALUATE)
+    if not args.report_only:
+        sweep(args, nets, images)
+        for onnx, card in nets:
+            curves(onnx, card, x[:args.curve_images], y[:args.curve_images], args.work)
+            lipschitz_pgd_check(onnx, x[:args.curve_images], y[:args.curve_images], args.work)
+            if card.regime in (Regime.GAUSSIAN.value, Regime.SMOOTHADV.value):
+                smoothing_coverage(onnx, card, x[:args.coverage_images], args.work)
+    text = report(args, nets, started)
+    record("zoo", text)
+    (RESULTS / "zoo" / "settings.json").write_text(json.dumps(vars(args), default=str, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
