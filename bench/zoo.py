@@ -34,7 +34,7 @@ from optcert.training.data import load_mnist, write_images  # noqa: E402
 CARDS = RESULTS / "zoo" / "cards"
 #: cheap first, so that an interrupted run has every net's cheap columns
 ORDER = (Method.PGD, Method.IBP, Method.CROWN, Method.ALPHA_CROWN, Method.LIPSCHITZ, Method.LP, Method.LP_ALL,
-         Method.SMOOTHING, Method.MILP, Method.BM)
+         Method.SMOOTHING, Method.BNB, Method.MILP, Method.BM)
 
 
 def train_zoo(args) -> list[tuple[Path, ModelCard]]:
@@ -60,30 +60,32 @@ def _regimes(text: str) -> list[Regime]:
     return list(Regime) if text == "all" else [Regime(r.strip()) for r in text.split(",")]
 
 
-def sweep(args, nets, images: Path) -> None:
-    """The gap study over every net, method by method (cheap first), into the store."""
-    methods = [Method(m) for m in args.methods.split(",")]
+def sweep(args, nets, images: Path, methods: list[Method], count: int, after) -> None:
+    """The gap study over `nets` × the first `count` images, method by method (cheap first), into
+    the store; `after()` runs after each method (it rewrites the report)."""
     eps = [float(e) for e in args.eps.split(",")]
     with ResultStore(args.work / "zoo.sqlite") as store:
         for method in sorted(methods, key=ORDER.index):
             tasks = []
             for onnx, card in nets:
-                props = linf_properties([str(onnx)], str(images), range(args.images), eps)
+                props = linf_properties([str(onnx)], str(images), range(count), eps)
                 options = {"sigma": card.settings.get("sigma", 0.25)} if method is Method.SMOOTHING else {}
-                options |= _method_options(method)
-                tasks += gap_tasks(props, [method], args.timeout, {method: options})
+                tasks += gap_tasks(props, [method], args.timeout, {method: options | _method_options(method)})
             start = time.monotonic()
             summary = run_sweep(tasks, store, SweepSettings(executor=Executor.SERIAL, progress=False))
             print(f"{method.value}: {summary} in {time.monotonic() - start:.0f} s (load {os.getloadavg()[0]:.1f})",
                   flush=True)
+            after()
 
 
 def _method_options(method: Method) -> dict:
-    """The zoo's settings: the exact MILP on Gurobi when licensed for the size, else HiGHS."""
+    """The exact MILP (exact margins) on Gurobi when it is licensed here (its size-limited licence
+    fits these nets), else HiGHS."""
     if method is Method.MILP:
         from solvers.registry import available
 
-        return {"backend": "gurobi"} if available().get("gurobi", None) and available()["gurobi"].available else {}
+        gurobi = available().get("gurobi")
+        return {"backend": "gurobi"} if gurobi is not None and gurobi.available else {}
     return {}
 
 
@@ -94,7 +96,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--images", type=int, default=25, help="first N images of the evaluation partition")
     ap.add_argument("--eps", default="0.1", help="L∞ radii of the gap study (default 0.1)")
-    ap.add_argument("--methods", default="pgd,ibp,crown,alpha-crown,lp,lp-all,bm,milp,lipschitz,smoothing")
+    ap.add_argument("--methods", default="pgd,ibp,crown,alpha-crown,lipschitz,lp,lp-all,smoothing,bnb",
+                    help="methods run on every net")
+    ap.add_argument("--expensive", default="milp,bm", help="methods run on --expensive-archs only")
+    ap.add_argument("--expensive-archs", default="mlp-32x2")
+    ap.add_argument("--expensive-images", type=int, help="images for the expensive methods (default --images)")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--curve-images", type=int, default=200, help="images for the L2 curves")
     ap.add_argument("--coverage-images", type=int, default=20, help="images for the smoothing coverage check")
@@ -110,16 +116,24 @@ def main() -> None:
 
     x, y = load_mnist(args.data, EVALUATE, dtype=np.float64)
     images = write_images(args.work / "eval.npz", x, y, EVALUATE)
+    (RESULTS / "zoo" / "settings.json").write_text(json.dumps(vars(args), default=str, indent=1) + "\n")
+
+    def write() -> None:
+        record("zoo", report(args, nets, started))
+
     if not args.report_only:
-        sweep(args, nets, images)
+        sweep(args, nets, images, [Method(m) for m in args.methods.split(",")], args.images, write)
         for onnx, card in nets:
             curves(onnx, card, x[:args.curve_images], y[:args.curve_images], args.work)
             lipschitz_pgd_check(onnx, x[:args.curve_images], y[:args.curve_images], args.work)
             if card.regime in (Regime.GAUSSIAN.value, Regime.SMOOTHADV.value):
                 smoothing_coverage(onnx, card, x[:args.coverage_images], args.work)
-    text = report(args, nets, started)
-    record("zoo", text)
-    (RESULTS / "zoo" / "settings.json").write_text(json.dumps(vars(args), default=str, indent=1) + "\n")
+        write()
+        archs = {Architecture.parse(a).sizes for a in args.expensive_archs.split(",") if a}
+        chosen = [(onnx, card) for onnx, card in nets if tuple(card.architecture) in archs]
+        sweep(args, chosen, images, [Method(m) for m in args.expensive.split(",") if m],
+              args.expensive_images or args.images, write)
+    write()
 
 
 if __name__ == "__main__":

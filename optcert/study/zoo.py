@@ -34,8 +34,8 @@ class NetSummary:
     clean: float                         # share of study images classified correctly
     pgd: float | None                    # share PGD does not falsify (upper bound on robust accuracy)
     certified: Mapping[Method, float]    # share proved, per relaxation
-    exact: float | None                  # share proved by the exact method
-    decided: float | None                # share the exact method decided (proved or falsified)
+    exact: float | None                  # share proved by an exact method (MILP or BnB)
+    decided: float | None                # share an exact method decided (proved or falsified)
     smoothed: float | None               # share whose smoothed classifier is certified on the box
     margin_gap: Mapping[Method, float | None]   # median exact margin − certified bound
 
@@ -55,12 +55,23 @@ def summarize(instances: Sequence[Instance], cards: Mapping[str, Mapping]) -> li
             for (net, eps), group in sorted(groups.items())]
 
 
+def exact_verdict(inst: Instance) -> str | None:
+    """"proved" / "falsified" when an exact method (MILP, BnB) decided the instance, "open" when one
+    ran without deciding, None when none ran."""
+    runs = [inst.runs[m] for m in EXACT if m in inst.runs]
+    if not runs:
+        return None
+    if any(r.proved for r in runs):
+        return "proved"
+    return "falsified" if any(r.falsified for r in runs) else "open"
+
+
 def _summary(network: str, eps: float, group: list[Instance], card: Mapping, found) -> NetSummary:
     present = {m for inst in group for m in inst.runs}
-    exact = next((m for m in EXACT if m in present), None)
+    has_exact = any(m in present for m in EXACT)
     certified = {m: _share([i.runs.get(m) for i in group], lambda r: r.proved) or 0.0
                  for m in sorted(present, key=list(Method).index) if METHODS[m].kind is Kind.RELAXATION}
-    runs_exact = [i.runs.get(exact) for i in group] if exact else []
+    verdicts = [exact_verdict(i) for i in group]
     margin_gap = {}
     for m in certified:
         values = [g.absolute for g in found if g.method is m and g.absolute is not None
@@ -72,8 +83,8 @@ def _summary(network: str, eps: float, group: list[Instance], card: Mapping, fou
         clean=sum(1 for i in group if (i.clean_margin or 0) > 0) / len(group),
         pgd=_share([i.runs.get(Method.PGD) for i in group], lambda r: not r.falsified) if Method.PGD in present
         else None,
-        certified=certified, exact=_share(runs_exact, lambda r: r.proved) if exact else None,
-        decided=_share(runs_exact, lambda r: r.proved or r.falsified) if exact else None,
+        certified=certified, exact=_share(verdicts, lambda v: v == "proved") if has_exact else None,
+        decided=_share(verdicts, lambda v: v in ("proved", "falsified")) if has_exact else None,
         smoothed=_share([i.runs.get(Method.SMOOTHING) for i in group], covers) if Method.SMOOTHING in present
         else None, margin_gap=margin_gap)
 
