@@ -60,7 +60,7 @@ def _regimes(text: str) -> list[Regime]:
     return list(Regime) if text == "all" else [Regime(r.strip()) for r in text.split(",")]
 
 
-def sweep(args, nets, images: Path, methods: list[Method], count: int, after) -> None:
+def sweep(args, nets, images: Path, methods: list[Method], count: int, timeout: float, after) -> None:
     """The gap study over `nets` × the first `count` images, method by method (cheap first), into
     the store; `after()` runs after each method (it rewrites the report)."""
     eps = [float(e) for e in args.eps.split(",")]
@@ -70,7 +70,7 @@ def sweep(args, nets, images: Path, methods: list[Method], count: int, after) ->
             for onnx, card in nets:
                 props = linf_properties([str(onnx)], str(images), range(count), eps)
                 options = {"sigma": card.settings.get("sigma", 0.25)} if method is Method.SMOOTHING else {}
-                tasks += gap_tasks(props, [method], args.timeout, {method: options | _method_options(method)})
+                tasks += gap_tasks(props, [method], timeout, {method: options | _method_options(method)})
             start = time.monotonic()
             summary = run_sweep(tasks, store, SweepSettings(executor=Executor.SERIAL, progress=False))
             print(f"{method.value}: {summary} in {time.monotonic() - start:.0f} s (load {os.getloadavg()[0]:.1f})",
@@ -101,6 +101,7 @@ def main() -> None:
     ap.add_argument("--expensive", default="milp,bm", help="methods run on --expensive-archs only")
     ap.add_argument("--expensive-archs", default="mlp-32x2")
     ap.add_argument("--expensive-images", type=int, help="images for the expensive methods (default --images)")
+    ap.add_argument("--expensive-timeout", type=float, default=90.0, help="seconds per expensive run (default 90)")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--curve-images", type=int, default=200, help="images for the L2 curves")
     ap.add_argument("--coverage-images", type=int, default=20, help="images for the smoothing coverage check")
@@ -122,7 +123,7 @@ def main() -> None:
         record("zoo", report(args, nets, started))
 
     if not args.report_only:
-        sweep(args, nets, images, [Method(m) for m in args.methods.split(",")], args.images, write)
+        sweep(args, nets, images, [Method(m) for m in args.methods.split(",")], args.images, args.timeout, write)
         for onnx, card in nets:
             curves(onnx, card, x[:args.curve_images], y[:args.curve_images], args.work)
             lipschitz_pgd_check(onnx, x[:args.curve_images], y[:args.curve_images], args.work)
@@ -132,7 +133,7 @@ def main() -> None:
         archs = {Architecture.parse(a).sizes for a in args.expensive_archs.split(",") if a}
         chosen = [(onnx, card) for onnx, card in nets if tuple(card.architecture) in archs]
         sweep(args, chosen, images, [Method(m) for m in args.expensive.split(",") if m],
-              args.expensive_images or args.images, write)
+              args.expensive_images or args.images, args.expensive_timeout, write)
     write()
 
 

@@ -125,7 +125,8 @@ def report(args, nets, started: str) -> str:
         f"Machine: {started}. Trained on MNIST test-split images 0–7999; every accuracy is on images 8000–9999 "
         f"(model cards: all 2000; gap study: the first {args.images} of them; L2 curves: the first "
         f"{args.curve_images}). Command: `python bench/zoo.py --archs {args.archs} --regimes {args.regimes} "
-        f"--images {args.images} --eps {args.eps} --timeout {args.timeout:g}`.",
+        f"--images {args.images} --eps {args.eps} --timeout {args.timeout:g} --expensive {args.expensive} "
+        f"--expensive-archs {args.expensive_archs} --expensive-timeout {args.expensive_timeout:g}`.",
         "## Training (model cards in bench/results/zoo/cards/)\n" + training_table(nets),
         "## Gap study per regime (L∞, shares of the study images, %)\n" + zoo_table(summaries),
         "## Median relaxation gap in margin units (exact margin − certified bound)\n" + margin_gap_table(summaries),
