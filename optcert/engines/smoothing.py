@@ -180,10 +180,13 @@ def run_smoothing(problem: VerificationProblem, compiled: list[CompiledCase], op
     from optcert.engines.lipschitz import box_l2_radius
 
     cases, covered = [], 0
+    lower = [np.full(cc.case.spec.rows, -np.inf) for cc in compiled]
+    if any(robustness_label(cc.case) is None for cc in compiled):
+        return EngineOutput(lower=lower, reason="randomized smoothing answers robustness properties only "
+                                                "(ALL cases with rows f_y − f_j); this property is not one")
     for cc in compiled:
         label = robustness_label(cc.case)
-        if label is None:
-            raise InvalidOptionError("the smoothing engine needs L∞ robustness cases (rows f_y − f_j)")
+        assert label is not None
         centre, rho = box_l2_radius(cc.lo, cc.hi)
         result = certify_smoothed(cc.base, centre, options)
         covers = result.predicted == label and result.radius > rho
@@ -193,6 +196,6 @@ def run_smoothing(problem: VerificationProblem, compiled: list[CompiledCase], op
     reason = (f"randomized smoothing: {verdict.value} ({covered}/{len(compiled)} case boxes inside a certified L2 "
               f"ball of the smoothed classifier, each with probability ≥ 1 − {options.alpha:g}); "
               "this proves nothing about the network itself")
-    return EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled], reason=reason,
+    return EngineOutput(lower=lower, reason=reason,
                         certificate={"method": "randomized smoothing CERTIFY (Cohen et al. 2019)",
                                      "smoothed_verdict": verdict.value, "cases": cases})

@@ -126,8 +126,8 @@ def test_engine_rejects_non_robustness_specs_and_bad_options():
     spec = LinearSpec(np.array([[1.0, 0.5, 0.0]]), np.zeros(1))
     problem = VerificationProblem(net, (Case(Box(np.zeros(2), np.ones(2)), spec),))
     assert robustness_label(problem.cases[0]) is None
-    with pytest.raises(InvalidOptionError):
-        verify(problem, "smoothing", 30)
+    result = verify(problem, "smoothing", 30)
+    assert result.verdict is Verdict.UNKNOWN and "robustness properties only" in result.reason
     for bad in ({"sigma": 0}, {"alpha": 0.7}, {"n": 0}):
         with pytest.raises(InvalidOptionError):
             verify(robustness_problem(net, np.zeros(2), 0, 0.1), "smoothing", 30, bad)
