@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, machine, record  # noqa: E402
+from common import BENCHMARKS, RESULTS, machine, record  # noqa: E402
 from zoo_checks import curves, lipschitz_pgd_check, smoothing_coverage  # noqa: E402
 from zoo_report import report  # noqa: E402
 
@@ -54,6 +54,51 @@ def train_zoo(args) -> list[tuple[Path, ModelCard]]:
                   f"({card.training_seconds:.0f} s)", flush=True)
             nets.append((args.work / "nets" / card.onnx, card))
     return nets
+
+
+ANCHORS = {"NOR_MLP_B.onnx": "anchor: normal (Salman et al.)", "ADV_MLP_B_0.1.onnx": "anchor: PGD 0.1 (Salman et al.)",
+           "LPD_MLP_B_0.1.onnx": "anchor: LP-dual 0.1 (Wong & Kolter)"}
+
+
+def anchor_nets(args) -> list[tuple[Path, ModelCard]]:
+    """The shared salman_mnist nets (784-100-100-10, trained on the full MNIST training split) as
+    reference rows, with cards measured here on the same evaluation partition and the same PGD."""
+    import numpy as np
+    import torch
+
+    from optcert.ir.layered import to_layered
+    from optcert.ir.load import load_network
+    from optcert.training.attacks import Norm, Pgd
+    from optcert.training.evaluate import clean_accuracy, pgd_accuracy
+    from optcert.training.loop import CARD_PGD
+
+    folder = BENCHMARKS / "salman_mnist"
+    if not folder.is_dir():
+        print(f"anchors skipped: {folder} not found (set OPTCERT_BENCHMARKS)")
+        return []
+    x, y = load_mnist(args.data, EVALUATE)
+    out = []
+    for name, regime in ANCHORS.items():
+        path = args.work / "anchors" / name.replace(".onnx", ".json")
+        if not path.is_file():
+            layered = to_layered(load_network(folder / name))
+            weights = [(torch.tensor(np.array(l.weights[0]), dtype=torch.float32),
+                        torch.tensor(np.array(l.bias), dtype=torch.float32)) for l in layered.layers]
+
+            def model(t, weights=weights):
+                for k, (W, b) in enumerate(weights):
+                    t = t @ W.T + b
+                    t = torch.relu(t) if k < len(weights) - 1 else t
+                return t
+            card = ModelCard(name.removesuffix(".onnx"), regime, tuple(layered.sizes()), "linf", 0.1, 0, 0,
+                             {"train": "full MNIST training split (Salman et al. 2019)",
+                              "evaluate": EVALUATE.describe()}, clean_accuracy(model, x, y),
+                             {"norm": "linf", "eps": 0.1, **CARD_PGD,
+                              "accuracy": pgd_accuracy(model, x, y, Pgd(0.1, Norm.LINF, **CARD_PGD))},  # type: ignore
+                             0.0, 0.0, onnx=name)
+            card.write(path)
+        out.append((folder / name, ModelCard.read(path)))
+    return out
 
 
 def _regimes(text: str) -> list[Regime]:
@@ -107,12 +152,14 @@ def main() -> None:
     ap.add_argument("--coverage-images", type=int, default=20, help="images for the smoothing coverage check")
     ap.add_argument("--data", type=Path, default=None, help="MNIST folder (default $OPTCERT_DATASETS/mnist)")
     ap.add_argument("--work", type=Path, default=Path("/work/scratch/zoo"))
+    ap.add_argument("--anchors", action=argparse.BooleanOptionalAction, default=True,
+                    help="also run the shared salman_mnist NOR/ADV/LPD nets as reference rows (default on)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     limit_threads(1)
     args.work.mkdir(parents=True, exist_ok=True)
     started = f"{machine()}; load at start {os.getloadavg()[0]:.1f}"
-    nets = train_zoo(args)
+    nets = train_zoo(args) + (anchor_nets(args) if args.anchors else [])
     import numpy as np
 
     x, y = load_mnist(args.data, EVALUATE, dtype=np.float64)
