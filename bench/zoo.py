@@ -101,6 +101,32 @@ def anchor_nets(args) -> list[tuple[Path, ModelCard]]:
     return out
 
 
+def ablation(args) -> list[ModelCard]:
+    """How much of the gap to the papers is data and epochs: normal and IBP training of mlp-100x2 on
+    the first 2000 / 4000 / 8000 training images, and on 8000 with twice the epochs."""
+    from dataclasses import replace
+
+    from optcert.training import Partition
+
+    cards = []
+    for regime in (Regime.NORMAL, Regime.IBP, Regime.PGD):
+        base = default_config(regime, Architecture((100, 100)), seed=args.seed)
+        runs = [replace(base, train=Partition(0, n)) for n in (2000, 4000)]
+        sched = base.schedule
+        runs.append(replace(base, epochs=2 * base.epochs,
+                            schedule=replace(sched, warmup=2 * sched.warmup, ramp=2 * sched.ramp)))
+        for config in runs:
+            tag = f"{config.name}_n{config.train.size}_e{config.epochs}"
+            path = args.work / "ablation" / f"{tag}.json"
+            if not path.is_file():
+                print(f"ablation: training {tag}", flush=True)
+                trained = train(config, args.data)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                trained.card.write(path)
+            cards.append(ModelCard.read(path))
+    return cards
+
+
 def _regimes(text: str) -> list[Regime]:
     return list(Regime) if text == "all" else [Regime(r.strip()) for r in text.split(",")]
 
@@ -154,6 +180,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/work/scratch/zoo"))
     ap.add_argument("--anchors", action=argparse.BooleanOptionalAction, default=True,
                     help="also run the shared salman_mnist NOR/ADV/LPD nets as reference rows (default on)")
+    ap.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=True,
+                    help="train normal/IBP/PGD nets on less data and with more epochs (default on)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     limit_threads(1)
@@ -177,6 +205,9 @@ def main() -> None:
             if card.regime in (Regime.GAUSSIAN.value, Regime.SMOOTHADV.value):
                 smoothing_coverage(onnx, card, x[:args.coverage_images], args.work)
         write()
+        if args.ablation:
+            ablation(args)
+            write()
         archs = {Architecture.parse(a).sizes for a in args.expensive_archs.split(",") if a}
         chosen = [(onnx, card) for onnx, card in nets if tuple(card.architecture) in archs]
         sweep(args, chosen, images, [Method(m) for m in args.expensive.split(",") if m],

@@ -29,6 +29,24 @@ def training_table(nets) -> str:
                            "clean % (8000–9999)", "PGD % at train eps (8000–9999)"], rows)
 
 
+def ablation_table(nets, work: Path) -> str | None:
+    """Data and epochs against accuracy: the ablation cards beside the zoo's own 8000-image nets."""
+    import glob
+
+    from optcert.training import ModelCard
+
+    cards = [ModelCard.read(p) for p in sorted(glob.glob(str(work / "ablation" / "*.json")))]
+    if not cards:
+        return None
+    full = [c for _, c in nets if c.name in {a.name for a in cards}]
+    rows = []
+    for c in sorted(cards + full, key=lambda c: (c.regime, c.data["train"], c.epochs)):
+        rows.append([c.regime, c.data["train"].split("(")[-1].rstrip(")"), c.epochs, _pct(c.clean_accuracy),
+                     _pct(c.pgd["accuracy"]), f"{c.training_seconds:.0f}"])
+    return markdown_table(["regime (mlp-100x2)", "training images", "epochs", "clean % (8000–9999)",
+                           "PGD % at 0.1", "train s"], rows)
+
+
 def curve_table(nets, work: Path) -> tuple[str, dict]:
     rows, data = [], {}
     for onnx, card in nets:
@@ -132,4 +150,6 @@ def report(args, nets, started: str) -> str:
         "## Median relaxation gap in margin units (exact margin − certified bound)\n" + margin_gap_table(summaries),
         "## L2 certified accuracy (%) against radius, at the images themselves\n" + curves_md
         + (f"\n\nPlot: {plot.relative_to(RESULTS).as_posix()}" if plot else ""),
-        "## Checks\n" + checks(nets, instances, args.work)])
+        "## Checks\n" + checks(nets, instances, args.work),
+        *(["## Less data, more epochs (what the gap to the papers is made of)\n" + table]
+          if (table := ablation_table(nets, args.work)) else [])])
