@@ -21,6 +21,16 @@ from optcert.training.config import Regime, TrainConfig
 from optcert.training.models import CLASSES, linear_layers
 
 
+@dataclass(frozen=True)
+class Step:
+    """Schedule values at one step: eps (already scaled), ramp share, κ and β."""
+
+    eps: float
+    share: float
+    kappa: float
+    beta: float
+
+
 @dataclass
 class Epoch:
     """Per-epoch tallies: clean-correct images and images seen (MixTrain adapts α from them)."""
@@ -43,36 +53,46 @@ class Trainer:
             self.gloro = SpectralEstimator(self.layers, generator)
 
     def loss(self, x, y, epoch: float):
-        import torch.nn.functional as F
-
-        c = self.config
-        share, kappa, beta = c.schedule.at(epoch)
-        eps = c.eps * share
+        """The batch loss of the configured regime at the (fractional) `epoch`."""
+        share, kappa, beta = self.config.schedule.at(epoch)
         logits = self.model(x)
         self.tally.correct += int((logits.argmax(1) == y).sum())
         self.tally.seen += int(y.shape[0])
-        natural = F.cross_entropy(logits, y)
-        regime = c.regime
-        if regime is Regime.NORMAL:
-            return natural
-        if regime is Regime.GAUSSIAN:
-            return F.cross_entropy(self.model(x + self._noise(x.shape)), y)
-        if regime is Regime.SMOOTHADV:
-            return self._smoothadv(x, y, eps)
-        if regime is Regime.PGD:
-            return F.cross_entropy(self.model(pgd(self.model, x, y, Pgd(eps, Norm.LINF, c.pgd_steps),
-                                                  self.gen)), y)
-        if regime is Regime.GLORO:
-            from optcert.training.gloro import gloro_logits
+        return _LOSSES[self.config.regime](self, x, y, logits, Step(self.config.eps * share, share, kappa, beta))
 
-            assert self.gloro is not None
-            return F.cross_entropy(gloro_logits(logits, self.gloro.pair_bounds(), eps), y)
-        if eps == 0:
+    def _natural(self, x, y, logits, step: Step):
+        import torch.nn.functional as F
+
+        return F.cross_entropy(logits, y)
+
+    def _gaussian(self, x, y, logits, step: Step):
+        import torch.nn.functional as F
+
+        return F.cross_entropy(self.model(x + self._noise(x.shape)), y)
+
+    def _pgd(self, x, y, logits, step: Step):
+        import torch.nn.functional as F
+
+        adversarial = pgd(self.model, x, y, Pgd(step.eps, Norm.LINF, self.config.pgd_steps), self.gen)
+        return F.cross_entropy(self.model(adversarial), y)
+
+    def _gloro(self, x, y, logits, step: Step):
+        import torch.nn.functional as F
+
+        from optcert.training.gloro import gloro_logits
+
+        assert self.gloro is not None
+        return F.cross_entropy(gloro_logits(logits, self.gloro.pair_bounds(), step.eps), y)
+
+    def _certified(self, x, y, logits, step: Step):
+        """κ·natural + (1 − κ)·robust (+ the tightness terms); MixTrain: α·natural + (1 − α)·robust."""
+        natural = self._natural(x, y, logits, step)
+        if step.eps == 0:
             return natural
-        if regime is Regime.MIXTRAIN:
-            return self.alpha * natural + (1 - self.alpha) * self._mixtrain(x, y, eps)
-        robust, extra = self._robust(x, y, eps, beta, share)
-        return kappa * natural + (1 - kappa) * robust + extra
+        if self.config.regime is Regime.MIXTRAIN:
+            return self.alpha * natural + (1 - self.alpha) * self._mixtrain(x, y, step.eps)
+        robust, extra = self._robust(x, y, step.eps, step.beta, step.share)
+        return step.kappa * natural + (1 - step.kappa) * robust + extra
 
     def _noise(self, shape):
         import torch
@@ -137,13 +157,18 @@ class Trainer:
         step = -0.1 if accuracy >= self.reference - self.config.mix_tolerance else 0.1
         self.alpha = min(1.0, max(0.1, self.alpha + step))
 
-    def _smoothadv(self, x, y, eps: float):
+    def _smoothadv(self, x, y, logits, step: Step):
         """Cross-entropy on noisy copies of SmoothAdv points (Salman et al. 2019, Alg. 1, m draws)."""
         import torch.nn.functional as F
 
         c = self.config
-        if eps > 0:
-            x = smooth_pgd(self.model, x, y, Pgd(eps, Norm.L2, c.pgd_steps), c.sigma, c.noise_samples, self.gen)
+        if step.eps > 0:
+            x = smooth_pgd(self.model, x, y, Pgd(step.eps, Norm.L2, c.pgd_steps), c.sigma, c.noise_samples, self.gen)
         noisy = x[None] + self._noise((c.noise_samples, *x.shape))
         logits = self.model(noisy.reshape(-1, x.shape[1]))
         return F.cross_entropy(logits, y.repeat(c.noise_samples))
+
+
+_LOSSES = {Regime.NORMAL: Trainer._natural, Regime.GAUSSIAN: Trainer._gaussian, Regime.SMOOTHADV: Trainer._smoothadv,
+           Regime.PGD: Trainer._pgd, Regime.GLORO: Trainer._gloro,
+           **{r: Trainer._certified for r in Regime if r.certified}}
