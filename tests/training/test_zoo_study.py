@@ -37,10 +37,10 @@ def zoo(mnist_dir, tmp_path_factory):
 
 def test_gap_cli_takes_zoo_nets_with_lipschitz_and_smoothing(zoo, tmp_path, capsys):
     nets, images, _ = zoo
+    options = ["-o", "pgd.restarts=8", "-o", "pgd.steps=30", "-o", "smoothing.n=300", "-o", "smoothing.n0=20"]
     code = main(["gap", str(nets[0][0]), "--images", str(images), "--indices", "0-1", "--eps", "0.01",
-                 "--methods", "pgd,lipschitz,smoothing,milp", "-o", "smoothing.n=300", "-o",
-                 "smoothing.n0=20", "--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "rep"),
-                 "--plots", "png", "--timeout", "60", "--no-progress"])
+                 "--methods", "pgd,lipschitz,smoothing,bnb", *options, "--store", str(tmp_path / "s.sqlite"),
+                 "--out", str(tmp_path / "rep"), "--plots", "png", "--timeout", "60", "--no-progress"])
     assert code == 0
     text = (tmp_path / "rep" / "gap.md").read_text()
     assert "lipschitz ub" in text and "smoothing: smoothed g certified %" in text
@@ -48,19 +48,20 @@ def test_gap_cli_takes_zoo_nets_with_lipschitz_and_smoothing(zoo, tmp_path, caps
     with ResultStore(tmp_path / "s.sqlite") as store:
         instances = load_instances(store)
     for inst in instances:
-        smooth, lip, milp = (inst.runs[m] for m in (Method.SMOOTHING, Method.LIPSCHITZ, Method.MILP))
+        smooth, lip, exact, pgd = (inst.runs[m] for m in (Method.SMOOTHING, Method.LIPSCHITZ, Method.BNB, Method.PGD))
         assert smooth.verdict == "unknown" and smooth.smoothed and "covers_box" in smooth.smoothed[0]
-        assert not (lip.proved and milp.falsified)
-        if lip.bound is not None and milp.upper is not None:
-            assert lip.bound <= milp.upper
+        assert not (lip.proved and (exact.falsified or pgd.falsified))
+        if lip.bound is not None and pgd.upper is not None:
+            assert lip.bound <= pgd.upper
     assert all(Method.SMOOTHING not in eb.upper and Method.SMOOTHING not in eb.lower for eb in error_bounds(instances))
 
 
 def test_zoo_summary_from_store_and_cards(zoo, tmp_path):
     nets, images, _ = zoo
-    props = linf_properties([str(n) for n, _ in nets], str(images), range(4), [0.01])
-    methods = [Method.PGD, Method.IBP, Method.CROWN, Method.LP, Method.LIPSCHITZ, Method.SMOOTHING, Method.MILP]
-    tasks = gap_tasks(props, methods, 60, {Method.SMOOTHING: {"n": 300, "n0": 20}})
+    props = linf_properties([str(n) for n, _ in nets], str(images), range(3), [0.01])
+    methods = [Method.PGD, Method.CROWN, Method.LIPSCHITZ, Method.SMOOTHING, Method.BNB]
+    tasks = gap_tasks(props, methods, 60, {Method.SMOOTHING: {"n": 300, "n0": 20},
+                                           Method.PGD: {"restarts": 8, "steps": 30}})
     with ResultStore(tmp_path / "z.sqlite") as store:
         for task in tasks:      # in this process (the sweep's child processes are tested elsewhere)
             store.put(to_record(task, Outcome(RunStatus.DONE, run_method(*task.args), "", 0.0)))
@@ -69,13 +70,13 @@ def test_zoo_summary_from_store_and_cards(zoo, tmp_path):
     summaries = summarize(instances, cards)
     assert {s.regime for s in summaries} == {"normal", "ibp"}
     for s in summaries:
-        assert s.images == 4 and s.decided is not None and s.exact is not None
+        assert s.images == 3 and s.decided is not None and s.exact is not None
         assert all(s.certified[m] <= s.exact + 1e-12 for m in s.certified)       # nothing certifies more than exact
         assert s.pgd is not None and s.exact <= s.pgd and s.pgd <= s.clean
         assert s.smoothed is not None
     table = zoo_table(summaries)
     assert "exact − LP" in table and "| ibp |" in table and "smoothed g %" in table
-    assert "lipschitz" in margin_gap_table(summaries)
+    assert "regime" in margin_gap_table(summaries)
     assert "smoothing: smoothed g certified %" in table1(instances)
     assert METHODS[Method.SMOOTHING].kind is Kind.SMOOTHED
 
