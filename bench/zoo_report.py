@@ -11,8 +11,9 @@ from optcert.study.gap import Method
 from optcert.study.report import load_instances
 from optcert.study.zoo import exact_verdict, l2_curve, margin_gap_table, summarize, zoo_table
 from optcert.sweeps.store import ResultStore
+from optcert.training import Regime
 
-RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+RADII = (0.0, 0.25, 0.3, 0.5, 0.75, 1.0, 1.25, 1.5, 1.58, 2.0)   # 0.3 and 1.58: GloRo's MNIST radii
 
 
 def _pct(v) -> str:
@@ -135,7 +136,9 @@ def report(args, nets, started: str) -> str:
     with ResultStore(args.work / "zoo.sqlite") as store:
         instances = load_instances(store, [onnx.name for onnx, _ in nets])
     cards = {onnx.name: json.loads(card.to_json()) for onnx, card in nets}
-    summaries = summarize(instances, cards)
+    order = [r.value for r in Regime]
+    summaries = sorted(summarize(instances, cards), key=lambda s: (order.index(s.regime) if s.regime in order
+                                                                   else len(order), s.arch, s.eps))
     curves_md, data = curve_table(nets, args.work)
     plot = plot_curves(data, RESULTS / "zoo" / "l2_curves.png")
     return "\n\n".join([
