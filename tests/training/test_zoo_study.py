@@ -83,3 +83,28 @@ def test_zoo_summary_from_store_and_cards(zoo, tmp_path):
 
 def test_l2_curve():
     assert l2_curve([0.5, None, 1.0, 0.0], [True, True, False, True], [0.0, 0.5, 0.75]) == [0.25, 0.25, 0.0]
+
+
+def test_exact_verdict_combines_milp_and_bnb(tmp_path):
+    from optcert.study.zoo import exact_verdict
+    from optcert.sweeps.store import RunKey, make_record
+
+    def put(store, index, method, verdict, bound=None, upper=None):
+        key = RunKey("N", f"linf:h:{index}:0.1:all", method.value, "{}")
+        extra = {"study": "gap", "network": "N.onnx", "property": "linf", "index": index, "eps": 0.1,
+                 "target": "all", "clean_margin": 1.0}
+        store.put(make_record(key, RunStatus.DONE, verdict=verdict, bound=bound, upper=upper, seconds=1.0,
+                              extra=extra))
+
+    with ResultStore(tmp_path / "e.sqlite") as store:
+        put(store, 0, Method.MILP, "unknown", -1.0, 2.0)     # MILP timed out, BnB proved
+        put(store, 0, Method.BNB, "proved", 0.1)
+        put(store, 1, Method.BNB, "falsified", None, -0.5)
+        put(store, 2, Method.MILP, "unknown", -1.0, 2.0)     # nothing decided
+        put(store, 2, Method.LP, "proved", 0.3)              # (cannot happen with a sound LP; counted anyway)
+        put(store, 3, Method.LP, "unknown", -0.3)            # no exact method ran
+        instances = load_instances(store)
+    verdicts = sorted((i.label, exact_verdict(i)) for i in instances)
+    assert [v for _, v in verdicts] == ["proved", "falsified", "open", None]
+    (s,) = summarize(instances, {"N.onnx": {"regime": "normal", "architecture": [784, 8, 10]}})
+    assert (s.exact, s.decided, s.arch, s.regime) == (0.25, 0.5, "784-8-10", "normal")
