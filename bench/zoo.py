@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCHMARKS, RESULTS, machine, record  # noqa: E402
 from zoo_checks import curves, lipschitz_pgd_check, smoothing_coverage  # noqa: E402
-from zoo_report import report  # noqa: E402
+from zoo_report import checks_text, report  # noqa: E402
 
 from optcert.study.gap import Method, gap_tasks, linf_properties  # noqa: E402
 from optcert.sweeps.run import Executor, SweepSettings, run_sweep  # noqa: E402
@@ -32,6 +32,7 @@ from optcert.training import EVALUATE, Architecture, ModelCard, Regime, default_
 from optcert.training.data import load_mnist, write_images  # noqa: E402
 
 CARDS = RESULTS / "zoo" / "cards"
+STAGES = ("sweep", "extras", "ablation", "expensive")
 #: cheap first, so that an interrupted run has every net's cheap columns
 ORDER = (Method.PGD, Method.IBP, Method.CROWN, Method.ALPHA_CROWN, Method.LIPSCHITZ, Method.LP, Method.LP_ALL,
          Method.SMOOTHING, Method.BNB, Method.MILP, Method.BM)
@@ -182,6 +183,8 @@ def main() -> None:
                     help="also run the shared salman_mnist NOR/ADV/LPD nets as reference rows (default on)")
     ap.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=True,
                     help="train normal/IBP/PGD nets on less data and with more epochs (default on)")
+    ap.add_argument("--stages", default=",".join(STAGES),
+                    help=f"stages to run, comma-separated, of {','.join(STAGES)} (default all; each is resumable)")
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     limit_threads(1)
@@ -197,22 +200,37 @@ def main() -> None:
     def write() -> None:
         record("zoo", report(args, nets, started))
 
-    if not args.report_only:
-        sweep(args, nets, images, [Method(m) for m in args.methods.split(",")], args.images, args.timeout, write)
-        for onnx, card in nets:
-            curves(onnx, card, x[:args.curve_images], y[:args.curve_images], args.work)
-            lipschitz_pgd_check(onnx, x[:args.curve_images], y[:args.curve_images], args.work)
-            if card.regime in (Regime.GAUSSIAN.value, Regime.SMOOTHADV.value):
-                smoothing_coverage(onnx, card, x[:args.coverage_images], args.work)
+    stages = set() if args.report_only else {s.strip() for s in args.stages.split(",")}
+    if "sweep" in stages:
+        sweep(args, nets, images, [Method(m) for m in args.methods.split(",") if m], args.images, args.timeout, write)
+    if "extras" in stages:
+        extras(args, nets, x, y)
         write()
-        if args.ablation:
-            ablation(args)
-            write()
+    if "ablation" in stages and args.ablation:
+        ablation(args)
+        write()
+    if "expensive" in stages:
         archs = {Architecture.parse(a).sizes for a in args.expensive_archs.split(",") if a}
         chosen = [(onnx, card) for onnx, card in nets if tuple(card.architecture) in archs]
         sweep(args, chosen, images, [Method(m) for m in args.expensive.split(",") if m],
               args.expensive_images or args.images, args.expensive_timeout, write)
     write()
+    print(checks_text(args, nets), flush=True)
+
+
+def extras(args, nets, x, y) -> None:
+    """Per net: the L2 curves (Lipschitz, smoothing), L2 PGD at the certified Lipschitz radius, and
+    the smoothing coverage on the noise-trained nets; the checks printed as they finish."""
+    for onnx, card in nets:
+        start, cpu = time.monotonic(), time.process_time()
+        curves(onnx, card, x[:args.curve_images], y[:args.curve_images], args.work)
+        lip = lipschitz_pgd_check(onnx, x[:args.curve_images], y[:args.curve_images], args.work)
+        line = f"{onnx.stem}: Lipschitz certified {lip['certified']}, PGD successes {lip['violations']}"
+        if card.regime in (Regime.GAUSSIAN.value, Regime.SMOOTHADV.value):
+            cov = smoothing_coverage(onnx, card, x[:args.coverage_images], args.work)
+            line += f"; smoothing coverage {cov['covered']}/{cov['checked']}, moved-disagree {cov['disagree']}"
+        print(f"{line} ({time.monotonic() - start:.0f} s wall / {time.process_time() - cpu:.0f} s CPU, "
+              f"load {os.getloadavg()[0]:.1f})", flush=True)
 
 
 if __name__ == "__main__":
