@@ -24,7 +24,7 @@ from common import BENCHMARKS, RESULTS, machine, record  # noqa: E402
 from zoo_checks import curves, lipschitz_pgd_check, smoothing_coverage  # noqa: E402
 from zoo_report import checks_text, report  # noqa: E402
 
-from optcert.study.gap import Method, gap_tasks, linf_properties  # noqa: E402
+from optcert.study.gap import Method, gap_tasks, linf_properties, network_key  # noqa: E402
 from optcert.sweeps.run import Executor, SweepSettings, run_sweep  # noqa: E402
 from optcert.sweeps.store import ResultStore  # noqa: E402
 from optcert.threads import limit_threads  # noqa: E402
@@ -132,15 +132,21 @@ def _regimes(text: str) -> list[Regime]:
     return list(Regime) if text == "all" else [Regime(r.strip()) for r in text.split(",")]
 
 
-def sweep(args, nets, images: Path, methods: list[Method], count: int, timeout: float, after) -> None:
+def sweep(args, nets, images: Path, methods: list[Method], count: int, timeout: float, after,
+          skip_falsified: bool = False) -> None:
     """The gap study over `nets` × the first `count` images, method by method (cheap first), into
-    the store; `after()` runs after each method (it rewrites the report)."""
+    the store; `after()` runs after each method (it rewrites the report). With `skip_falsified`,
+    instances an exact method already falsified are left out (no sound method can prove them, so
+    the certified shares do not change)."""
     eps = [float(e) for e in args.eps.split(",")]
     with ResultStore(args.work / "zoo.sqlite") as store:
+        falsified = {(r.key.network, r.key.prop) for m in (Method.BNB, Method.MILP)
+                     for r in store.records(method=m.value) if r.verdict == "falsified"} if skip_falsified else set()
         for method in sorted(methods, key=ORDER.index):
             tasks = []
             for onnx, card in nets:
-                props = linf_properties([str(onnx)], str(images), range(count), eps)
+                props = [p for p in linf_properties([str(onnx)], str(images), range(count), eps)
+                         if (network_key(p.network), p.key()) not in falsified]
                 options = {"sigma": card.settings.get("sigma", 0.25)} if method is Method.SMOOTHING else {}
                 tasks += gap_tasks(props, [method], timeout, {method: options | _method_options(method)})
             start = time.monotonic()
@@ -174,6 +180,8 @@ def main() -> None:
     ap.add_argument("--expensive-archs", default="mlp-32x2")
     ap.add_argument("--expensive-images", type=int, help="images for the expensive methods (default --images)")
     ap.add_argument("--expensive-timeout", type=float, default=90.0, help="seconds per expensive run (default 90)")
+    ap.add_argument("--skip-falsified", action=argparse.BooleanOptionalAction, default=True,
+                    help="expensive methods skip instances an exact method falsified (default on)")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--curve-images", type=int, default=200, help="images for the L2 curves")
     ap.add_argument("--coverage-images", type=int, default=20, help="images for the smoothing coverage check")
@@ -213,7 +221,7 @@ def main() -> None:
         archs = {Architecture.parse(a).sizes for a in args.expensive_archs.split(",") if a}
         chosen = [(onnx, card) for onnx, card in nets if tuple(card.architecture) in archs]
         sweep(args, chosen, images, [Method(m) for m in args.expensive.split(",") if m],
-              args.expensive_images or args.images, args.expensive_timeout, write)
+              args.expensive_images or args.images, args.expensive_timeout, write, args.skip_falsified)
     write()
     print(checks_text(args, nets), flush=True)
 

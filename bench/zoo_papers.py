@@ -68,9 +68,11 @@ def _curve_text(card, work: Path, radius: float) -> str | None:
     d = json.loads(path.read_text())
     n = len(d["correct"])
     lip = sum(1 for r, ok in zip(d["lipschitz"], d["correct"]) if ok and r and r >= radius) / n
-    smooth = sum(1 for s in d["smoothing"] if s["predicted"] == s["label"] and s["radius"] >= radius) / n
-    return (f"L2 {radius:g} on {n} images: Lipschitz {_pct(lip)} %, smoothing (σ = {d['sigma']:g}) "
-            f"{_pct(smooth)} %")
+    text = f"L2 {radius:g} on {n} images: Lipschitz {_pct(lip)} %"
+    if d["smoothing"]:
+        smooth = sum(1 for s in d["smoothing"] if s["predicted"] == s["label"] and s["radius"] >= radius) / n
+        text += f", smoothing (σ = {d['sigma']:g}) {_pct(smooth)} %"
+    return text
 
 
 def papers_table(nets, summaries, work: Path) -> str:

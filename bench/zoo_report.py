@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from common import RESULTS, markdown_table
+from zoo_checks import NOISE_TRAINED
 from zoo_papers import differences, papers_table
 
 from optcert.study.gap import Method
@@ -74,10 +75,12 @@ def curve_table(nets, work: Path) -> tuple[str, dict]:
         lip = l2_curve(d["lipschitz"], correct, RADII)
         smooth = l2_curve([s["radius"] if s["predicted"] == s["label"] else None for s in d["smoothing"]],
                           [True] * len(correct), RADII)
-        data[card.name] = (lip, smooth)
+        noise = card.regime in NOISE_TRAINED and bool(d["smoothing"])
+        data[card.name] = (lip, smooth if noise else None)
         rows.append([card.regime, "-".join(map(str, card.architecture)), "Lipschitz", len(correct), *map(_pct, lip)])
-        rows.append([card.regime, "-".join(map(str, card.architecture)), f"smoothing σ={d['sigma']:g}", len(correct),
-                     *map(_pct, smooth)])
+        if noise:
+            rows.append([card.regime, "-".join(map(str, card.architecture)), f"smoothing σ={d['sigma']:g}",
+                         len(correct), *map(_pct, smooth)])
     return markdown_table(["regime", "net", "certificate", "images", *(f"r={r:g}" for r in RADII)], rows), data
 
 
@@ -90,13 +93,15 @@ def plot_curves(data: dict, path: Path) -> Path | None:
     axes = fig.subplots(1, 2)
     for name, (lip, smooth) in sorted(data.items()):
         axes[0].plot(RADII, lip, "o-", label=name, ms=3)
-        axes[1].plot(RADII, smooth, "o-", label=name, ms=3)
+        if smooth is not None:
+            axes[1].plot(RADII, smooth, "o-", label=name, ms=3)
     for ax, title in zip(axes, ("Lipschitz (deterministic)", "randomized smoothing (prob. ≥ 1 − α)")):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("L2 radius")
         ax.set_ylabel("certified accuracy")
         ax.set_ylim(-0.02, 1.02)
-    axes[1].legend(fontsize=5, ncol=2)
+    axes[0].legend(fontsize=5, ncol=2)
+    axes[1].legend(fontsize=6)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     return path
