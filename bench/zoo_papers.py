@@ -29,8 +29,8 @@ PAPERS = (
           "verified 97.77 % at ε = 0.1 (error 2.23 %); 91.95 % at 0.3 (error 8.05 %)", "paper abstract"),
     Paper(("crown-ibp",), "Zhang et al. 2020", "DM-large CNN, 60,000 training images, L∞ ε = 0.3",
           "verified 92.98 % (error 7.02 %; 6.68 % in the authors' later README)", "paper abstract, repo README"),
-    Paper(("ibp-tight", "crown-ibp-tight"), "Zhu et al. 2020 (the issue's 'Lyu et al. 2020'; that title is "
-          "Zhu, Ni, Chiang, Li, Huang, Goldstein, ICML 2020)", "MNIST and CIFAR-10 CNNs, 60,000 training images",
+    Paper(("ibp-tight", "crown-ibp-tight"), "Zhu et al. 2020 (issue: 'Lyu et al.')",
+          "MNIST and CIFAR-10 CNNs, 60,000 training images",
           "the regularisers raise certified accuracy over the unregularised baseline in every experiment",
           "paper abstract (their per-ε tables were not re-read here)"),
     Paper(("mixtrain",), "Wang et al. 2018", "MNIST CNNs, 60,000 training images",
@@ -50,12 +50,10 @@ def _pct(v) -> str:
 def _ours(card, summary, curve) -> str:
     """Our figures for one net: card clean / PGD (2000 images), the gap study's exact robust and
     best certified share (20 images), and the L2 certificate at the regime's radius (curve images)."""
-    parts = [f"clean {_pct(card.clean_accuracy)} %, PGD {_pct(card.pgd['accuracy'])} % "
-             f"({card.norm} {card.eps:g}, 2000 images)"]
+    parts = [f"clean {_pct(card.clean_accuracy)}, PGD {_pct(card.pgd['accuracy'])} ({card.norm} {card.eps:g})"]
     if summary is not None and summary.exact is not None:
         best = max(summary.certified.values(), default=0.0)
-        parts.append(f"L∞ 0.1 on {summary.images} images: exact {_pct(summary.exact)} %, best relaxation "
-                     f"{_pct(best)} %")
+        parts.append(f"L∞ 0.1, {summary.images} images: exact {_pct(summary.exact)}, best relaxation {_pct(best)}")
     if curve is not None:
         parts.append(curve)
     return "; ".join(parts)
@@ -68,28 +66,32 @@ def _curve_text(card, work: Path, radius: float) -> str | None:
     d = json.loads(path.read_text())
     n = len(d["correct"])
     lip = sum(1 for r, ok in zip(d["lipschitz"], d["correct"]) if ok and r and r >= radius) / n
-    text = f"L2 {radius:g} on {n} images: Lipschitz {_pct(lip)} %"
+    text = f"L2 {radius:g}, {n} images: Lipschitz {_pct(lip)}"
     if d["smoothing"]:
         smooth = sum(1 for s in d["smoothing"] if s["predicted"] == s["label"] and s["radius"] >= radius) / n
-        text += f", smoothing (σ = {d['sigma']:g}) {_pct(smooth)} %"
+        text += f", smoothing σ = {d['sigma']:g}: {_pct(smooth)}"
     return text
 
 
 def papers_table(nets, summaries, work: Path) -> str:
+    """One row per (paper, regime): their figure and setting, ours on each architecture (%)."""
     by_name = {s.network: s for s in summaries}
+    archs = sorted({tuple(c.architecture) for _, c in nets})
     rows = []
     for paper in PAPERS:
-        for onnx, card in nets:
-            if card.regime not in paper.regimes:
-                continue
-            arch = "-".join(map(str, card.architecture))
-            radius = 1.58 if card.regime == "gloro" else 0.5 if card.regime in ("gaussian", "smoothadv") else None
-            curve = _curve_text(card, work, radius) if radius is not None else None
-            rows.append([card.regime, paper.cite, paper.setting, paper.figure, paper.source,
-                         f"{arch} ({PARAMS.get(arch, '?')} parameters), 8000 images, {card.epochs} epochs",
-                         _ours(card, by_name.get(onnx.name), curve)])
-    return markdown_table(["regime", "paper", "their setting", "their MNIST figure", "read from", "our net",
-                           "ours (evaluation images 8000–9999)"], rows)
+        for regime in paper.regimes:
+            cells = {}
+            for onnx, card in nets:
+                if card.regime != regime:
+                    continue
+                radius = 1.58 if regime == "gloro" else 0.5 if regime in ("gaussian", "smoothadv") else None
+                curve = _curve_text(card, work, radius) if radius is not None else None
+                cells[tuple(card.architecture)] = _ours(card, by_name.get(onnx.name), curve)
+            if cells:
+                rows.append([regime, paper.cite, paper.setting, f"{paper.figure} [{paper.source}]",
+                             *(cells.get(a, "–") for a in archs)])
+    return markdown_table(["regime", "paper", "their setting", "their MNIST figure [read from]",
+                           *(f"ours {'-'.join(map(str, a))}, %" for a in archs)], rows)
 
 
 def _ablation(work: Path) -> dict:
@@ -107,7 +109,7 @@ def differences(nets, work: Path) -> str:
     images and more epochs (ablation)."""
     lines = []
     ours = {c.regime: c for _, c in nets if tuple(c.architecture) == (784, 100, 100, 10)}
-    anchors = {p.stem: json.loads(Path(p).read_text()) for p in glob.glob(str(work / "anchors" / "*.json"))}
+    anchors = {Path(p).stem: json.loads(Path(p).read_text()) for p in glob.glob(str(work / "anchors" / "*.json"))}
     for stem, regime in (("NOR_MLP_B", "normal"), ("ADV_MLP_B_0.1", "pgd")):
         if stem in anchors and regime in ours:
             a, c = anchors[stem], ours[regime]
