@@ -133,20 +133,20 @@ def _regimes(text: str) -> list[Regime]:
 
 
 def sweep(args, nets, images: Path, methods: list[Method], count: int, timeout: float, after,
-          skip_falsified: bool = False) -> None:
+          skip: tuple[str, ...] = ()) -> None:
     """The gap study over `nets` × the first `count` images, method by method (cheap first), into
-    the store; `after()` runs after each method (it rewrites the report). With `skip_falsified`,
-    instances an exact method already falsified are left out (no sound method can prove them, so
-    the certified shares do not change)."""
+    the store; `after()` runs after each method (it rewrites the report). Instances an exact method
+    already decided with a verdict in `skip` are left out ("falsified": no sound method can prove
+    them, so the certified shares do not change; "proved": to decide only the open ones)."""
     eps = [float(e) for e in args.eps.split(",")]
     with ResultStore(args.work / "zoo.sqlite") as store:
-        falsified = {(r.key.network, r.key.prop) for m in (Method.BNB, Method.MILP)
-                     for r in store.records(method=m.value) if r.verdict == "falsified"} if skip_falsified else set()
+        decided = {(r.key.network, r.key.prop) for m in (Method.BNB, Method.MILP)
+                   for r in store.records(method=m.value) if r.verdict in skip}
         for method in sorted(methods, key=ORDER.index):
             tasks = []
             for onnx, card in nets:
                 props = [p for p in linf_properties([str(onnx)], str(images), range(count), eps)
-                         if (network_key(p.network), p.key()) not in falsified]
+                         if (network_key(p.network), p.key()) not in decided]
                 options = {"sigma": card.settings.get("sigma", 0.25)} if method is Method.SMOOTHING else {}
                 tasks += gap_tasks(props, [method], timeout, {method: options | _method_options(method)})
             start = time.monotonic()
@@ -182,6 +182,8 @@ def main() -> None:
     ap.add_argument("--expensive-timeout", type=float, default=90.0, help="seconds per expensive run (default 90)")
     ap.add_argument("--skip-falsified", action=argparse.BooleanOptionalAction, default=True,
                     help="expensive methods skip instances an exact method falsified (default on)")
+    ap.add_argument("--only-open", action="store_true",
+                    help="expensive methods run only on instances no exact method decided yet")
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--curve-images", type=int, default=200, help="images for the L2 curves")
     ap.add_argument("--coverage-images", type=int, default=20, help="images for the smoothing coverage check")
@@ -221,7 +223,8 @@ def main() -> None:
         archs = {Architecture.parse(a).sizes for a in args.expensive_archs.split(",") if a}
         chosen = [(onnx, card) for onnx, card in nets if tuple(card.architecture) in archs]
         sweep(args, chosen, images, [Method(m) for m in args.expensive.split(",") if m],
-              args.expensive_images or args.images, args.expensive_timeout, write, args.skip_falsified)
+              args.expensive_images or args.images, args.expensive_timeout, write,
+              ("falsified",) * args.skip_falsified + ("proved",) * args.only_open)
     write()
     print(checks_text(args, nets), flush=True)
 
