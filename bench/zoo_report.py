@@ -162,8 +162,9 @@ def checks(nets, instances, work: Path) -> str:
     if cert:
         import statistics
 
-        lines.append(f"- L2 PGD (3 restarts × 100 steps) at the certified Lipschitz radius: {viol} successes on {cert} "
-                     f"certified images; PGD first succeeds at a median {statistics.median(loose) if loose else '–'}× "
+        lines.append(f"- L2 PGD (3 restarts × 100 steps) at the certified Lipschitz radius: {viol} successes on "
+                     f"{cert} certified (net, image) pairs; PGD first succeeds at a median "
+                     f"{statistics.median(loose) if loose else '–'}× "
                      f"the certified radius ({len(loose)} of {cert} broken below 40×).")
     for onnx, card in nets:
         path = work / "checks" / f"smoothing_{onnx.stem}.json"
