@@ -29,7 +29,7 @@ import numpy as np
 from optcert.errors import InvalidOptionError
 from optcert.forms import Limits, LowRankSDP, QuadraticModel, Solution, SolveStatus
 from optcert.options import build_options
-from solvers.base import refusal
+from solvers.base import LicenceFreeBackend, refusal
 from solvers.ipm_step import Iterate, Newton
 
 NAME = "ipm-lowrank"
@@ -59,31 +59,24 @@ class IpmOptions:
             raise InvalidOptionError(f"{NAME}: mu_init, warm_mu and monitor_mu must be positive")
 
 
-class IpmLowRankBackend:
+class IpmLowRankBackend(LicenceFreeBackend):
     """Burer–Monteiro factorised SDPs (`LowRankSDP`) by optcert's interior point; module doc."""
 
     name = NAME
     forms = ("lowrank",)
-
-    def available(self):
-        from solvers.base import Availability
-
-        return Availability(NAME, True, version=self.version(), forms=self.forms)
-
-    def fits(self, form):
-        return self.available()
+    package = "scipy"
+    form_type = LowRankSDP
 
     def version(self) -> str:
         import scipy
 
-        return f"scipy {scipy.__version__}"
+        return f"optcert (scipy {scipy.__version__})"
 
     def solve(self, form: LowRankSDP, limits: Limits = Limits(), raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form` from its `init`; `raw` holds `IpmOptions` fields."""
-        if not isinstance(form, LowRankSDP):
-            refused = refusal(self, form)
-            if refused is not None:
-                return refused
+        refused = refusal(self, form)
+        if refused is not None:
+            return refused
         return self.solve_model(form.model, form.model.objective, form.rank, form.init, limits,
                                 build_options(IpmOptions, raw))
 
@@ -129,7 +122,6 @@ class _Run:
                  start: float):
         self.model, self.r, self.opts, self.monitor, self.start = model, rank, opts, monitor, start
         self.nt = Newton(model, objective, rank)
-        self.nt.debug = limits.verbose
         self.ineq = ~model.equality
         self.deadline = start + limits.time_limit if limits.time_limit is not None else math.inf
         self.iterations = 0
@@ -227,7 +219,7 @@ class _Run:
         st = self.nt.st
         stats = {"max_violation": viol, "iterations": float(self.iterations), "rank": float(self.r),
                  "factorizations": float(self.nt.factorizations), "mu": x.mu,
-                 "schur_size": float(st.Z.size * self.r + st.E.size + st.C.size)}
+                 "schur_size": float(st.size(self.r))}
         return Solution(status, NAME, time.perf_counter() - self.start, f, None, U.reshape(-1), x.y.copy(), None,
                         message, stats)
 
