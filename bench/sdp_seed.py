@@ -134,9 +134,10 @@ def run_rows(args) -> None:
 def run_gap(args) -> None:
     done = _done()
     plan = [("pgd", "attack", {"every_clause": True}), ("lp-all", "lp", {"bounds": "lp-all"}),
-            ("bm", "bm", {"bounds": "lp-all"}), ("bm-value", "bm", {"bounds": "lp-all", "early_stop": False})]
+            ("bm", "bm", {"bounds": "lp-all"}), ("bm-value", "bm", {"bounds": "lp-all", "early_stop": False}),
+            ("bm-long", "bm", {"bounds": "lp-all"})]   # bm-long: run alone with a longer --timeout
     images = [int(i) for i in args.images.split(",")] if args.images else GAP_IMAGES
-    methods = args.methods.split(",") if args.methods else [m for m, _, _ in plan]
+    methods = args.methods.split(",") if args.methods else [m for m, _, _ in plan if m != "bm-long"] + ["milp"]
     for method, engine, options in plan:   # cheap methods on every image first
         if method not in methods:
             continue
@@ -251,7 +252,8 @@ def main() -> None:
     parser.add_argument("--targets", default="2,3,9", help="rows: target classes of image 0")
     parser.add_argument("--backends", default="ipopt-lowrank,torch-lowrank", help="rows: BM backends")
     parser.add_argument("--images", default="", help="gap: image indices (default: the 9 gap images)")
-    parser.add_argument("--methods", default="", help="gap: pgd,lp-all,bm,bm-value,milp (default: all)")
+    parser.add_argument("--methods", default="",
+                        help="gap: pgd,lp-all,bm,bm-value,bm-long,milp (default: all but bm-long)")
     parser.add_argument("--run", default="", help="session name: records go to sdp_seed_<run>.csv")
     args = parser.parse_args()
     global CSV

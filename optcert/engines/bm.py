@@ -5,7 +5,8 @@ solver's multipliers.
 
 Backends: `ipm-lowrank` (optcert's interior point with the exact Hessian and the Schur-complement
 Newton step, numpy/scipy only: the default, `backend=auto` — measured on the seed's net, image 0
-targets 2/3/9: 1.5 CPU-s per row against IPOPT's 85–110 with the same certified bounds),
+targets 2/3/9, interleaved (bench/results/sdp_seed.md, run r3): 3.3–3.8 CPU-s per whole run
+against IPOPT's 93–102, certified 2.6986/2.0338/1.6302 against 2.6985/2.0337/1.6299),
 `ipopt-lowrank` (IPOPT with MUMPS, `pip install optcert[ipopt]`; the same method with a general
 sparse solver) and `torch-lowrank` (augmented Lagrangian in torch, batched over the rows; any
 device). The certificate records which ran.
