@@ -210,8 +210,13 @@ def _gap_summary(rows: list[dict]) -> str:
     milp = {(r["image"], int(r["target"])): json.loads(r["bound"])[0] for r in every
             if r["part"] == "gap" and r["method"] == "milp"}
     lines = []
-    for method in ("bm", "bm-value"):
-        mine = [r for r in rows if r["part"] == "gap" and r["method"] == method]
+    gap = [r for r in rows if r["part"] == "gap" and r["method"].startswith("bm")]
+    best: dict[str, dict] = {}   # per image: the bm run certifying the most (bm, or bm-long on images bm left open)
+    for r in gap:
+        if r["image"] not in best or (r["verdict"] == "proved") > (best[r["image"]]["verdict"] == "proved"):
+            best[r["image"]] = {**r, "method": "best bm"}
+    for method in ("bm", "bm-value", "bm-long", "best bm"):
+        mine = list(best.values()) if method == "best bm" else [r for r in gap if r["method"] == method]
         if not mine:
             continue
         c_pgd, c_exact, open_rows = [], [], 0
