@@ -157,6 +157,8 @@ def _exact_margins(args) -> None:
         if r["part"] != "gap" or r["method"] != "lp-all":
             continue
         image = int(r["image"])
+        if args.images and image not in [int(i) for i in args.images.split(",")]:
+            continue
         targets = [t for t in range(10) if t != _label(image)]
         for t, value in zip(targets, json.loads(r["bound"])):
             if value <= 0 and ("gap", str(image), str(t), "milp") not in done:
@@ -208,7 +210,7 @@ def _gap_summary(rows: list[dict]) -> str:
     ref = {m: {r["image"]: json.loads(r["bound"]) for r in every if r["part"] == "gap" and r["method"] == m}
            for m in ("pgd", "lp-all")}
     milp = {(r["image"], int(r["target"])): json.loads(r["bound"])[0] for r in every
-            if r["part"] == "gap" and r["method"] == "milp"}
+            if r["part"] == "gap" and r["method"] == "milp" and "time limit" not in r["detail"]}   # exact only
     lines = []
     gap = [r for r in rows if r["part"] == "gap" and r["method"].startswith("bm")]
     best: dict[str, dict] = {}   # per image: the bm run certifying the most (bm, or bm-long on images bm left open)
