@@ -8,6 +8,10 @@ bench/results/sdp_seed.csv at once (a rerun skips what is there); the load avera
                                        # bm-value: every row solved to the tolerance), LP-ALL, PGD, exact (MILP)
     python bench/sdp_seed.py sdp       # full SDP (SCS) vs BM: reduced instance (N = 62) and one full row
     python bench/sdp_seed.py report
+
+`--run NAME` keeps a session's records in bench/results/sdp_seed_NAME.csv (its own dated section of
+sdp_seed.md; PGD, LP-ALL and MILP references are shared between runs), e.g. round 3's
+`--run r3 rows --backends ipm-lowrank,ipopt-lowrank` and `--run r3 gap --methods bm,bm-value --timeout 120`.
 """
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from common import BENCHMARKS, RESULTS, machine, markdown_table, record  # noqa: E402
 
-CSV = RESULTS / "sdp_seed.csv"
+BASE = RESULTS / "sdp_seed.csv"
+CSV = BASE   # the run's file (main sets it from --run)
 FIELDS = ["part", "image", "target", "method", "verdict", "bound", "primal", "rows", "cpu_s", "wall_s", "peak_mb",
           "load", "detail"]
 NET = "ADV_MLP_B_0.1.onnx"
@@ -70,7 +75,14 @@ def measured(*args) -> dict:
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(args, queue))
     proc.start()
-    out = queue.get()
+    t, c = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    try:
+        out = queue.get(timeout=args[-1] + 900)
+    except Exception:   # the child died or hung: a record saying so, never a stalled sweep
+        proc.kill()
+        out = {"verdict": "error", "lower": [], "upper": [], "rows": [], "sources": None, "peak": 0.0,
+               "cpu": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - c, "wall": time.perf_counter() - t,
+               "reason": f"child exit code {proc.exitcode}"}
     proc.join()
     return out
 
@@ -79,6 +91,17 @@ def _done() -> set:
     if not CSV.is_file():
         return set()
     return {(r["part"], r["image"], r["target"], r["method"]) for r in csv.DictReader(open(CSV))}
+
+
+def _runs() -> list[Path]:
+    """Every run's CSV, the base one first."""
+    return [BASE] * BASE.is_file() + sorted(RESULTS.glob("sdp_seed_*.csv"))
+
+
+def _reference(method: str) -> set:
+    """(part, image, target) recorded for `method` in any run (PGD, LP-ALL, MILP are shared)."""
+    return {(r["part"], r["image"], r["target"]) for path in _runs() for r in csv.DictReader(open(path))
+            if r["method"] == method}
 
 
 def _write(part, image, target, method, out: dict, detail: str = "") -> None:
@@ -111,23 +134,31 @@ def run_rows(args) -> None:
 def run_gap(args) -> None:
     done = _done()
     plan = [("pgd", "attack", {"every_clause": True}), ("lp-all", "lp", {"bounds": "lp-all"}),
-            ("bm", "bm", {"bounds": "lp-all"}), ("bm-value", "bm", {"bounds": "lp-all", "early_stop": False})]
+            ("bm", "bm", {"bounds": "lp-all"}), ("bm-value", "bm", {"bounds": "lp-all", "early_stop": False}),
+            ("bm-long", "bm", {"bounds": "lp-all"})]   # bm-long: run alone with a longer --timeout
     images = [int(i) for i in args.images.split(",")] if args.images else GAP_IMAGES
+    methods = args.methods.split(",") if args.methods else [m for m, _, _ in plan if m != "bm-long"] + ["milp"]
     for method, engine, options in plan:   # cheap methods on every image first
+        if method not in methods:
+            continue
         for image in images:
-            if ("gap", str(image), "all", method) not in done:
+            shared = method in ("pgd", "lp-all") and ("gap", str(image), "all") in _reference(method)
+            if ("gap", str(image), "all", method) not in done and not shared:
                 _write("gap", image, "all", method, measured(image, None, False, engine, options, args.timeout))
-    _exact_margins(args)
+    if "milp" in methods:
+        _exact_margins(args)
 
 
 def _exact_margins(args) -> None:
     """MILP exact margin of every row the LP-ALL leaves open (the reference for the closure)."""
-    rows = list(csv.DictReader(open(CSV)))
-    done = _done()
+    rows = [r for path in _runs() for r in csv.DictReader(open(path))]
+    done = _done() | {k + ("milp",) for k in _reference("milp")}
     for r in rows:
         if r["part"] != "gap" or r["method"] != "lp-all":
             continue
         image = int(r["image"])
+        if args.images and image not in [int(i) for i in args.images.split(",")]:
+            continue
         targets = [t for t in range(10) if t != _label(image)]
         for t, value in zip(targets, json.loads(r["bound"])):
             if value <= 0 and ("gap", str(image), str(t), "milp") not in done:
@@ -150,15 +181,69 @@ def run_sdp(args) -> None:
 
 
 def report() -> str:
-    rows = list(csv.DictReader(open(CSV)))
     parts = ["# Tight SDP / BM on the seed's network (issue 13)", f"Machine: {machine()}",
-             "Per run: a fresh process, one thread; CPU = process time; load = 1-min load average at the end.",
-             markdown_table(["part", "image", "target", "method", "verdict", "certified", "primal", "CPU s", "wall s",
+             "Per run: a fresh process, one thread; CPU = process time; load = 1-min load average at the end."]
+    for path in _runs():
+        rows = list(csv.DictReader(open(path)))
+        name = path.stem.removeprefix("sdp_seed").lstrip("_") or "r1"
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime(path.stat().st_mtime))
+        parts += [f"## Run {name} ({path.name}, last record {stamp} UTC)", _table(rows)]
+        summary = _gap_summary(rows)
+        if summary:
+            parts.append(summary)
+    return "\n\n".join(parts)
+
+
+def _table(rows: list[dict]) -> str:
+    return markdown_table(["part", "image", "target", "method", "verdict", "certified", "primal", "CPU s", "wall s",
                              "peak MB", "load"],
                             [[r["part"], r["image"], r["target"], r["method"], r["verdict"],
                               _short(r["bound"]), _short(r["primal"]), r["cpu_s"], r["wall_s"], r["peak_mb"],
-                              f"{float(r['load']):.1f}"] for r in rows])]
-    return "\n\n".join(parts)
+                              f"{float(r['load']):.1f}"] for r in rows])
+
+
+def _gap_summary(rows: list[dict]) -> str:
+    """Per BM method of a run: images proved, and the closure (BM − LP-ALL)/(ref − LP-ALL) averaged
+    over the rows LP-ALL leaves open, against PGD (an upper bound on the exact margin, so this
+    closure is a lower bound on the exact one) and against MILP where recorded."""
+    every = [r for path in _runs() for r in csv.DictReader(open(path))]
+    ref = {m: {r["image"]: json.loads(r["bound"]) for r in every if r["part"] == "gap" and r["method"] == m}
+           for m in ("pgd", "lp-all")}
+    milp = {(r["image"], int(r["target"])): json.loads(r["bound"])[0] for r in every
+            if r["part"] == "gap" and r["method"] == "milp" and "time limit" not in r["detail"]}   # exact only
+    lines = []
+    gap = [r for r in rows if r["part"] == "gap" and r["method"].startswith("bm")]
+    best: dict[str, dict] = {}   # per image: the bm run certifying the most (bm, or bm-long on images bm left open)
+    for r in gap:
+        if r["image"] not in best or (r["verdict"] == "proved") > (best[r["image"]]["verdict"] == "proved"):
+            best[r["image"]] = {**r, "method": "best bm"}
+    for method in ("bm", "bm-value", "bm-long", "best bm"):
+        mine = list(best.values()) if method == "best bm" else [r for r in gap if r["method"] == method]
+        if not mine:
+            continue
+        c_pgd, c_exact, open_rows = [], [], 0
+        for r in mine:
+            if r["image"] not in ref["lp-all"] or r["image"] not in ref["pgd"]:
+                continue
+            targets = [t for t in range(10) if t != _label(int(r["image"]))]
+            image = r["image"]
+            for t, bm, lp, pgd in zip(targets, json.loads(r["bound"]), ref["lp-all"][image], ref["pgd"][image]):
+                if lp > 0:
+                    continue
+                open_rows += 1
+                c_pgd.append((bm - lp) / (pgd - lp) if pgd > lp else 1.0)
+                if (r["image"], t) in milp and milp[(r["image"], t)] > lp:
+                    c_exact.append((bm - lp) / (milp[(r["image"], t)] - lp))
+        proved = sum(r["verdict"] == "proved" for r in mine)
+        cpu = [float(r["cpu_s"]) for r in mine]
+        lines.append([method, f"{proved}/{len(mine)}", open_rows, f"{np.mean(c_pgd):.3f}" if c_pgd else "",
+                      f"{np.mean(c_exact):.3f} ({len(c_exact)})" if c_exact else "",
+                      f"{np.mean(cpu):.1f}", f"{max(cpu):.1f}"])
+    if not lines:
+        return ""
+    return "Gap images:\n\n" + markdown_table(
+        ["method", "proved", "open rows", "mean closure vs PGD", "mean closure vs MILP (rows)", "mean CPU s",
+         "max CPU s"], lines)
 
 
 def _short(text: str) -> str:
@@ -174,7 +259,12 @@ def main() -> None:
     parser.add_argument("--targets", default="2,3,9", help="rows: target classes of image 0")
     parser.add_argument("--backends", default="ipopt-lowrank,torch-lowrank", help="rows: BM backends")
     parser.add_argument("--images", default="", help="gap: image indices (default: the 9 gap images)")
+    parser.add_argument("--methods", default="",
+                        help="gap: pgd,lp-all,bm,bm-value,bm-long,milp (default: all but bm-long)")
+    parser.add_argument("--run", default="", help="session name: records go to sdp_seed_<run>.csv")
     args = parser.parse_args()
+    global CSV
+    CSV = RESULTS / f"sdp_seed_{args.run}.csv" if args.run else BASE
     {"rows": run_rows, "gap": run_gap, "sdp": run_sdp}.get(args.part, lambda a: None)(args)
     record("sdp_seed", report())
 

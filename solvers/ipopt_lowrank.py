@@ -27,6 +27,7 @@ from optcert.forms import Limits, LowRankSDP, QuadraticModel, Solution, SolveSta
 from optcert.options import build_options
 from solvers.base import LicenceFreeBackend, refusal
 from solvers.bm_derivatives import BmDerivatives
+from solvers.bm_operator import start_factor
 
 NAME = "ipopt-lowrank"
 _INF = 1e20
@@ -98,22 +99,6 @@ class _Nlp:
                 self.stopped = True
                 return False
         return time.perf_counter() < self.deadline
-
-
-def start_factor(model: QuadraticModel, rank: int, init: np.ndarray | None, noise: float, seed: int) -> np.ndarray:
-    """W (n × rank) from `init` (U with row 0 = e₀; a narrower U is padded with noise columns) or the
-    boxes' centre plus noise."""
-    rng = np.random.default_rng(seed)
-    W = noise * rng.standard_normal((model.n, rank))
-    if init is None:
-        if model.center is not None:
-            W[:, 0] += model.center
-        return W
-    U = np.asarray(init, dtype=np.float64)
-    if U.shape[0] != model.n + 1 or U.shape[1] > rank or not np.all(np.isfinite(U)):
-        raise ValueError(f"init must be finite with {model.n + 1} rows and at most {rank} columns")
-    W[:, :U.shape[1]] = U[1:]
-    return W
 
 
 class IpoptLowRankBackend(LicenceFreeBackend):

@@ -48,6 +48,11 @@ def _torch_lowrank() -> Backend:
     return BACKEND
 
 
+def _ipm_lowrank() -> Backend:
+    from solvers.ipm_lowrank import BACKEND
+    return BACKEND
+
+
 def _ipopt_lowrank() -> Backend:
     from solvers.ipopt_lowrank import BACKEND
     return BACKEND
@@ -63,6 +68,7 @@ BACKENDS: dict[str, Callable[[], Backend]] = {
     "mosek": _mosek,
     "torch-lowrank": _torch_lowrank,
     "ipopt-lowrank": _ipopt_lowrank,
+    "ipm-lowrank": _ipm_lowrank,
 }
 
 #: The licence-free default per form kind.

@@ -74,21 +74,26 @@ def lambda_min_lower(D: np.ndarray) -> float:
     """A rigorous lower bound on λ_min(D) for a symmetric float64 D (Rump's shifted Cholesky)."""
     if not np.all(np.isfinite(D)):
         return -math.inf
-    n = D.shape[0]
     estimate = min_eigenvalue(D)
-    scale = max(float(np.abs(D).max()), 1e-300)
-    step = 1e-12 * scale
+    step = 1e-12 * max(float(np.abs(D).max()), 1e-300)
     for _ in range(12):
-        sigma = estimate - step
-        H = D - sigma * np.eye(n)
-        try:
-            R = np.linalg.cholesky(H)
-        except np.linalg.LinAlgError:
-            step *= 10
-            continue
-        err = 2 * _gamma(n + 2) * float(np.sum(R * R)) + _U * float(np.abs(np.diag(H)).max())
-        return float(np.nextafter(sigma - err * (1 + 4 * _U), -np.inf))
+        low = shifted_cholesky(D, estimate - step)
+        if low is not None:
+            return low
+        step *= 10
     return -math.inf
+
+
+def shifted_cholesky(D: np.ndarray, sigma: float) -> float | None:
+    """Rump's test at one shift: a rigorous lower bound on λ_min(D) if the float Cholesky of D − σI
+    succeeds, else None (module doc)."""
+    H = D - sigma * np.eye(D.shape[0])
+    try:
+        R = np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return None
+    err = 2 * _gamma(D.shape[0] + 2) * float(np.sum(R * R)) + _U * float(np.abs(np.diag(H)).max(initial=0.0))
+    return float(np.nextafter(sigma - err * (1 + 4 * _U), -np.inf))
 
 
 def min_eigenvalue(D: np.ndarray) -> float:
@@ -188,12 +193,17 @@ def congruence(S: np.ndarray, E: np.ndarray, c: np.ndarray, w: np.ndarray) -> tu
 
 
 def certify(model: QuadraticModel, y: np.ndarray, lam: float | None = None, search: bool = True,
-            deadline: float = math.inf) -> SdpCertificate:
+            deadline: float = math.inf, primal: float | None = None) -> SdpCertificate:
     """Rigorous lower bound on the SDP optimum (hence on the QCQP) from multipliers y (module doc).
 
     With the model's box centres, two scalings of the centred matrix are tried — unit weights
     (T = 1 + Σ r_i²) and weights r_i (T = 1 + n) — and the better bound is kept. `lam` is a starting
     λ (e.g. the solver's dual objective or the primal value); the λ search stops at `deadline`.
+    `primal`, the solver's primal value, enables a shortcut: for λ = primal − t·(1 + |primal|),
+    t = 0, 1e-6, 1e-5, the first S − λE₀₀ that passes one shifted Cholesky test at
+    −1e-7·(1 + |primal|)/T gives the bound (within 1.1e-5·(1 + |primal|) of the primal value, which
+    approximates the optimum from above — no λ can do much better) without any eigendecomposition
+    (measured: 4× less time on the seed's net at N = 827).
     """
     yp = project(model, y)
     S, E = slack_matrix(model, yp)
@@ -201,18 +211,74 @@ def certify(model: QuadraticModel, y: np.ndarray, lam: float | None = None, sear
     loss = slack_loss(model, yp)
     if model.center is None:
         return _with_slack(_certify_scaled(S, E, math.inf, lam, search, projected, deadline), loss)
-    r2 = model.radius2
-    assert r2 is not None, "QuadraticModel sets center and radius2 together"
-    w = np.sqrt(np.maximum(r2, 1e-300))
-    unit = (np.ones(model.n), 1.0 + float(np.sum(r2)) * (1 + (model.n + 4) * _U))
-    radius = (w, (1.0 + float(np.sum(r2 / (w * w)))) * (1 + (model.n + 8) * _U))
     best: SdpCertificate | None = None
-    for weights, T in (unit, radius):
-        A, F = congruence(S, E, model.center, weights)
-        cert = _certify_scaled(A, F, float(np.nextafter(T, np.inf)), lam, search, projected, deadline)
+    for A, F, T in _scalings(model, S, E):
+        quick = _quick(A, F, T, primal, projected)
+        if quick is not None:
+            return _with_slack(quick, loss)
+        cert = _certify_scaled(A, F, T, lam, search, projected, deadline)
         best = cert if best is None or cert.bound > best.bound else best
     assert best is not None
     return _with_slack(best, loss)
+
+
+def quick_certify(model: QuadraticModel, y: np.ndarray, primal: float) -> SdpCertificate | None:
+    """`certify`'s shortcut alone (a few Cholesky factorisations, no eigendecomposition): a rigorous
+    bound within 1.1e-5·(1 + |primal|) of `primal` when the multipliers are good enough for it, else
+    None — for monitoring a solver's iterates cheaply."""
+    if model.center is None or not math.isfinite(primal):
+        return None
+    yp = project(model, y)
+    S, E = slack_matrix(model, yp)
+    projected = int(np.sum(yp != np.where(np.isfinite(y), y, 0.0)))
+    for A, F, T in _scalings(model, S, E):
+        quick = _quick(A, F, T, primal, projected)
+        if quick is not None:
+            return _with_slack(quick, slack_loss(model, yp))
+    return None
+
+
+def _scalings(model: QuadraticModel, S: np.ndarray, E: np.ndarray):
+    """(A, F, T) of the centred matrix with unit weights (T = 1 + Σ r_i²) and with weights r_i
+    (T = 1 + n), lazily."""
+    r2 = model.radius2
+    assert r2 is not None and model.center is not None, "QuadraticModel sets center and radius2 together"
+    w = np.sqrt(np.maximum(r2, 1e-300))
+    unit = (np.ones(model.n), 1.0 + float(np.sum(r2)) * (1 + (model.n + 4) * _U))
+    radius = (w, (1.0 + float(np.sum(r2 / (w * w)))) * (1 + (model.n + 8) * _U))
+    for weights, T in (unit, radius):
+        A, F = congruence(S, E, model.center, weights)
+        yield A, F, float(np.nextafter(T, np.inf))
+
+
+def _quick(A: np.ndarray, F: np.ndarray, T: float, primal: float | None, projected: int) -> SdpCertificate | None:
+    """The shortcut of `certify` (its doc) on one scaling."""
+    if primal is None or not math.isfinite(primal):
+        return None
+    for t in (0.0, 1e-6, 1e-5):
+        cert = _certify_quick(A, F, T, primal - t * (1 + abs(primal)), 1e-7 * (1 + abs(primal)) / T, projected)
+        if cert is not None:
+            return cert
+    return None
+
+
+def _certify_quick(S: np.ndarray, E: np.ndarray, T: float, lam: float, tol: float,
+                   projected: int) -> SdpCertificate | None:
+    """The bound at λ = lam when S − λE₀₀ passes the shifted Cholesky test at −tol (one
+    factorisation, no eigendecomposition), else None."""
+    if not math.isfinite(lam) or not math.isfinite(T) or not np.all(np.isfinite(S)):
+        return None
+    D = S.copy()
+    D[0, 0] -= lam
+    E = E.copy()
+    E[0, 0] += (abs(lam) + abs(S[0, 0])) * 2 * _U
+    err = float(np.sqrt(np.sum(E * E))) * (1 + 8 * _U)
+    low = shifted_cholesky(D, -tol)
+    if low is None:
+        return None
+    mu = float(np.nextafter(low - err, -np.inf))
+    bound = lam if mu >= 0 else lam + T * mu - 4 * _U * (abs(lam) + abs(T * mu))
+    return SdpCertificate(float(np.nextafter(bound, -np.inf)), float(lam), mu, T, err, projected)
 
 
 def slack_loss(model: QuadraticModel, y: np.ndarray) -> float:

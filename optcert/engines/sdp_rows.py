@@ -47,7 +47,7 @@ def certify_row(out: EngineOutput, cc: CompiledCase, row: int, model, y, lam, pr
                 source: str) -> dict:
     """Certify row `row` from multipliers y; fold the bound into `out`; the certificate entry."""
     t = time.perf_counter()
-    cert = certify(model, y, lam, deadline=deadline)
+    cert = certify(model, y, lam, deadline=deadline, primal=primal)
     raise_row(out, cc, row, cert.bound, source)
     entry = {**cert.as_dict(), "certify_seconds": round(time.perf_counter() - t, 3)}
     if primal is not None and math.isfinite(cert.bound):

@@ -12,7 +12,7 @@ from tests.builders import instance_params, instances, shared_problem
 from tests.sdp.test_sdp_engine import _problem
 
 
-@pytest.mark.parametrize("backend", ["ipopt-lowrank", "torch-lowrank"])
+@pytest.mark.parametrize("backend", ["ipm-lowrank", "ipopt-lowrank", "torch-lowrank"])
 @pytest.mark.parametrize("seed", range(2))
 def test_bm_is_sound_and_matches_the_full_sdp(seed, backend):
     from solvers import available
@@ -39,23 +39,49 @@ def test_bm_on_random_nets_never_exceeds_brute_force(seed):
     assert len(sources) == 2 and set(sources) <= {"crown", "lp-floor", "bm", "none"}
 
 
-def test_auto_falls_back_to_torch_when_ipopt_is_unavailable(monkeypatch):
+def test_auto_is_ipm_lowrank_and_an_absent_backend_asked_for_is_a_typed_error(monkeypatch):
     import solvers
+    from optcert.errors import BackendUnavailableError
     from solvers.base import Availability
+    from solvers.ipopt_lowrank import IpoptLowRankBackend
 
-    real = solvers.available
-
-    def without_ipopt():
-        report = real()
-        report["ipopt-lowrank"] = Availability("ipopt-lowrank", False, reason="cyipopt not installed (test)")
-        return report
-
-    monkeypatch.setattr(solvers, "available", without_ipopt)
     problem, truth = _problem(0)
     result = verify(problem, "bm", 60)
-    assert result.certificate["backend"] == "torch-lowrank"
-    assert "fell back to torch-lowrank" in result.certificate["note"]
+    assert result.certificate["backend"] == "ipm-lowrank"
     assert np.all(np.array(result.cases[0].lower) <= np.array(truth) + 1e-9)
+    monkeypatch.setattr(IpoptLowRankBackend, "available",
+                        lambda self: Availability("ipopt-lowrank", False, reason="cyipopt not installed (test)"))
+    assert not solvers.available()["ipopt-lowrank"].available
+    with pytest.raises(BackendUnavailableError, match="cyipopt"):
+        verify(problem, "bm", 10, {"backend": "ipopt-lowrank"})
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ipm_bound_never_exceeds_the_exact_milp_value(seed):
+    """The relaxation value itself (every rank solved to the tolerance, no early stop) on random
+    nets, against MILP's exact minimum of each row."""
+    problem, truth = _problem(10 + seed)
+    bm = verify(problem, "bm", 60, {"backend": "ipm-lowrank", "bounds": "lp-all", "early_stop": False})
+    exact = verify(problem, "milp", 60, {"exact": True})
+    for k, (low, value) in enumerate(zip(bm.cases[0].lower, exact.cases[0].lower)):
+        assert truth[k] - 1e-4 <= value <= truth[k] + 1e-9   # MILP's certified bound: the exact minimum
+        assert low <= truth[k] + 1e-9, (k, low, truth[k])
+    assert bm.verdict is not Verdict.PROVED or min(truth) > 0
+
+
+def test_a_solver_failure_is_an_unknown_row_not_a_crash(monkeypatch):
+    from solvers import ipm_step
+
+    def broken(*args, **kwargs):
+        raise FloatingPointError("factorisation blew up (test)")
+
+    monkeypatch.setattr(ipm_step.Newton, "factorize", broken)
+    problem, truth = _problem(1)
+    result = verify(problem, "bm", 30, {"backend": "ipm-lowrank", "bounds": "ibp", "attack": False})
+    assert result.verdict is not Verdict.PROVED or min(truth) > 0
+    assert np.all(np.array(result.cases[0].lower) <= np.array(truth) + 1e-9)
+    statuses = {row["status"] for row in result.certificate.get("rows", [])}
+    assert statuses == {"error"} and all("blew up" in row["message"] for row in result.certificate["rows"])
 
 
 @pytest.mark.parametrize("engine", ["bm", "sdp"])

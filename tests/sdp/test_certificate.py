@@ -132,3 +132,23 @@ def test_triangle_cuts_keep_network_points_and_beat_the_lp(seed):
     plain_value, _ = cvxpy_sdp(plain.form)
     assert value >= lp - 1e-5 * (1 + abs(lp)) and value >= plain_value - 1e-6 * (1 + abs(plain_value))
     assert certify(model, y, value).bound <= truth + 1e-12
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_primal_shortcut_and_quick_certify_never_exceed_the_truth(seed):
+    """`certify(primal=...)` and `quick_certify` take λ at a claimed primal value: a claim far above
+    the truth (a lying solver) or perturbed multipliers must never certify above the truth, and with
+    the solver's own value and multipliers the shortcut is as tight as the full λ search."""
+    from optcert.certificates.sdp import quick_certify
+
+    _, _, lowered, truth = make_instance(seed)
+    model = lowered.form
+    value, y = cvxpy_sdp(model)
+    rng = np.random.default_rng(seed)
+    for trial in (y, y * (1 + 0.1 * rng.normal(size=y.size)), rng.normal(size=y.size) * 10, np.zeros_like(y)):
+        for claim in (value, truth + 1.0, truth + 100.0, value - 1.0, math.inf):
+            assert certify(model, trial, value, primal=claim).bound <= truth + 1e-9
+            quick = quick_certify(model, trial, claim)
+            assert quick is None or quick.bound <= truth + 1e-9
+    full = certify(model, y, value)
+    assert certify(model, y, value, primal=value).bound >= full.bound - 2e-5 * (1 + abs(value))

@@ -69,13 +69,16 @@ def test_reduced_instance_sdp_equals_the_exact_minimum(reduced):
     assert abs(bound - EXACT) <= 1e-5 and bound <= EXACT + 1e-5
 
 
-def test_reduced_instance_bm_equals_the_exact_minimum(reduced):
+@pytest.mark.parametrize("backend", ["auto", "ipopt-lowrank"])
+def test_reduced_instance_bm_equals_the_exact_minimum(reduced, backend):
     from optcert.verify import verify
     from solvers import available
 
     problem, _, _ = reduced
-    backend = "ipopt-lowrank" if available()["ipopt-lowrank"].available else "torch-lowrank"
+    if backend != "auto" and not available()[backend].available:
+        pytest.skip(available()[backend].reason)
     result = verify(problem, "bm", 300, {"backend": backend, "early_stop": False})
+    backend = "ipm-lowrank" if backend == "auto" else backend
     assert abs(result.bound - EXACT) <= 1e-5, result.certificate.get("rows")
     assert result.certificate["row_source"] == [["bm"]] and result.certificate["backend"] == backend
 
