@@ -19,7 +19,10 @@ import numpy as np
 from optcert.bounds.crown import backward_bound, crown, refine
 from optcert.bounds.forward import ForwardState, forward_bounds
 from optcert.bounds.interval_batch import interval_layer
+from optcert.bounds.sums import Front
 from optcert.bounds.torch_net import DomainBatch, TorchNet
+
+SHALLOW = 99   # HYBRID's backward passes stop this many layers below their target (forward functions there)
 
 
 class Mode(Enum):
@@ -95,6 +98,7 @@ def _hidden_bounds(tn: TorchNet, boxes: DomainBatch, mode: Mode) -> DomainBatch:
     if mode is Mode.CROWN:
         return crown(tn, boxes, upto=L - 1)
     state, out = ForwardState(tn, boxes), boxes.prefix(0)
+    fronts: dict[int, Front] = {}
     for k in range(1, L):
         lo, hi = state.bounds()
         ilo, ihi = interval_layer(tn, out, k)
@@ -102,8 +106,9 @@ def _hidden_bounds(tn: TorchNet, boxes: DomainBatch, mode: Mode) -> DomainBatch:
         if k <= boxes.depth:                                    # the parent's bounds hold in a sub-box
             lo, hi = torch.maximum(lo, boxes.lower[k]), torch.minimum(hi, boxes.upper[k])
         if k > 2:                                               # layer 2: forward is CROWN already
-            lo, hi = refine(tn, out, k, lo, hi)
+            lo, hi = refine(tn, out, k, lo, hi, front=fronts.get(k - SHALLOW))
         out = out.extended(lo, hi)
         if k < L - 1:
+            fronts[k] = state.front()
             state.advance(lo, hi)
     return out
