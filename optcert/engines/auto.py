@@ -163,6 +163,7 @@ class _Portfolio:
         for name in plan(self.shape, options.method):
             self.arms[name] = self._arm(name, problem, base, deadline)
         self.log: list[list] = []
+        self.out_of_time = False     # run() stopped with arms still live because the time was up
 
     def _arm(self, name: str, problem, base: BnbOptions, deadline: float):
         if name == "milp":
@@ -203,7 +204,10 @@ class _Portfolio:
         share = prior_weights(tuple(live), self.shape)
         budget = self.deadline - time.monotonic()
         for length in slices(max(0.25, self.options.slice * budget)):
-            if not live or self.deadline - time.monotonic() < MIN_TURN:
+            if not live:
+                break
+            if self.deadline - time.monotonic() < MIN_TURN:
+                self.out_of_time = True
                 break
             for name in list(live):
                 status = self._turn(name, length * share[name])
@@ -271,7 +275,7 @@ def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options
             break
         if decided is None:
             reasons.append(f"case {cc.index} undecided ({folio.undecided()})")
-            out.timed_out |= time.monotonic() >= folio.deadline - 1e-3
+            out.timed_out |= folio.out_of_time or time.monotonic() >= folio.deadline - 1e-3
     out.certificate["decided_by"] = [c["decided_by"] for c in out.certificate["cases"]]
     if any("milp" in (d or "").split("+") for d in out.certificate["decided_by"]):
         out.certificate["trust"] = "solver"     # a MILP's proven bound decided (see engines/linear.py)

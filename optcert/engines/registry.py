@@ -19,7 +19,9 @@ from optcert.engines.bounds import (
     run_interval,
 )
 from optcert.engines.linear import LpOptions, MilpOptions, run_lp, run_milp
+from optcert.engines.lipschitz import LipschitzOptions, run_lipschitz
 from optcert.engines.sdp import BmOptions, SdpOptions, run_bm, run_sdp
+from optcert.engines.smoothing import SmoothingOptions, run_smoothing
 from optcert.errors import InvalidOptionError
 from optcert.options import build_options
 from optcert.search.attack import AttackOptions
@@ -36,6 +38,8 @@ class Engine(Enum):
     SDP = "sdp"
     BM = "bm"
     BNB = "bnb"
+    LIPSCHITZ = "lipschitz"
+    SMOOTHING = "smoothing"
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,11 @@ ENGINES: dict[Engine, EngineEntry] = {
                            "PROVED, FALSIFIED (PGD warm starts and factor points) or UNKNOWN"),
     Engine.BNB: EngineEntry(BnbOptions, run_bnb,
                             "branch and bound (batched alpha/beta-CROWN, LP leaves): PROVED / FALSIFIED, complete"),
+    Engine.LIPSCHITZ: EngineEntry(LipschitzOptions, run_lipschitz,
+                                  "global Lipschitz bound (proven spectral norms) × L2 radius: PROVED or UNKNOWN"),
+    Engine.SMOOTHING: EngineEntry(SmoothingOptions, run_smoothing,
+                                  "randomized smoothing CERTIFY: always UNKNOWN for the network; the smoothed "
+                                  "classifier's verdict is in the certificate"),
 }
 
 DEFAULT_ENGINE = Engine.AUTO
