@@ -22,7 +22,10 @@ from optcert.bounds.interval_batch import interval_layer
 from optcert.bounds.sums import Front
 from optcert.bounds.torch_net import DomainBatch, TorchNet
 
-SHALLOW = 99   # HYBRID's backward passes stop this many layers below their target (forward functions there)
+# HYBRID's backward passes could stop this many layers below their target and use the forward
+# functions there (sums.Sums.front); measured on ACAS Xu 3_5 prop_1 sub-boxes (2,048, float32) that is
+# both slower and looser at 1 and 2 layers (bench/results/bnb_speed.md), so it is off (99).
+SHALLOW = 99
 
 
 class Mode(Enum):
