@@ -109,3 +109,19 @@ def test_auto_decides_acasxu_as_bnb_does(name):
     problem = shared_problem(rows[0])
     assert verify(problem, "auto", 60).verdict is expected
     assert verify(problem, "bnb", 60).verdict is expected
+
+
+def test_first_batch_is_sized_by_the_roots_pace():
+    """A search started close to its deadline does not split a full batch at once: the root's
+    bounding time sizes the first batch (an unsized first batch overran the time limit by seconds
+    under load)."""
+    import time
+
+    seed, sizes, combine = CASES[2]
+    truth = _truth(seed, sizes, combine)
+    problem = _problem(seed, sizes, combine, shift=-truth - 0.002)
+    search = _search(problem, 10 ** 6)
+    search.start()
+    assert search.rate > 0
+    search.deadline = time.monotonic() + 1000 * search.rate
+    assert 0 < search._affordable(search.rate) < 10 ** 6

@@ -172,7 +172,8 @@ class InputSplitSearch:
         rows, dim, hidden = self._bound(lo, hi, start_rows)
         self.state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long), hidden)
         self.busy += time.monotonic() - t
-        return self._check_stop()
+        self.rate = time.monotonic() - t   # one child's pace, set-up included: the first batch is
+        return self._check_stop()          # sized by it (an unsized full batch overran the deadline)
 
     def advance(self, until: float = math.inf) -> str | None:
         """Split and bound batches until `until` (at least one batch per call, so slices
