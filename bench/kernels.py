@@ -8,8 +8,11 @@ peak measured in the same run. Both tools bound the same spec-folded network (op
 form, exported as plain weight matrices) over the same boxes, one thread each; the tools are
 interleaved per network and batch size. auto_LiRPA runs in its own environment and process
 (bench/autolirpa_runner.py) found through $OPTCERT_AUTOLIRPA_PYTHON; without it only optcert's
-figures are recorded. alpha-CROWN: 20 Adam steps, lr 0.1, intermediate bounds fixed (auto_LiRPA's
-CROWN-Optimized with fix_interm_bounds, its default), lower bounds only, no early stop.
+figures are recorded. alpha-CROWN: 20 Adam steps, lr 0.1, lower bounds only, no early stop, the
+intermediate layers' bounds computed once by CROWN and fixed (auto_LiRPA: CROWN, then CROWN-Optimized
+with those bounds passed in as interm_bounds, what alpha-beta-CROWN does per BaB domain; without them
+auto_LiRPA re-optimises every intermediate layer in every step, several times the work and tighter:
+the runner's `alpha_full`).
 
     OPTCERT_AUTOLIRPA_PYTHON=/path/to/venv/bin/python python bench/kernels.py [--quick] [--fresh]
 """
@@ -228,8 +231,8 @@ def main() -> None:
         f"One-thread matmul peak (1024×1024, CPU time): float32 {peak['float32']:.1f} GFLOP/s, "
         f"float64 {peak['float64']:.1f} GFLOP/s; GFLOP/s below are per CPU-second",
         "CROWN: lower and upper output bounds (intermediate layers by CROWN); alpha: lower bounds, "
-        f"{ITERATIONS} Adam steps lr {LR}, intermediate bounds fixed. Times are medians of repeats after a "
-        "warm-up; throughput ratio > 1 means optcert is faster.",
+        f"{ITERATIONS} Adam steps lr {LR}, intermediate bounds by CROWN, fixed (both tools). Times are medians "
+        "of repeats after a warm-up; throughput ratio > 1 means optcert is faster.",
         markdown_table(head, rows)]))
 
 

@@ -18,6 +18,7 @@ limit + 5% or 1 s), wrong answers, Σ and median wall over the instances every t
 seconds of the tool's processes; the load average is recorded beside each record.
 
     NNENUM_PYTHON=... ABCROWN_PYTHON=... ABCROWN_DIR=... python bench/peers.py [--acas 20 --mnist 12 --seed 0]
+                                                    [--name peers]  (results under that name)
 """
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCHMARKS, RESULTS, ROOT, instances, machine, markdown_table, record  # noqa: E402
 
-CSV = RESULTS / "peers_instances.csv"
 FIELDS = ["family", "instance", "expected", "tool", "verdict", "wall", "cpu", "timeout", "load", "note"]
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 VERDICTS = {"unsat": "proved", "holds": "proved", "sat": "falsified", "violated": "falsified"}
@@ -176,13 +176,15 @@ def main() -> None:
     ap.add_argument("--tools", nargs="+", default=list(TOOLS))
     ap.add_argument("--extra", nargs="*", default=list(ISSUE_CASES), help="named instances added to the sample")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--name", default="peers", help="results as bench/results/NAME.md and NAME_instances.csv")
     args = ap.parse_args()
     why = available()
     tools = [t for t in args.tools if not why.get(t)]
     for t in args.tools:
         if why.get(t):
             print(f"skipping {t}: {why[t]}", flush=True)
-    rows = load(CSV)
+    csv_path = RESULTS / f"{args.name}_instances.csv"
+    rows = load(csv_path)
     have = {(r["instance"], r["tool"]) for r in rows}
     if not args.report_only:
         for i, (family, row) in enumerate(sample(args.acas, args.mnist, args.seed, tuple(args.extra))):
@@ -191,8 +193,8 @@ def main() -> None:
                 if (row["instance"], tool) in have:
                     continue
                 r = run_tool(tool, family, row, args.cap)
-                new = not CSV.is_file()
-                with open(CSV, "a", newline="") as f:
+                new = not csv_path.is_file()
+                with open(csv_path, "a", newline="") as f:
                     w = csv.DictWriter(f, fieldnames=FIELDS)
                     if new:
                         w.writeheader()
@@ -200,7 +202,7 @@ def main() -> None:
                 rows.append(r)
                 print(r, flush=True)
     names = {row["instance"] for _, row in sample(args.acas, args.mnist, args.seed, tuple(args.extra))}
-    record("peers", summary([r for r in rows if r["instance"] in names], tools, {t: why[t] for t in args.tools}))
+    record(args.name, summary([r for r in rows if r["instance"] in names], tools, {t: why[t] for t in args.tools}))
 
 
 if __name__ == "__main__":

@@ -30,11 +30,11 @@ def verify(problem: VerificationProblem, engine: Engine | str = DEFAULT_ENGINE, 
            compiled: list[CompiledCase] | None = None, *,
            inputs: Mapping[str, str | Path | None] | None = None, command: str | None = None) -> Result:
     """Run `engine` on `problem` within `timeout` seconds and return a certified `Result`."""
+    start = time.monotonic()    # before the options: building them may import torch (seconds under load)
     engine = engine_from(engine)
     if isinstance(timeout, bool) or not (timeout > 0):
         raise InvalidOptionError(f"timeout must be a positive number of seconds, got {timeout!r}")
     opts = engine_options(engine, options)
-    start = time.monotonic()
     deadline = start + timeout if math.isfinite(timeout) else math.inf
     timings: dict[str, float] = {}
     if compiled is None:

@@ -37,3 +37,22 @@ def test_the_vnncomp_command_counts_from_process_start(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["pytest"])
     assert main(["vnncomp", str(ACAS), str(EXAMPLES / "prop_2.vnnlib"), str(out), "30"]) == 0
     assert out.read_text().startswith("sat")
+
+
+def test_the_vnncomp_process_ends_at_once_with_its_result(tmp_path):
+    """As its own process, `optcert vnncomp` writes the result, flushes its output and exits with
+    status 0 without the interpreter's teardown (cli/main.py EXIT_AT_ONCE); main([...]) inside
+    another process returns instead (the test above)."""
+    import os
+    import subprocess
+
+    from optcert.cli import vnncomp
+
+    assert vnncomp.EXIT_AT_ONCE
+    out = tmp_path / "result.txt"
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "optcert.cli", "vnncomp", str(ACAS), str(EXAMPLES / "prop_2.vnnlib"),
+                          str(out), "60"], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "sat" and out.read_text().startswith("sat")

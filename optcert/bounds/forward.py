@@ -80,6 +80,14 @@ class ForwardState:
         lo, hi, self.M = _concretise(self.T, self.e, self.r, self.u)
         return lo, hi
 
+    def front(self):
+        """The current functions of ẑ_k as a `sums.Front` (for shallower backward passes)."""
+        from optcert.bounds.sums import Front
+
+        if self.M is None:
+            self.bounds()
+        return Front(self.k, self.T, self.e, self.M)
+
     def advance(self, lo, hi) -> None:
         """Move to ẑ_{k+1}, relaxing layer k's ReLUs with its final bounds (lo, hi)."""
         if self.M is None:

@@ -10,13 +10,12 @@ this is exactly CROWN's bound (both are the extremes of an affine map over a box
 """
 from __future__ import annotations
 
-from optcert.bounds.rounding import ETA, gamma, nudge_down, nudge_up
+from optcert.bounds.rounding import ETA, gamma, nudge_down, nudge_up, radius_up
 from optcert.bounds.torch_net import DomainBatch, TorchNet
 
 
 def _source_box(tn: TorchNet, domains: DomainBatch, j: int):
     """(centre, radius rounded up) of z_j's box in the compute precision."""
-    import numpy as np
     import torch
 
     lo, hi = domains.layer(j, tn.precision)
@@ -24,8 +23,7 @@ def _source_box(tn: TorchNet, domains: DomainBatch, j: int):
         lo, hi = torch.relu(lo), torch.relu(hi)
     c = (lo + hi) / 2
     r = torch.maximum(hi - c, c - lo)
-    r = r + (torch.nextafter(r.detach(), torch.full_like(r.detach(), np.inf)) - r.detach())
-    return c, r
+    return c, radius_up(r)
 
 
 def interval_layer(tn: TorchNet, domains: DomainBatch, k: int):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from optcert.bounds.rounding import gamma
+from optcert.bounds.rounding import gamma, radius_up
 from optcert.bounds.torch_net import DomainBatch, TorchNet
 
 
@@ -77,13 +77,12 @@ def input_centre(tn: TorchNet, domains: DomainBatch):
 
 
 def _input_centre(tn: TorchNet, domains: DomainBatch):
-    import numpy as np
     import torch
 
     lo, hi = (t.detach() for t in domains.layer(0, tn.precision))
     c = (lo + hi) / 2
     r = torch.maximum(hi - c, c - lo)
-    return c, torch.nextafter(r, torch.full_like(r, np.inf))
+    return c, radius_up(r)
 
 
 def centre_value(tn: TorchNet, domains: DomainBatch, k: int):

@@ -42,6 +42,18 @@ def nudge_up(x):
     return x + (torch.nextafter(d, torch.full_like(d, np.inf)) - d)
 
 
+def radius_up(r):
+    """A computed radius r = max(hi − c, c − lo) ≥ 0 stepped one ulp up where it is positive. A
+    zero radius is exact (both differences are then ≤ 0, and neither can be negative without the
+    other being positive; an IEEE difference is 0 only for equal operands, so lo = c = hi), and
+    stepping it up would make a subnormal, which slows every matrix product it enters by an
+    order of magnitude on x86. Differentiable (detached step)."""
+    import torch
+
+    d = r.detach()
+    return r + torch.where(d > 0, torch.nextafter(d, torch.full_like(d, np.inf)) - d, torch.zeros_like(d))
+
+
 def to_precision_outward(lo, hi, precision: Precision):
     """(lo, hi) float64 tensors converted to `precision`, rounded outward so they still enclose
     [lo, hi]; differentiable (the correction is a detached constant)."""

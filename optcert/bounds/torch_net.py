@@ -85,6 +85,9 @@ def torch_net(net: LayeredNet, device: str = "cpu", precision: Precision = Preci
     """The tensors of `net` on `device` in `precision` (cached per net object)."""
     import torch
 
+    from optcert.bounds.memory import keep_freed_memory
+
+    keep_freed_memory()
     dt, dev = precision.torch(), torch.device(device)
     if dev.type == "cuda":  # TF32 would break the float32 rounding-error bounds
         torch.backends.cuda.matmul.allow_tf32 = False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shlex
 import sys
 from types import ModuleType
@@ -70,15 +71,28 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Run the command in `argv` (default: this process's command line); its exit code. A command
+    with EXIT_AT_ONCE run from the process's own command line ends the process when done."""
+    chosen: list[ModuleType] = []
+    code = _main(list(sys.argv[1:] if argv is None else argv), chosen)
+    if argv is None and chosen and getattr(chosen[0], "EXIT_AT_ONCE", False):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str], chosen: list[ModuleType]) -> int:
+    """`main` on `argv`; appends the command's module to `chosen`."""
     try:
         args = build_parser(argv).parse_args(argv)
     except SystemExit as done:        # --help, --version (0) or a usage error (2), already printed
         return done.code if isinstance(done.code, int) else 2
     args.command_line = shlex.join(["optcert", *argv])
     try:
+        chosen.append(module(args.command))
         with stdout.reserved():
-            return module(args.command).run(args)
+            return chosen[0].run(args)
     except OptcertError as err:
         if args.debug:
             raise

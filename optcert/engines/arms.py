@@ -1,8 +1,9 @@
 """The complete methods the `auto` portfolio interleaves ("arms"), each resumable in time slices.
 
-* `SearchArm`: branch and bound (bnb engine's `CaseTask` + coordinator `Search`) with input or
-  ReLU splitting; progress = the share of the root it has decided, so its remaining time can be
-  projected from its pace (`projected`).
+* `SearchArm`: branch and bound as the bnb engine runs it — ReLU splitting by the coordinator
+  `Search` on bnb's `CaseTask`, input splitting by the batched `InputSplitSearch`
+  (search/input_split.py); progress = the share of the root it has decided, so its remaining
+  time can be projected from its pace (`projected`).
 * `MilpArm`: the exact big-M MILP (Tjeng et al. 2019) after per-neuron LP tightening, one sign-only
   MILP per undecided violation clause, HiGHS by default. A MILP cannot be paused: each slice runs
   the tightening (kept between slices) or a MILP with the slice as its time limit, and a MILP cut
@@ -22,8 +23,10 @@ from typing import Any, Callable
 import numpy as np
 
 from optcert.compiled import CompiledCase
-from optcert.engines.bnb import BnbOptions, CaseTask, domain_cap
+from optcert.engines.bnb import BnbOptions, CaseTask, domain_cap, input_settings
+from optcert.search.branching import use_input_split
 from optcert.search.coordinator import Search, SearchSettings
+from optcert.search.input_split import InputSplitSearch
 from optcert.spec.problem import Combine
 
 
@@ -40,21 +43,27 @@ class ArmState:
 
 
 class SearchArm:
-    """Branch and bound with one split kind (see module doc)."""
+    """Branch and bound with one split kind (see module doc): both searches offer start(),
+    advance(until), result(status), projected() and busy."""
 
     def __init__(self, name: str, task: CaseTask, options: BnbOptions, deadline: float):
         self.name, self.task = name, task
-        settings = SearchSettings(options.batch, domain_cap(task.cc, options), options.node_limit,
-                                  attack_every=5 if options.attack else 0)
-        self.search = Search(task, settings, deadline)
+        self.search: Any
+        if use_input_split(options.split, task.cc.net.n_inputs):
+            self.search = InputSplitSearch(task.cc, task.check, input_settings(options), deadline, options.device)
+            self._start: Callable[[], str | None] = self.search.start
+        else:
+            settings = SearchSettings(options.batch, domain_cap(task.cc, options), options.node_limit,
+                                      attack_every=5 if options.attack else 0)
+            self.search = Search(task, settings, deadline)
+            self._start = lambda: self.search.start(task.any_case)
         self.started = False
         self.state = ArmState(np.full(task.cc.case.spec.rows, -np.inf))
 
     def advance(self, until: float) -> str | None:
         if not self.started:
             self.started = True
-            status = self.search.start(self.task.any_case)
-            status = status or self.search.advance(until)
+            status = self._start() or self.search.advance(until)
         else:
             status = self.search.advance(until)
         result = self.search.result(status)

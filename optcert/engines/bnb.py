@@ -189,7 +189,7 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
             def report(text: str, k: int = cc.index) -> None:
                 update(f"case {k}: {text}")
             if use_input_split(options.split, cc.net.n_inputs):   # batched, tensors only (input_split.py)
-                result = InputSplitSearch(cc, task.check, _input_settings(options), case_deadline,
+                result = InputSplitSearch(cc, task.check, input_settings(options), case_deadline,
                                           options.device).run()
             else:
                 result = Search(task, settings, case_deadline, report).run(task.any_case)
@@ -206,7 +206,7 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
     return out
 
 
-def _input_settings(options: BnbOptions) -> InputSplitSettings:
+def input_settings(options: BnbOptions) -> InputSplitSettings:
     """Input splitting bounds at least 1024 domains per call and keeps up to 100,000 open (as
     tensors: the box, the rows' bounds and the hidden layers' bounds of each)."""
     return InputSplitSettings(batch=max(options.batch, 1024), max_domains=max(options.max_domains, 100_000),

@@ -19,7 +19,13 @@ import numpy as np
 from optcert.bounds.crown import backward_bound, crown, refine
 from optcert.bounds.forward import ForwardState, forward_bounds
 from optcert.bounds.interval_batch import interval_layer
+from optcert.bounds.sums import Front
 from optcert.bounds.torch_net import DomainBatch, TorchNet
+
+# HYBRID's backward passes could stop this many layers below their target and use the forward
+# functions there (sums.Sums.front); measured on ACAS Xu 3_5 prop_1 sub-boxes (2,048, float32) that is
+# both slower and looser at 1 and 2 layers (bench/results/bnb_speed.md), so it is off (99).
+SHALLOW = 99
 
 
 class Mode(Enum):
@@ -95,6 +101,7 @@ def _hidden_bounds(tn: TorchNet, boxes: DomainBatch, mode: Mode) -> DomainBatch:
     if mode is Mode.CROWN:
         return crown(tn, boxes, upto=L - 1)
     state, out = ForwardState(tn, boxes), boxes.prefix(0)
+    fronts: dict[int, Front] = {}
     for k in range(1, L):
         lo, hi = state.bounds()
         ilo, ihi = interval_layer(tn, out, k)
@@ -102,8 +109,9 @@ def _hidden_bounds(tn: TorchNet, boxes: DomainBatch, mode: Mode) -> DomainBatch:
         if k <= boxes.depth:                                    # the parent's bounds hold in a sub-box
             lo, hi = torch.maximum(lo, boxes.lower[k]), torch.minimum(hi, boxes.upper[k])
         if k > 2:                                               # layer 2: forward is CROWN already
-            lo, hi = refine(tn, out, k, lo, hi)
+            lo, hi = refine(tn, out, k, lo, hi, front=fronts.get(k - SHALLOW))
         out = out.extended(lo, hi)
         if k < L - 1:
+            fronts[k] = state.front()
             state.advance(lo, hi)
     return out

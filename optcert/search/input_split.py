@@ -91,6 +91,11 @@ class InputSplitSearch:
         m = self.cc.case.spec.rows
         self.floor_rows, self.floor_value, self.floor_key = np.full(m, np.inf), math.inf, math.inf
         self.cex: np.ndarray | None = None
+        self.status: str | None = None   # set once the search has ended
+        self.closed = 0.0                # share of the root decided (Σ 2^-depth over closed leaves)
+        self.busy = 0.0                  # wall seconds spent in start/advance
+        self.rate = 0.0                  # seconds per child of the last bounding call
+        self.state: _Open | None = None
         self.stats = {"nodes": 0, "batches": 0, "pruned": 0, "infeasible": 0, "leaf_lps": 0,
                       "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
                       "split": "input (batched)", "bounding": self.mode.value,
@@ -155,32 +160,74 @@ class InputSplitSearch:
             if self.check(xs[best]):
                 self.cex = xs[best]
 
-    # ---- the loop ----------------------------------------------------------------------------
-    def run(self) -> SearchResult:
+    # ---- the loop (resumable: start, then advance(until) until it returns a status) ----------
+    def start(self) -> str | None:
+        """Bound the root box; the final status if that already ends the search."""
         import torch
 
+        t = time.monotonic()
         lo = torch.tensor(self.cc.lo, dtype=torch.float64)[None]
         hi = torch.tensor(self.cc.hi, dtype=torch.float64)[None]
         start_rows = np.append(self.cc.ibp.lower[-1], -np.inf)[None]
         rows, dim, hidden = self._bound(lo, hi, start_rows)
-        state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long), hidden)
-        rate = 0.0
-        while True:
-            status = self._stop(state, rate)
-            if status:
-                return self._result(status, state)
-            t = time.monotonic()
-            k = min(self.settings.batch, state.lo.shape[0], self._affordable(rate))
-            pick = torch.topk(torch.as_tensor(-state.value), k).indices
-            keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
-            keep[pick] = False
-            lo, hi, kids_rows, depth, given = self._children(state, pick)
-            state = state.without(keep)
-            rows, dim, hidden = self._bound(lo, hi, kids_rows, given)
-            state = state.plus(self._absorb(lo, hi, rows, dim, depth, hidden))
-            self.stats["batches"] += 1
-            self.stats["max_queue"] = max(self.stats["max_queue"], state.lo.shape[0])
-            rate = (time.monotonic() - t) / max(1, lo.shape[0])
+        self.state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long), hidden)
+        self.busy += time.monotonic() - t
+        self.rate = time.monotonic() - t   # one child's pace, set-up included: the first batch is
+        return self._check_stop()          # sized by it (an unsized full batch overran the deadline)
+
+    def advance(self, until: float = math.inf) -> str | None:
+        """Split and bound batches until `until` (at least one batch per call, so slices
+        progress); the final status when the search has ended, None when it only paused. Batch
+        sizes depend on the deadline only, so a sliced search takes the same steps as one run."""
+        if self.state is None:
+            self.start()
+        if self.status is not None:
+            return self.status
+        t = time.monotonic()
+        try:
+            while not self._check_stop():
+                self._step()
+                if time.monotonic() > until:
+                    return self._check_stop() or None
+            return self.status
+        finally:
+            self.busy += time.monotonic() - t
+
+    def run(self) -> SearchResult:
+        """The whole search up to the deadline (module doc)."""
+        self.start()
+        return self.result(self.advance())
+
+    def projected(self) -> float:
+        """Seconds this search should still need at its average pace so far (inf before progress)."""
+        if self.status in ("proved", "falsified"):
+            return 0.0
+        if self.closed <= 0 or self.status is not None:
+            return math.inf
+        return self.busy * (1.0 - self.closed) / self.closed
+
+    def _check_stop(self) -> str | None:
+        if self.status is None and self.state is not None:
+            self.status = self._stop(self.state, self.rate) or None
+        return self.status
+
+    def _step(self) -> None:
+        """Split the `batch` worst open domains and bound their children in one call."""
+        import torch
+
+        t, state = time.monotonic(), self.state
+        assert state is not None, "start() bounds the root first"
+        k = min(self.settings.batch, state.lo.shape[0], self._affordable(self.rate))
+        pick = torch.topk(torch.as_tensor(-state.value), k).indices
+        keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
+        keep[pick] = False
+        lo, hi, kids_rows, depth, given = self._children(state, pick)
+        state = state.without(keep)
+        rows, dim, hidden = self._bound(lo, hi, kids_rows, given)
+        self.state = state.plus(self._absorb(lo, hi, rows, dim, depth, hidden))
+        self.stats["batches"] += 1
+        self.stats["max_queue"] = max(self.stats["max_queue"], self.state.lo.shape[0])
+        self.rate = (time.monotonic() - t) / max(1, lo.shape[0])
 
     def _children(self, state: _Open, pick):
         """Both halves of each picked domain along its split dimension."""
@@ -212,6 +259,7 @@ class InputSplitSearch:
             self.floor_rows = np.minimum(self.floor_rows, rows[done, :-1].min(axis=0))
             self.floor_value = min(self.floor_value, float(values[done].min()))
             self.floor_key = min(self.floor_key, float(self._keys(rows[done]).min()))
+        self.closed += float(np.sum(0.5 ** depth.numpy()[done].astype(np.float64)))
         self.stats["pruned"] += int(proved.sum())
         self.stats["unresolved_leaves"] += int(stuck.sum())
         if depth.numel():
@@ -241,10 +289,13 @@ class InputSplitSearch:
             return "memory"
         return ""
 
-    def _result(self, status: str, state: _Open) -> SearchResult:
-        rows, key = self.floor_rows.copy(), self.floor_key
-        if state.lo.shape[0]:
+    def result(self, status: str | None = None) -> SearchResult:
+        """The floor so far (min over closed and open domains) with the search's status."""
+        status = status or self.status or "timeout"
+        rows, key, state = self.floor_rows.copy(), self.floor_key, self.state
+        if state is not None and state.lo.shape[0]:
             rows = np.minimum(rows, state.rows[:, :-1].min(axis=0))
             key = min(key, float(self._keys(state.rows).min()))
-        self.stats["open"] = int(state.lo.shape[0])
+        self.stats["open"] = int(state.lo.shape[0]) if state is not None else 0
+        self.stats["closed_share"] = self.closed
         return SearchResult(status, rows, key, self.cex, self.stats)

@@ -68,3 +68,26 @@ def test_forward_bounds_cover_exact_extremes_with_large_magnitudes(precision, se
         high = c[i] + sum(max(a * Fraction(lo[j]), a * Fraction(hi[j])) for j, a in enumerate(A[i]))
         assert Fraction(float(out.lower[2][0, i])) <= low and Fraction(float(out.upper[2][0, i])) >= high
         assert float(low) - float(out.lower[2][0, i]) <= tol * scale[i]
+
+
+@pytest.mark.parametrize("precision", list(Precision))
+@pytest.mark.parametrize("shallow", [1, 2])
+def test_shallow_backward_passes_through_forward_functions_are_sound(monkeypatch, precision, shallow):
+    """HYBRID hidden bounds whose backward passes stop `shallow` layers below their target and
+    bound the rest with the forward functions there (sums.Sums.front) contain sampled values,
+    and are never looser than interval arithmetic by more than rounding."""
+    from optcert.search import box_bounding
+
+    monkeypatch.setattr(box_bounding, "SHALLOW", shallow)
+    sizes = [5, 16, 16, 16, 16, 16, 3]
+    rng = np.random.default_rng(shallow)
+    net = to_layered(random_mlp(rng, sizes))
+    c = rng.normal(size=(8, sizes[0]))
+    w = rng.uniform(0.1, 1.0, size=c.shape)
+    lo, hi = c - w / 2, c + w / 2
+    tn = torch_net(net, "cpu", precision)
+    out = box_bounding._hidden_bounds(tn, DomainBatch.from_box(lo, hi), box_bounding.Mode.HYBRID)
+    for b in range(len(lo)):
+        x = np.vstack([lo[b] + (hi[b] - lo[b]) * rng.random((3000, sizes[0])), lo[b], hi[b]])
+        for k, values in enumerate(net.forward(x)[:-1], start=1):
+            assert np.all(values >= out.lower[k][b].numpy()) and np.all(values <= out.upper[k][b].numpy())
