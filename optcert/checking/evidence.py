@@ -1,0 +1,101 @@
+"""What engines store so that `optcert check` can re-verify them: evidence *items*, made here so
+that every engine writes the same format (`certificate["evidence"]`, `FORMAT`).
+
+Per case, `rows[i]` is the item certifying row i's lower bound (None: nothing certified) and
+`clause` an optional item bounding an ANY case's margin max_i m_i directly. Items:
+
+* `{"kind": "ibp"}`: the checker's own interval propagation over the case box;
+* `{"kind": "crown"}`: the checker's own CROWN (its ν, intermediate bounds by `recipe`);
+* `{"kind": "dual", "nu": {layer: {"mask", "values"}}, "weights"?}`: the Lagrangian bound
+  (checking/dual.py) of the stored multipliers ν, given on the neurons of `mask` (those the engine
+  saw unstable or split; elsewhere CROWN's rule); `weights` μ ≥ 0 over the rows make it a bound on
+  Σ μ_i m_i / Σ μ_i ≤ max_i m_i (an ANY clause);
+* `{"kind": "sdp", …}`, `{"kind": "tree", …}`: see checking/sdp.py and checking/tree.py;
+* `{"kind": "solver"}`: a bound only the solver vouches for (MILP): not re-checkable.
+
+Every item states its `bound` (a lower bound on the true margin, fold error already off): for a
+dual item the value of its multipliers over the engine's own intermediate bounds, computed here
+with the checker's evaluator, so the checker — re-deriving the intermediate bounds by `recipe` —
+must reproduce it to within rounding (any changed number shows).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from optcert.checking.arrays import pack
+from optcert.checking.dual import margin_bound, stored
+from optcert.checking.net import from_layered
+from optcert.ir.layered import LayeredNet
+
+FORMAT = "optcert-evidence/1"
+
+
+def evidence(recipe: str, cases: list[dict]) -> dict:
+    """The certificate's evidence section: intermediate-bound recipe and per-case items."""
+    return {"format": FORMAT, "recipe": recipe, "cases": cases}
+
+
+def case_entry(index: int, rows: list[dict | None], clause: dict | None = None) -> dict:
+    out: dict = {"case": int(index), "rows": rows}
+    if clause is not None:
+        out["clause"] = clause
+    return out
+
+
+def simple_item(kind: str, bound: float, **extra) -> dict:
+    """An item the checker re-derives on its own (ibp, crown) or cannot (solver)."""
+    return {"kind": kind, "bound": float(bound), **extra}
+
+
+def nu_masks(lower: list, upper: list) -> dict[int, np.ndarray]:
+    """Per ReLU layer, the neurons whose ν is stored: those not strictly stable (lo ≤ 0 ≤ hi)."""
+    return {j: ~((np.asarray(lower[j]) > 0) | (np.asarray(upper[j]) < 0)) for j in range(1, len(lower))}
+
+
+def dual_items(base: LayeredNet, lower: list, upper: list, C: np.ndarray, d: np.ndarray,
+               nus: Mapping[int, np.ndarray], weights: np.ndarray) -> list[dict]:
+    """One dual item per objective row: `nus[j]` (m, n_j) multipliers, `weights` (m, rows) over the
+    spec rows (one-hot for a row bound), `lower/upper` the engine's bounds on layers 0..L−1
+    (numpy, one domain)."""
+    net = from_layered(base)
+    masks = nu_masks(lower, upper)
+    weights = np.asarray(weights, dtype=np.float64)
+    rule = stored({j: (masks[j], np.asarray(nu, dtype=np.float64)) for j, nu in nus.items()})
+    lo = [np.asarray(a, dtype=np.float64)[None] for a in lower]
+    hi = [np.asarray(a, dtype=np.float64)[None] for a in upper]
+    needs_output = bool(np.any(np.count_nonzero(weights, axis=-1) > 1) or np.any((weights != 0) & (weights != 1)))
+    if needs_output:
+        from optcert.checking.interval import affine
+
+        out = affine(net, net.depth, lo, hi)
+        lo, hi = lo + [out[0]], hi + [out[1]]
+    value, _ = margin_bound(net, lo, hi, np.asarray(C, dtype=np.float64), np.asarray(d, dtype=np.float64),
+                            weights, rule)
+    items = []
+    for r in range(weights.shape[0]):
+        item: dict = {"kind": "dual", "bound": float(normalised(value[0, r], weights[r])),
+                      "nu": {str(j): {"mask": pack(masks[j], "b1"), "values": pack(np.asarray(nus[j][r])[masks[j]])}
+                             for j in sorted(nus)}}
+        if not (np.count_nonzero(weights[r]) == 1 and weights[r].max() == 1.0):
+            item["weights"] = pack(weights[r])
+        items.append(item)
+    return items
+
+
+def normalised(value: float, weights: np.ndarray) -> float:
+    """A lower bound on max_i m_i from a lower bound `value` on Σ μ_i m_i (μ = weights ≥ 0):
+    value / Σμ, rounded down (Σμ is bracketed by one ulp each way)."""
+    if not np.isfinite(value):
+        return float(value)
+    w = np.asarray(weights, dtype=np.float64)
+    if np.any(w < 0) or not np.any(w > 0):
+        return -np.inf
+    if np.count_nonzero(w) == 1 and w.max() == 1.0:
+        return float(value)
+    import math
+
+    s = math.fsum(w.tolist())
+    s = float(np.nextafter(s, np.inf)) if value >= 0 else float(np.nextafter(s, -np.inf))
+    return float(np.nextafter(value / s, -np.inf))
