@@ -26,10 +26,12 @@ from optcert.spec.problem import Combine, VerificationProblem
 
 @dataclass
 class CaseBound:
-    """Re-derived bounds of one case: per row (None: no evidence) and on the case margin."""
+    """Re-derived bounds of one case: per row (None: no evidence) and on the case margin, the best
+    one (`case`, possibly resting on a solver) and the best re-checked one (`checked`)."""
 
     rows: list[Derived | None]
     case: Derived | None
+    checked: float = -math.inf
 
 
 def check_result(result: Result, problem: VerificationProblem) -> Report:
@@ -119,7 +121,7 @@ def _case(report: Report, net: CheckNet, k: int, case, entry: dict, recipe: str)
     direct = None if clause is None else _item(report, ev, clause, None, f"case {k} clause", recipe)
     if clause is not None and direct is None:
         return None
-    return CaseBound(derived, _combine(case, derived, direct))
+    return CaseBound(derived, *_combine(case, derived, direct))
 
 
 def _item(report: Report, ev: CaseEvidence, item: dict, row: int | None, name: str, recipe: str) -> Derived | None:
@@ -128,54 +130,57 @@ def _item(report: Report, ev: CaseEvidence, item: dict, row: int | None, name: s
     d = ev.evaluate(item, row, recipe)
     kind = item.get("kind")
     if d.trusted:
-        report.add(f"{name} ({kind})", None, f"bound {stated:.9g} rests on the solver (not re-checkable)")
+        why = item.get("why", "not re-checkable")
+        report.add(f"{name} ({kind})", None, f"bound {stated:.9g}: {why}")
         return d
     ok = agrees(d, stated)
     report.add(f"{name} ({kind})", ok, f"re-derived {d.value:.12g}, stated {stated:.12g}")
     return d if ok else None
 
 
-def _combine(case, rows: list[Derived | None], direct: Derived | None) -> Derived | None:
-    """The case margin's bound from its rows (min for ALL, max for ANY) and a direct clause bound."""
+def _combine(case, rows: list[Derived | None], direct: Derived | None) -> tuple[Derived | None, float]:
+    """The case margin's bound from its rows (min for ALL, max for ANY) and a direct clause bound:
+    the best one (trusted if it rests on a trusted item) and the best from re-checked items only."""
     values = [r for r in rows if r is not None]
+    checked = [r.value if not r.trusted else -math.inf for r in values]
     if case.combine is Combine.ALL:
         if len(values) < len(rows):
-            return None
-        worst = min(values, key=lambda r: r.value)
-        return Derived(worst.value, worst.scale, any(r.trusted for r in values))
-    best = max(values + ([direct] if direct else []), key=lambda r: (not r.trusted, r.value), default=None)
-    return best
+            return None, -math.inf
+        worst = min(values, key=lambda r: (r.value, not r.trusted))
+        return worst, min(checked)
+    pool = values + ([direct] if direct else [])
+    best = max(pool, key=lambda r: (r.value, not r.trusted), default=None)
+    return best, max(checked + ([direct.value] if direct and not direct.trusted else []), default=-math.inf)
 
 
 def _tolerance(d: Derived | None) -> float:
     return 0.0 if d is None else AGREE * d.scale + 1e-12 * (1 + abs(d.value))
 
 
+def _backed(claim: float, d: Derived | None, checked: float, what: str, bad: list) -> bool | None:
+    """Is a claimed bound backed: by re-checked evidence (True), only by trusted evidence (None)?"""
+    if not np.isfinite(claim):
+        return True
+    if d is None:
+        bad.append(f"{what} claims {claim:.9g} without evidence")
+        return False
+    if claim > d.value + _tolerance(d):
+        bad.append(f"{what} claims {claim:.9g}, evidence gives {d.value:.9g}")
+        return False
+    return True if claim <= checked + _tolerance(d) else None
+
+
 def _claims(report: Report, result: Result, problem: VerificationProblem, derived: list[CaseBound]) -> bool:
     """Every finite bound the result claims is backed by a re-derived one."""
     ok = True
     for k, (claim, bound) in enumerate(zip(result.cases, derived)):
-        bad, trusted = [], False
-        for i, (value, d) in enumerate(zip(claim.lower, bound.rows)):
-            if not np.isfinite(value):
-                continue
-            if d is None:
-                bad.append(f"row {i} claims {value:.9g} without evidence")
-            elif d.trusted:
-                trusted = True
-            elif value > d.value + _tolerance(d):
-                bad.append(f"row {i} claims {value:.9g}, evidence gives {d.value:.9g}")
-        case_value = claim.case_lower
-        d = bound.case
-        if np.isfinite(case_value):
-            if d is None:
-                bad.append(f"case bound {case_value:.9g} without evidence")
-            elif d.trusted:
-                trusted = True
-            elif case_value > d.value + _tolerance(d):
-                bad.append(f"case bound {case_value:.9g}, evidence gives {d.value:.9g}")
-        outcome = False if bad else (None if trusted else True)
-        ok &= report.add(f"case {k} claimed bounds", outcome, "; ".join(bad) or "backed by the evidence")
+        bad: list[str] = []
+        outcomes = [_backed(v, d, d.value if d is not None and not d.trusted else -math.inf, f"row {i}", bad)
+                    for i, (v, d) in enumerate(zip(claim.lower, bound.rows))]
+        outcomes.append(_backed(claim.case_lower, bound.case, bound.checked, "the case bound", bad))
+        outcome = False if bad else (None if None in outcomes else True)
+        detail = "; ".join(bad) or ("backed by the evidence" if outcome else "backed only by trusted evidence")
+        ok &= report.add(f"case {k} claimed bounds", outcome, detail)
     cases = [b.case.value if b.case is not None else -math.inf for b in derived]
     overall = min(cases) if cases else -math.inf
     tol = max((_tolerance(b.case) for b in derived), default=0.0)
@@ -186,11 +191,15 @@ def _claims(report: Report, result: Result, problem: VerificationProblem, derive
 
 
 def _proof(report: Report, problem: VerificationProblem, derived: list[CaseBound]) -> None:
-    """PROVED: every case's re-derived bound > 0 (no tolerance)."""
+    """PROVED: every case's re-derived bound > 0 (no tolerance); trusted where only trusted
+    evidence makes it positive."""
     for k, bound in enumerate(derived):
         d = bound.case
         if d is None or not d.value > 0:
             report.add(f"case {k} proved", False,
                        "no re-derived bound" if d is None else f"re-derived bound {d.value:.9g} is not positive")
             return
-        report.add(f"case {k} proved", None if d.trusted else True, f"re-derived bound {d.value:.9g} > 0")
+        if bound.checked > 0:
+            report.add(f"case {k} proved", True, f"re-derived bound {bound.checked:.9g} > 0")
+        else:
+            report.add(f"case {k} proved", None, f"bound {d.value:.9g} > 0 rests on trusted evidence")

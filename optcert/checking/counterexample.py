@@ -23,7 +23,7 @@ def zero_rule(j, lam, lo, hi):
 
 def margin_enclosure_upper(net: CheckNet, x: np.ndarray, C: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Rigorous upper bounds on every margin (C f(x) + d)_i at the point x."""
-    lower, upper = ibp(net, x[None], x[None], upto=net.depth - 1)
+    lower, upper = ibp(net, x[None], x[None])
     rows = C.shape[0]
     low, _ = margin_bound(net, lower, upper, C, d, -np.eye(rows), zero_rule)
     return -low[0]

@@ -11,7 +11,8 @@ Per case, `rows[i]` is the item certifying row i's lower bound (None: nothing ce
   saw unstable or split; elsewhere CROWN's rule); `weights` μ ≥ 0 over the rows make it a bound on
   Σ μ_i m_i / Σ μ_i ≤ max_i m_i (an ANY clause);
 * `{"kind": "sdp", …}`, `{"kind": "tree", …}`: see checking/sdp.py and checking/tree.py;
-* `{"kind": "solver"}`: a bound only the solver vouches for (MILP): not re-checkable.
+* `{"kind": "trusted", "why": …}`: a bound the checker cannot re-derive (a MILP solver's own dual
+  bound; intermediate bounds from per-neuron LP/MILP solves, which keep no multipliers).
 
 Every item states its `bound` (a lower bound on the true margin, fold error already off): for a
 dual item the value of its multipliers over the engine's own intermediate bounds, computed here
@@ -45,7 +46,7 @@ def case_entry(index: int, rows: list[dict | None], clause: dict | None = None) 
 
 
 def simple_item(kind: str, bound: float, **extra) -> dict:
-    """An item the checker re-derives on its own (ibp, crown) or cannot (solver)."""
+    """An item the checker re-derives on its own (ibp, crown) or cannot (trusted)."""
     return {"kind": kind, "bound": float(bound), **extra}
 
 
@@ -55,12 +56,13 @@ def nu_masks(lower: list, upper: list) -> dict[int, np.ndarray]:
 
 
 def dual_items(base: LayeredNet, lower: list, upper: list, C: np.ndarray, d: np.ndarray,
-               nus: Mapping[int, np.ndarray], weights: np.ndarray) -> list[dict]:
+               nus: Mapping[int, np.ndarray], weights: np.ndarray,
+               masks: Mapping[int, np.ndarray] | None = None) -> list[dict]:
     """One dual item per objective row: `nus[j]` (m, n_j) multipliers, `weights` (m, rows) over the
     spec rows (one-hot for a row bound), `lower/upper` the engine's bounds on layers 0..L−1
-    (numpy, one domain)."""
+    (numpy, one domain); ν is stored on `masks[j]` (default `nu_masks`), CROWN's rule elsewhere."""
     net = from_layered(base)
-    masks = nu_masks(lower, upper)
+    masks = {**nu_masks(lower, upper), **(masks or {})}
     weights = np.asarray(weights, dtype=np.float64)
     rule = stored({j: (masks[j], np.asarray(nu, dtype=np.float64)) for j, nu in nus.items()})
     lo = [np.asarray(a, dtype=np.float64)[None] for a in lower]

@@ -115,7 +115,7 @@ def _dual(ev: CaseEvidence, item: dict, row: int | None, default: str) -> Derive
     return _run(ev, item, row, _recipe(item, default), stored(nus))
 
 
-def _solver(ev: CaseEvidence, item: dict, row: int | None, default: str) -> Derived:
+def _trusted(ev: CaseEvidence, item: dict, row: int | None, default: str) -> Derived:
     return Derived(float(item.get("bound", -np.inf)), 0.0, trusted=True)
 
 
@@ -125,5 +125,5 @@ def _sdp(ev: CaseEvidence, item: dict, row: int | None, default: str) -> Derived
     return evaluate_sdp(ev, item, row, _recipe(item, default))
 
 
-EVALUATORS: dict[str, Callable[..., Any]] = {"ibp": _ibp, "crown": _crown, "dual": _dual, "solver": _solver,
+EVALUATORS: dict[str, Callable[..., Any]] = {"ibp": _ibp, "crown": _crown, "dual": _dual, "trusted": _trusted,
                                              "sdp": _sdp}

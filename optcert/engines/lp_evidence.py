@@ -1,0 +1,96 @@
+"""Evidence for `optcert check` from an LP triangle solve (lowerings/lp_triangle.py): its row duals
+on the affine rows ẑ_k − W_k z − b_k = 0 are multipliers ν_k of the Lagrangian bound
+(checking/dual.py), and its duals on the epigraph rows t ≥ m_i (an ANY clause) are the weights μ.
+
+For the triangle LP this bound is never below the LP's Neumaier–Shcherbina bound from the same
+duals: it keeps the other constraints inside, and min over the ReLU graph ≥ min over its triangle.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from optcert.checking.evidence import dual_items
+from optcert.compiled import CompiledCase
+
+
+def lp_item(cc: CompiledCase, bounds, lowered, row_duals: np.ndarray, recipe: str) -> dict:
+    """The dual item of one LP solve over `bounds` (its lowering `lowered`, row duals y)."""
+    info = lowered.info
+    y = np.asarray(row_duals, dtype=np.float64)
+    y = np.where(np.isfinite(y), y, 0.0)
+    nus, masks = {}, {}
+    for k, cols in info["layers"].items():
+        held = np.flatnonzero(cols.zhat >= 0)
+        nu = np.zeros(cols.z.size)
+        nu[held] = y[info["rows"][f"affine{k}"]]
+        nus[k], masks[k] = nu[None], cols.zhat >= 0
+    spec = cc.case.spec
+    weights = np.zeros(spec.rows)
+    rows = list(info["objective"].rows)
+    weights[rows] = 1.0 if len(rows) == 1 else np.maximum(y[info["rows"]["epigraph"]], 0.0)
+    L = len(cc.net.layers)
+    item = dual_items(cc.base, list(bounds.lower[:L]), list(bounds.upper[:L]), spec.C, spec.d, nus,
+                      weights[None], masks)[0]
+    item["recipe"] = recipe
+    return item
+
+
+def tightened_item(cc: CompiledCase, bounds, row: int, recipe: str) -> dict:
+    """The item for row `row`'s bound from the tightened bounds' output layer: IBP's where IBP gave
+    it, else the checker's CROWN by `recipe` (not re-derivable after per-neuron LP/MILP tightening)."""
+    value = float(cc.sound(bounds.lower[-1])[row])
+    if cc.ibp.lower[-1][row] >= bounds.lower[-1][row]:
+        return {"kind": "ibp", "bound": value}
+    return {"kind": "crown", "bound": value, "recipe": recipe}
+
+
+_RECIPES = {"ibp": "ibp", "crown": "crown", "alpha-crown": "crown"}
+
+
+class LinearEvidence:
+    """The evidence section of an lp/milp/sdp/bm run, kept up to date row by row: each row (and an
+    ANY case's clause) holds the item with the best bound so far."""
+
+    def __init__(self, compiled: list[CompiledCase]):
+        self.entries: list[dict] = [{"case": cc.index, "rows": [None] * cc.case.spec.rows} for cc in compiled]
+
+    def start(self, cc: CompiledCase, bounds, level: str) -> None:
+        """The rows' items from the tightened bounds' output layer (tightening `level`)."""
+        self.bounds, self.level = bounds, level
+        self.entries[cc.index]["rows"] = [self._checkable(tightened_item(cc, bounds, i, _RECIPES.get(level, level)),
+                                                          level == "alpha-crown")
+                                          for i in range(cc.case.spec.rows)]
+
+    def _checkable(self, item: dict, output_only: bool = False) -> dict:
+        if self.level not in _RECIPES:
+            return {"kind": "trusted", "bound": item["bound"],
+                    "why": f"intermediate bounds by per-neuron {self.level} solves carry no multipliers"}
+        if output_only and item["kind"] == "crown":
+            return {"kind": "trusted", "bound": item["bound"], "why": "alpha-CROWN output bound (slopes not kept)"}
+        return item
+
+    def offer(self, cc: CompiledCase, clause: tuple[int, ...], item: dict) -> None:
+        """Keep `item` for the clause if it states a better bound than the one held."""
+        item = self._checkable(item)
+        entry = self.entries[cc.index]
+        if len(clause) == 1:
+            held = entry["rows"][clause[0]]
+            if held is None or item["bound"] > held["bound"]:
+                entry["rows"][clause[0]] = item
+        elif "clause" not in entry or item["bound"] > entry["clause"]["bound"]:
+            entry["clause"] = item
+
+    def lp(self, cc: CompiledCase, clause: tuple[int, ...], lowered, row_duals) -> None:
+        if row_duals is not None:
+            self.offer(cc, clause, lp_item(cc, self.bounds, lowered, row_duals, _RECIPES.get(self.level, self.level)))
+
+    def solver(self, cc: CompiledCase, clause: tuple[int, ...], value: float, backend: str) -> None:
+        """A bound only the MILP solver vouches for (its proven dual bound less the tolerance)."""
+        fold = float(cc.fold_error[list(clause)].max())
+        self.offer(cc, clause, {"kind": "trusted", "bound": float(np.nextafter(value - fold, -np.inf)),
+                                "why": f"MILP dual bound of {backend} (solver-trusted)"})
+
+    def section(self, recipe: str = "crown") -> dict:
+        from optcert.checking.evidence import evidence
+
+        return evidence(recipe, self.entries)
