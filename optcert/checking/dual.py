@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from optcert.checking.net import SAFE, TINY, U, CheckNet, down, gamma
+from optcert.checking.net import SAFE, TINY, CheckNet, U, down, gamma
 
 NuRule = Callable[[int, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 

@@ -21,7 +21,7 @@ must reproduce it to within rounding (any changed number shows).
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -38,8 +38,8 @@ def evidence(recipe: str, cases: list[dict]) -> dict:
     return {"format": FORMAT, "recipe": recipe, "cases": cases}
 
 
-def case_entry(index: int, rows: list[dict | None], clause: dict | None = None) -> dict:
-    out: dict = {"case": int(index), "rows": rows}
+def case_entry(index: int, rows: Sequence[dict | None], clause: dict | None = None) -> dict:
+    out: dict = {"case": int(index), "rows": list(rows)}
     if clause is not None:
         out["clause"] = clause
     return out

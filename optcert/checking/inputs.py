@@ -10,7 +10,9 @@ from optcert.spec.problem import VerificationProblem
 
 def check_inputs(report: Report, result: Result, problem: VerificationProblem) -> None:
     """One step per role both sides know; a role the result did not record is not a failure."""
-    recorded = (result.provenance or {}).get("inputs") or {}
+    provenance = dict(result.provenance or {})
+    entries = provenance.get("inputs")
+    recorded = entries if isinstance(entries, dict) else {}
     given = problem.meta.get("inputs") or {}
     for role, path in sorted(given.items()):
         entry = recorded.get(role)
