@@ -17,7 +17,7 @@ import numpy as np
 
 from optcert.checking.counterexample import check_counterexample
 from optcert.checking.inputs import check_inputs
-from optcert.checking.items import AGREE, CaseEvidence, Derived, EvidenceError, agrees
+from optcert.checking.items import CaseEvidence, Derived, EvidenceError, agrees
 from optcert.checking.net import CheckNet, check_net
 from optcert.checking.report import Report
 from optcert.result import Result, Verdict
@@ -153,21 +153,19 @@ def _combine(case, rows: list[Derived | None], direct: Derived | None) -> tuple[
     return best, max(checked + ([direct.value] if direct and not direct.trusted else []), default=-math.inf)
 
 
-def _tolerance(d: Derived | None) -> float:
-    return 0.0 if d is None else AGREE * d.scale + 1e-12 * (1 + abs(d.value))
-
-
-def _backed(claim: float, d: Derived | None, checked: float, what: str, bad: list) -> bool | None:
-    """Is a claimed bound backed: by re-checked evidence (True), only by trusted evidence (None)?"""
-    if not np.isfinite(claim):
+def _backed(claim: float, d: Derived | None, what: str, bad: list) -> bool | None:
+    """Does a claimed bound equal the re-derived one (to rounding)? None: only trusted evidence
+    states it. A claim above the evidence is unsupported; one below it is not what the evidence
+    says either (a changed number)."""
+    if not np.isfinite(claim) and claim < 0:
         return True
     if d is None:
         bad.append(f"{what} claims {claim:.9g} without evidence")
         return False
-    if claim > d.value + _tolerance(d):
-        bad.append(f"{what} claims {claim:.9g}, evidence gives {d.value:.9g}")
+    if not agrees(d, claim):
+        bad.append(f"{what} claims {claim:.9g}, the evidence gives {d.value:.9g}")
         return False
-    return True if claim <= checked + _tolerance(d) else None
+    return None if d.trusted else True
 
 
 def _claims(report: Report, result: Result, problem: VerificationProblem, derived: list[CaseBound]) -> bool:
@@ -175,18 +173,16 @@ def _claims(report: Report, result: Result, problem: VerificationProblem, derive
     ok = True
     for k, (claim, bound) in enumerate(zip(result.cases, derived)):
         bad: list[str] = []
-        outcomes = [_backed(v, d, d.value if d is not None and not d.trusted else -math.inf, f"row {i}", bad)
-                    for i, (v, d) in enumerate(zip(claim.lower, bound.rows))]
-        outcomes.append(_backed(claim.case_lower, bound.case, bound.checked, "the case bound", bad))
+        outcomes = [_backed(v, d, f"row {i}", bad) for i, (v, d) in enumerate(zip(claim.lower, bound.rows))]
+        outcomes.append(_backed(claim.case_lower, bound.case, "the case bound", bad))
         outcome = False if bad else (None if None in outcomes else True)
         detail = "; ".join(bad) or ("backed by the evidence" if outcome else "backed only by trusted evidence")
         ok &= report.add(f"case {k} claimed bounds", outcome, detail)
-    cases = [b.case.value if b.case is not None else -math.inf for b in derived]
-    overall = min(cases) if cases else -math.inf
-    tol = max((_tolerance(b.case) for b in derived), default=0.0)
-    if np.isfinite(result.bound):
-        ok &= report.add("claimed overall bound", result.bound <= overall + tol,
-                         f"claims {result.bound:.9g}, evidence gives {overall:.9g}")
+    worst = min((b.case for b in derived), key=lambda d: -math.inf if d is None else d.value, default=None)
+    if np.isfinite(result.bound) or result.bound > 0:
+        same = worst is not None and agrees(worst, result.bound)
+        ok &= report.add("claimed overall bound", same, f"claims {result.bound:.9g}, the evidence gives "
+                         f"{-math.inf if worst is None else worst.value:.9g}")
     return ok
 
 

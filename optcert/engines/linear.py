@@ -116,7 +116,7 @@ def run_lp(problem: VerificationProblem, compiled: list[CompiledCase], options: 
             result = solve_bound(lowered.form, options.backend, deadline=deadline, raw=native(options.raw))
             _record(out, cc, clause, result, lowered)
             if result.trust is Trust.RIGOROUS:
-                evidence.lp(cc, clause, lowered, result.solution.row_duals)
+                evidence.lp(cc, clause, lowered, result.solution.row_duals, out)
     out.certificate["evidence"] = evidence.section()
     return out
 

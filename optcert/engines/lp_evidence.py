@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from optcert.checking.arrays import pack
 from optcert.checking.evidence import dual_items
 from optcert.compiled import CompiledCase
 
 
-def lp_item(cc: CompiledCase, bounds, lowered, row_duals: np.ndarray, recipe: str) -> dict:
-    """The dual item of one LP solve over `bounds` (its lowering `lowered`, row duals y)."""
+def lp_item(cc: CompiledCase, bounds, lowered, row_duals: np.ndarray, recipe: str) -> dict | None:
+    """The dual item of one LP solve over `bounds` (its lowering `lowered`, row duals y); None when
+    an ANY clause's epigraph duals are all zero (its bound then came from the box of t: the rows'
+    own bounds, which their items hold)."""
     info = lowered.info
     y = np.asarray(row_duals, dtype=np.float64)
     y = np.where(np.isfinite(y), y, 0.0)
@@ -28,10 +31,14 @@ def lp_item(cc: CompiledCase, bounds, lowered, row_duals: np.ndarray, recipe: st
     weights = np.zeros(spec.rows)
     rows = list(info["objective"].rows)
     weights[rows] = 1.0 if len(rows) == 1 else np.maximum(y[info["rows"]["epigraph"]], 0.0)
+    if not np.any(weights > 0):
+        return None
     L = len(cc.net.layers)
     item = dual_items(cc.base, list(bounds.lower[:L]), list(bounds.upper[:L]), spec.C, spec.d, nus,
                       weights[None], masks)[0]
     item["recipe"] = recipe
+    if len(rows) > 1:   # a clause item always names its weights, even a single one
+        item["weights"] = pack(weights)
     return item
 
 
@@ -69,9 +76,12 @@ class LinearEvidence:
             return {"kind": "trusted", "bound": item["bound"], "why": "alpha-CROWN output bound (slopes not kept)"}
         return item
 
-    def offer(self, cc: CompiledCase, clause: tuple[int, ...], item: dict) -> None:
-        """Keep `item` for the clause if it states a better bound than the one held."""
+    def offer(self, cc: CompiledCase, clause: tuple[int, ...], item: dict, out=None) -> None:
+        """Keep `item` for the clause if it states a better bound than the one held; with `out` (the
+        EngineOutput), raise the clause's bound there to what the item states (fold error put back)."""
         item = self._checkable(item)
+        if out is not None and item["kind"] == "dual":
+            _raise(out, cc, clause, item["bound"])
         entry = self.entries[cc.index]
         if len(clause) == 1:
             held = entry["rows"][clause[0]]
@@ -80,9 +90,12 @@ class LinearEvidence:
         elif "clause" not in entry or item["bound"] > entry["clause"]["bound"]:
             entry["clause"] = item
 
-    def lp(self, cc: CompiledCase, clause: tuple[int, ...], lowered, row_duals) -> None:
-        if row_duals is not None:
-            self.offer(cc, clause, lp_item(cc, self.bounds, lowered, row_duals, _RECIPES.get(self.level, self.level)))
+    def lp(self, cc: CompiledCase, clause: tuple[int, ...], lowered, row_duals, out=None) -> None:
+        """The LP's dual item for the clause (see `offer` for `out`)."""
+        item = None if row_duals is None else lp_item(cc, self.bounds, lowered, row_duals,
+                                                      _RECIPES.get(self.level, self.level))
+        if item is not None:
+            self.offer(cc, clause, item, out)
 
     def solver(self, cc: CompiledCase, clause: tuple[int, ...], value: float, backend: str) -> None:
         """A bound only the MILP solver vouches for (its proven dual bound less the tolerance)."""
@@ -94,3 +107,14 @@ class LinearEvidence:
         from optcert.checking.evidence import evidence
 
         return evidence(recipe, self.entries)
+
+
+def _raise(out, cc: CompiledCase, clause: tuple[int, ...], bound: float) -> None:
+    """out's bound on the clause raised to `bound` (a bound on the true margin) plus the fold error."""
+    if len(clause) == 1:
+        r = clause[0]
+        out.lower[cc.index][r] = max(out.lower[cc.index][r], bound + float(cc.fold_error[r]))
+    else:
+        folded = bound + float(cc.fold_error.max())
+        current = out.case_lower[cc.index]
+        out.case_lower[cc.index] = folded if current is None else max(current, folded)
