@@ -26,7 +26,9 @@ def pack(a: Any, kind: str = "f8") -> dict:
 
 
 def unpack(d: Any) -> np.ndarray:
-    """The array `pack` stored (or a plain list of numbers as float64)."""
+    """The array `pack` stored (or a plain list of numbers as float64; an array as it is)."""
+    if isinstance(d, np.ndarray):
+        return d
     if isinstance(d, (list, tuple)):
         return np.asarray([np.nan if v is None else v for v in d], dtype=np.float64)
     if not isinstance(d, dict) or d.get("dtype") not in _KINDS or "z" not in d:

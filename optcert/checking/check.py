@@ -11,27 +11,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from optcert.checking.counterexample import check_counterexample
 from optcert.checking.inputs import check_inputs
-from optcert.checking.items import CaseEvidence, Derived, EvidenceError, agrees
+from optcert.checking.items import CaseBound, CaseEvidence, Derived, EvidenceError, agrees
 from optcert.checking.net import CheckNet, check_net
 from optcert.checking.report import Report
 from optcert.result import Result, Verdict
 from optcert.spec.problem import Combine, VerificationProblem
-
-
-@dataclass
-class CaseBound:
-    """Re-derived bounds of one case: per row (None: no evidence) and on the case margin, the best
-    one (`case`, possibly resting on a solver) and the best re-checked one (`checked`)."""
-
-    rows: list[Derived | None]
-    case: Derived | None
-    checked: float = -math.inf
 
 
 def check_result(result: Result, problem: VerificationProblem) -> Report:
@@ -81,9 +70,10 @@ def _claimed(result: Result) -> bool:
 def _derive(report: Report, result: Result, problem: VerificationProblem, net: CheckNet) -> list[CaseBound] | None:
     evidence = result.certificate.get("evidence") if isinstance(result.certificate, dict) else None
     if evidence is None:
+        proof = result.verdict is Verdict.PROVED
         if _claimed(result):
-            report.add("evidence", None, f"engine {result.engine!r} stored no evidence for its bounds")
-        return [CaseBound([None] * c.spec.rows, None) for c in problem.cases] if not _claimed(result) else None
+            report.add("evidence", None, f"engine {result.engine!r} stored no evidence for its bounds", needed=proof)
+        return None if proof else [CaseBound([None] * c.spec.rows, None) for c in problem.cases]
     entries = evidence.get("cases") if isinstance(evidence, dict) else None
     if not isinstance(entries, list) or len(entries) != len(problem.cases):
         report.add("evidence", False, "the evidence does not list one entry per case")
@@ -155,13 +145,13 @@ def _combine(case, rows: list[Derived | None], direct: Derived | None) -> tuple[
 
 def _backed(claim: float, d: Derived | None, what: str, bad: list) -> bool | None:
     """Does a claimed bound equal the re-derived one (to rounding)? None: only trusted evidence
-    states it. A claim above the evidence is unsupported; one below it is not what the evidence
-    says either (a changed number)."""
+    states it, or none does (`bad` then names it). A claim above the evidence is unsupported; one
+    below it is not what the evidence says either (a changed number)."""
     if not np.isfinite(claim) and claim < 0:
         return True
     if d is None:
         bad.append(f"{what} claims {claim:.9g} without evidence")
-        return False
+        return None
     if not agrees(d, claim):
         bad.append(f"{what} claims {claim:.9g}, the evidence gives {d.value:.9g}")
         return False
@@ -175,14 +165,13 @@ def _claims(report: Report, result: Result, problem: VerificationProblem, derive
         bad: list[str] = []
         outcomes = [_backed(v, d, f"row {i}", bad) for i, (v, d) in enumerate(zip(claim.lower, bound.rows))]
         outcomes.append(_backed(claim.case_lower, bound.case, "the case bound", bad))
-        outcome = False if bad else (None if None in outcomes else True)
+        outcome = False if False in outcomes else (None if None in outcomes else True)
         detail = "; ".join(bad) or ("backed by the evidence" if outcome else "backed only by trusted evidence")
-        ok &= report.add(f"case {k} claimed bounds", outcome, detail)
+        ok &= report.add(f"case {k} claimed bounds", outcome, detail, needed=result.verdict is Verdict.PROVED)
     worst = min((b.case for b in derived), key=lambda d: -math.inf if d is None else d.value, default=None)
-    if np.isfinite(result.bound) or result.bound > 0:
-        same = worst is not None and agrees(worst, result.bound)
-        ok &= report.add("claimed overall bound", same, f"claims {result.bound:.9g}, the evidence gives "
-                         f"{-math.inf if worst is None else worst.value:.9g}")
+    if (np.isfinite(result.bound) or result.bound > 0) and worst is not None:
+        ok &= report.add("claimed overall bound", agrees(worst, result.bound), f"claims {result.bound:.9g}, "
+                         f"the evidence gives {worst.value:.9g}")
     return ok
 
 

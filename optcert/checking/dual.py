@@ -139,14 +139,14 @@ def stored(nus: dict[int, tuple[np.ndarray, np.ndarray]]) -> NuRule:
 def margin_bound(net: CheckNet, lower: list, upper: list, C: np.ndarray, d: np.ndarray,
                  weights: np.ndarray, rule: NuRule) -> tuple[np.ndarray, np.ndarray]:
     """Lower bounds (B, m) on Σ_i weights[b, r, i]·(C f + d)_i over B domains with intermediate
-    bounds lower/upper (layers 0..L−1; layer L too when `weights` has more than one non-zero per
-    row, for the rounding of weights·C). `weights` is (m, rows) or (B, m, rows)."""
+    bounds lower/upper (layers 0..L−1; layer L too unless every row of `weights` is ±e_i, for the
+    rounding of weights·C). `weights` is (m, rows) or (B, m, rows)."""
     L = net.depth
     B = lower[0].shape[0]
     weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), (B,) + np.shape(weights)[-2:])
     p = Pass(net, lower, upper, weights.shape[:2])
     g = weights @ C
-    onehot = (np.count_nonzero(weights, axis=-1) <= 1) & np.all((weights == 0) | (weights == 1), axis=-1)
+    onehot = (np.count_nonzero(weights, axis=-1) <= 1) & np.all(np.isin(weights, (-1.0, 0.0, 1.0)), axis=-1)
     if not np.all(onehot):
         eg = gamma(C.shape[0] + 1) * (np.abs(weights) @ np.abs(C))
         fmax = np.maximum(-lower[L], upper[L])[:, None, :]

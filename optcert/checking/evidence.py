@@ -58,17 +58,26 @@ def nu_masks(lower: list, upper: list) -> dict[int, np.ndarray]:
 def dual_items(base: LayeredNet, lower: list, upper: list, C: np.ndarray, d: np.ndarray,
                nus: Mapping[int, np.ndarray], weights: np.ndarray,
                masks: Mapping[int, np.ndarray] | None = None) -> list[dict]:
-    """One dual item per objective row: `nus[j]` (m, n_j) multipliers, `weights` (m, rows) over the
-    spec rows (one-hot for a row bound), `lower/upper` the engine's bounds on layers 0..L−1
-    (numpy, one domain); ν is stored on `masks[j]` (default `nu_masks`), CROWN's rule elsewhere."""
-    net = from_layered(base)
-    masks = {**nu_masks(lower, upper), **(masks or {})}
-    weights = np.asarray(weights, dtype=np.float64)
-    rule = stored({j: (masks[j], np.asarray(nu, dtype=np.float64)) for j, nu in nus.items()})
+    """One dual item per objective row of one domain: `nus[j]` (m, n_j) multipliers, `weights`
+    (m, rows) over the spec rows (one-hot for a row bound), `lower/upper` the engine's bounds on
+    layers 0..L−1 (numpy); ν is stored on `masks[j]` (default `nu_masks`), CROWN's rule elsewhere."""
     lo = [np.asarray(a, dtype=np.float64)[None] for a in lower]
     hi = [np.asarray(a, dtype=np.float64)[None] for a in upper]
-    needs_output = bool(np.any(np.count_nonzero(weights, axis=-1) > 1) or np.any((weights != 0) & (weights != 1)))
-    if needs_output:
+    masks = {**nu_masks(lower, upper), **(masks or {})}
+    return batch_items(base, lo, hi, C, d, {j: np.asarray(v)[None] for j, v in nus.items()},
+                       np.asarray(weights, dtype=np.float64)[None], {j: m[None] for j, m in masks.items()})[0]
+
+
+def batch_items(base: LayeredNet, lower: list, upper: list, C: np.ndarray, d: np.ndarray,
+                nus: Mapping[int, np.ndarray], weights: np.ndarray,
+                masks: Mapping[int, np.ndarray] | None = None) -> list[list[dict]]:
+    """Dual items of B domains at once: bounds (B, n_k) per layer, `nus[j]` (B, m, n_j), `weights`
+    (B, m, rows), `masks[j]` (B, n_j) (default `nu_masks` of each domain); items[b][r]."""
+    net = from_layered(base)
+    masks = {**nu_masks(lower, upper), **(masks or {})}
+    rule = stored({j: (masks[j][:, None, :], np.asarray(nu, dtype=np.float64)) for j, nu in nus.items()})
+    lo, hi = list(lower), list(upper)
+    if not np.all(np.isin(weights, (0.0, 1.0))) or np.any(np.count_nonzero(weights, axis=-1) > 1):
         from optcert.checking.interval import affine
 
         out = affine(net, net.depth, lo, hi)
@@ -76,13 +85,17 @@ def dual_items(base: LayeredNet, lower: list, upper: list, C: np.ndarray, d: np.
     value, _ = margin_bound(net, lo, hi, np.asarray(C, dtype=np.float64), np.asarray(d, dtype=np.float64),
                             weights, rule)
     items = []
-    for r in range(weights.shape[0]):
-        item: dict = {"kind": "dual", "bound": float(normalised(value[0, r], weights[r])),
-                      "nu": {str(j): {"mask": pack(masks[j], "b1"), "values": pack(np.asarray(nus[j][r])[masks[j]])}
-                             for j in sorted(nus)}}
-        if not (np.count_nonzero(weights[r]) == 1 and weights[r].max() == 1.0):
-            item["weights"] = pack(weights[r])
-        items.append(item)
+    for b in range(weights.shape[0]):
+        row = []
+        for r in range(weights.shape[1]):
+            w = weights[b, r]
+            item: dict = {"kind": "dual", "bound": float(normalised(value[b, r], w)),
+                          "nu": {str(j): {"mask": pack(masks[j][b], "b1"),
+                                          "values": pack(np.asarray(nus[j][b, r])[masks[j][b]])} for j in sorted(nus)}}
+            if not (np.count_nonzero(w) == 1 and w.max() == 1.0):
+                item["weights"] = pack(w)
+            row.append(item)
+        items.append(row)
     return items
 
 

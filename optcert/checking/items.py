@@ -4,7 +4,6 @@ rounding (`agrees`), so a changed multiplier, weight or bound shows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
 
 import numpy as np
 
@@ -34,6 +33,16 @@ class Derived:
     trusted: bool = False
 
 
+@dataclass
+class CaseBound:
+    """Re-derived bounds of one case: per row (None: no evidence) and on the case margin, the best
+    one (`case`, possibly resting on a solver) and the best re-checked one (`checked`)."""
+
+    rows: list[Derived | None]
+    case: Derived | None
+    checked: float = -np.inf
+
+
 def agrees(derived: Derived, stated: float) -> bool:
     if not np.isfinite(stated) or not np.isfinite(derived.value):
         return bool(stated == derived.value)
@@ -50,9 +59,7 @@ class CaseEvidence:
     def bounds(self, recipe: Recipe) -> tuple[list, list]:
         if recipe not in self._bounds:
             lo, hi = self.case.box.lo[None], self.case.box.hi[None]
-            lower, upper = intermediate(self.net, recipe, lo, hi)
-            out = affine(self.net, self.net.depth, lower, upper)
-            self._bounds[recipe] = (lower + [out[0]], upper + [out[1]])
+            self._bounds[recipe] = with_output(self.net, *intermediate(self.net, recipe, lo, hi))
         return self._bounds[recipe]
 
     def evaluate(self, item: dict, row: int | None, default_recipe: str) -> Derived:
@@ -60,7 +67,36 @@ class CaseEvidence:
         kind = item.get("kind")
         if kind not in EVALUATORS:
             raise EvidenceError(f"unknown evidence kind {kind!r}")
-        return EVALUATORS[kind](self, item, row, default_recipe)
+        if kind == "trusted":
+            return Derived(float(item.get("bound", -np.inf)), 0.0, trusted=True)
+        recipe = Recipe.IBP if kind == "ibp" else _recipe(item, default_recipe)
+        if kind == "sdp":
+            from optcert.checking.sdp import evaluate_sdp
+
+            return evaluate_sdp(self, item, row, recipe)
+        return evaluate_with(self.net, self.case, item, row, *self.bounds(recipe))
+
+
+def with_output(net: CheckNet, lower: list, upper: list) -> tuple[list, list]:
+    """Bounds on layers 0..L−1 with interval bounds on the output layer L appended."""
+    out = affine(net, net.depth, lower, upper)
+    return list(lower) + [out[0]], list(upper) + [out[1]]
+
+
+def evaluate_with(net: CheckNet, case: Case, item: dict, row: int | None, lower: list, upper: list) -> Derived:
+    """A dual, crown or ibp item's bound over given bounds (layers 0..L, one domain)."""
+    kind = item.get("kind")
+    if kind == "ibp":
+        rule = zero_rule
+    elif kind == "crown":
+        rule = adaptive(item.get("recipe") == Recipe.FASTLIN.value)
+    elif kind == "dual":
+        rule = stored(_nus(net, item))
+    else:
+        raise EvidenceError(f"a {kind!r} item cannot be evaluated here")
+    w = _weights(case, item, row)
+    low, scale = margin_bound(net, lower, upper, case.spec.C, case.spec.d, w[None], rule)
+    return Derived(normalised(float(low[0, 0]), w), float(scale[0, 0]))
 
 
 def _recipe(item: dict, default: str) -> Recipe:
@@ -70,40 +106,24 @@ def _recipe(item: dict, default: str) -> Recipe:
         raise EvidenceError(f"unknown intermediate-bound recipe {item.get('recipe', default)!r}") from None
 
 
-def _weights(ev: CaseEvidence, item: dict, row: int | None) -> np.ndarray:
-    rows = ev.case.spec.rows
+def _weights(case: Case, item: dict, row: int | None) -> np.ndarray:
+    rows = case.spec.rows
     if "weights" in item:
         w = unpack(item["weights"])
         if w.shape != (rows,) or not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
             raise EvidenceError(f"weights must be {rows} non-negative numbers, not all zero")
         return w
-    if row is None:
+    if row is None or not 0 <= row < rows:
         raise EvidenceError("a clause item needs weights over the case's rows")
     return np.eye(rows)[row]
 
 
-def _run(ev: CaseEvidence, item: dict, row: int | None, recipe: Recipe, rule: Callable) -> Derived:
-    w = _weights(ev, item, row)
-    lower, upper = ev.bounds(recipe)
-    low, scale = margin_bound(ev.net, lower, upper, ev.case.spec.C, ev.case.spec.d, w[None], rule)
-    return Derived(normalised(float(low[0, 0]), w), float(scale[0, 0]))
-
-
-def _ibp(ev: CaseEvidence, item: dict, row: int | None, default: str) -> Derived:
-    return _run(ev, item, row, Recipe.IBP, zero_rule)
-
-
-def _crown(ev: CaseEvidence, item: dict, row: int | None, default: str) -> Derived:
-    recipe = _recipe(item, default)
-    return _run(ev, item, row, recipe, adaptive(recipe is Recipe.FASTLIN))
-
-
-def _dual(ev: CaseEvidence, item: dict, row: int | None, default: str) -> Derived:
-    sizes = ev.net.sizes()
+def _nus(net: CheckNet, item: dict) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    sizes = net.sizes()
     nus: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for key, entry in (item.get("nu") or {}).items():
         j = int(key)
-        if not 1 <= j < ev.net.depth:
+        if not 1 <= j < net.depth:
             raise EvidenceError(f"multipliers for layer {j}, which is not a ReLU layer")
         mask, values = unpack(entry["mask"]).astype(bool), unpack(entry["values"])
         if mask.shape != (sizes[j],) or values.shape != (int(mask.sum()),) or not np.all(np.isfinite(values)):
@@ -112,18 +132,7 @@ def _dual(ev: CaseEvidence, item: dict, row: int | None, default: str) -> Derive
         full = np.zeros(sizes[j])
         full[mask] = values
         nus[j] = (mask, full)
-    return _run(ev, item, row, _recipe(item, default), stored(nus))
+    return nus
 
 
-def _trusted(ev: CaseEvidence, item: dict, row: int | None, default: str) -> Derived:
-    return Derived(float(item.get("bound", -np.inf)), 0.0, trusted=True)
-
-
-def _sdp(ev: CaseEvidence, item: dict, row: int | None, default: str) -> Derived:
-    from optcert.checking.sdp import evaluate_sdp
-
-    return evaluate_sdp(ev, item, row, _recipe(item, default))
-
-
-EVALUATORS: dict[str, Callable[..., Any]] = {"ibp": _ibp, "crown": _crown, "dual": _dual, "trusted": _trusted,
-                                             "sdp": _sdp}
+EVALUATORS = ("ibp", "crown", "dual", "trusted", "sdp")

@@ -17,6 +17,7 @@ class Outcome(Enum):
     PASS = "pass"
     FAIL = "fail"
     TRUSTED = "trusted"   # not re-derivable: rests on a solver or on missing evidence
+    NOTE = "note"         # not re-derived, and nothing the verdict needs (bounds of an unproved result)
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,11 @@ class Report:
     steps: list[Step] = field(default_factory=list)
     seconds: float = 0.0
 
-    def add(self, name: str, ok: bool | None, detail: str = "") -> bool:
-        """Record a step (None: trusted, not re-derivable); returns `ok is True`."""
-        outcome = Outcome.PASS if ok is True else (Outcome.TRUSTED if ok is None else Outcome.FAIL)
+    def add(self, name: str, ok: bool | None, detail: str = "", needed: bool = True) -> bool:
+        """Record a step (None: trusted, not re-derivable — a mere note when the verdict does not
+        need it); returns `ok is True`."""
+        outcome = Outcome.PASS if ok is True else (Outcome.FAIL if ok is False else
+                                                   (Outcome.TRUSTED if needed else Outcome.NOTE))
         self.steps.append(Step(name, outcome, detail))
         return ok is True
 
@@ -54,8 +57,9 @@ class Report:
     def summary(self) -> str:
         """One line: the status, the first failing (or trusted) step, the counts."""
         counts = {o: sum(s.outcome is o for s in self.steps) for o in Outcome}
+        notes = f", {counts[Outcome.NOTE]} notes" if counts[Outcome.NOTE] else ""
         tail = f"({counts[Outcome.PASS]} steps passed, {counts[Outcome.FAIL]} failed, " \
-               f"{counts[Outcome.TRUSTED]} not re-checkable; {self.seconds:.2f} s)"
+               f"{counts[Outcome.TRUSTED]} not re-checkable{notes}; {self.seconds:.2f} s)"
         first = self.first_failure or next((s for s in self.steps if s.outcome is Outcome.TRUSTED), None)
         if first is None:
             return f"{self.status.value.upper()}  {tail}"

@@ -18,6 +18,8 @@ import numpy as np
 from optcert.checking.arrays import pack, unpack
 
 CATEGORIES = ("multiplier", "bound", "leaf", "counterexample")
+_KEYS = {"values": "multiplier", "weights": "multiplier", "multipliers": "multiplier", "item_values": "multiplier",
+         "item_weights": "multiplier", "item_bound": "bound", "values_at_leaves": "bound"}
 
 
 @dataclass(frozen=True)
@@ -31,21 +33,28 @@ class Target:
         return f"{self.category} at {where}" + ("" if self.index is None else f"[{self.index}]")
 
 
+def _tree(node: dict, path: tuple, out: list[Target]) -> None:
+    """A tree's splits: every split point of an input bisection, every split neuron's index."""
+    layer, split = unpack(node["layer"]), unpack(node["split"])
+    out += [Target("leaf", path + ("split",), int(i)) for i in np.flatnonzero(np.isfinite(split))]
+    out += [Target("leaf", path + ("index",), int(i)) for i in np.flatnonzero(layer > 0)]
+
+
 def _walk(node: Any, path: tuple, out: list[Target]) -> None:
     if isinstance(node, dict):
         kind = node.get("kind")
+        if "layer" in node and "split" in node:
+            _tree(node, path, out)
         for key, value in node.items():
             sub = path + (key,)
-            if key == "values" and isinstance(value, dict):
-                out += [Target("multiplier", sub, i) for i in range(int(np.prod(value.get("shape", [0]))))]
-            elif key in ("weights", "multipliers") and value is not None:
+            if key in ("split", "index") and "split" in node:
+                continue
+            category = _KEYS.get(key)
+            if category is not None and value is not None and not isinstance(value, (int, float)):
                 n = len(value) if isinstance(value, list) else int(np.prod(value.get("shape", [0])))
-                out += [Target("multiplier", sub, i) for i in range(n)]
+                out += [Target(category, sub, i) for i in range(n)]
             elif key == "bound" and kind is not None and isinstance(value, (int, float)) and np.isfinite(value):
                 out.append(Target("bound", sub, None))
-            elif key in ("split", "values_at_leaves"):
-                n = int(np.prod(value.get("shape", [0])))
-                out += [Target("leaf" if key == "split" else "bound", sub, i) for i in range(n)]
             else:
                 _walk(value, sub, out)
     elif isinstance(node, list):

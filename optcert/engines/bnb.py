@@ -31,6 +31,7 @@ import numpy as np
 
 from optcert.certify import EngineOutput, check_counterexample
 from optcert.compiled import CompiledCase
+from optcert.engines.bnb_evidence import TreeRecorder, empty_evidence
 from optcert.errors import InvalidOptionError
 from optcert.precision import check_device
 from optcert.search.attack import AttackOptions, pgd_case
@@ -90,6 +91,7 @@ class CaseTask:
         self.bounding = BOUNDING[options.bounding]
         self.generator_seed = options.seed
         self.best_margin = math.inf
+        self.trace = TreeRecorder(cc, options.bounding in (Bounding.CROWN, Bounding.ALPHA_CROWN))
 
     def bound(self, domains, start, deadline):
         return self.bounding(self.ctx, domains, start, deadline)
@@ -105,7 +107,7 @@ class CaseTask:
         return decide(bounded, index, weights, self.root, self.options.split, self.options.branching)
 
     def leaf(self, bounds, deadline):
-        return exact_leaf(self.ctx, bounds, deadline)
+        return self.trace.leaf_items(bounds, exact_leaf(self.ctx, bounds, deadline))
 
     def check(self, x: np.ndarray) -> bool:
         """Is x a re-checked counterexample? Keeps it as a candidate if it is, or if it is the
@@ -147,6 +149,7 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
                                               f"{options.split.value} split, {options.branching.value})",
                                     "cases": []})
     tasks = [CaseTask(problem, cc, options, out) for cc in compiled]
+    evidence = out.certificate["evidence"] = empty_evidence(compiled)
     if options.attack and _attack_all(problem, compiled, tasks, options, deadline, out):
         out.certificate["attack_seconds"] = time.monotonic() - start
         return out
@@ -164,6 +167,7 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
             out.lower[cc.index] = result.rows
             case_lower[cc.index] = result.key
             out.certificate["cases"].append({"case": cc.index, "status": result.status, **result.stats})
+            evidence["cases"][cc.index] = task.trace.entry(result.status, result.rows)
             if result.status == "falsified":
                 return out
             if result.status != "proved":

@@ -76,6 +76,7 @@ class Bounded:
     key: np.ndarray
     nus: dict[int, np.ndarray] | None = None
     lam0: np.ndarray | None = None
+    evidence: dict | None = None     # what a certificate needs (bounding.bound_crown): CROWN's rows, best iterates
 
 
 def triangle_height(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -18,34 +18,37 @@ from optcert.solve.linear import solve_bound
 
 
 def _solve_lp(ctx, bounds: Bounds, rows: tuple[int, ...], deadline: float):
-    """(certified value, optimal input or None) of the LP triangle over `bounds` for `rows`
-    (one row: its minimum; several: the minimum of their max); +inf when certified infeasible."""
+    """(certified value, optimal input or None, (rows, lowering, row duals) or None) of the LP
+    triangle over `bounds` for `rows` (one row: its minimum; several: the minimum of their max);
+    +inf when certified infeasible."""
     try:
         lowered = lower_lp(ctx.cc.net, bounds, Objective(rows), keep_inactive=True)
     except LoweringError:
-        return -math.inf, None
+        return -math.inf, None, None
     result = solve_bound(lowered.form, "highs", deadline=deadline)
     status = result.solution.status
     if status is SolveStatus.INFEASIBLE:
-        return (math.inf if certify_infeasible(lowered.form, deadline) else -math.inf), None
+        return (math.inf if certify_infeasible(lowered.form, deadline) else -math.inf), None, None
     x = None if result.solution.x is None else lowered.read(result.solution.x)
-    return result.value, x
+    duals = None if result.solution.row_duals is None else (rows, lowered, result.solution.row_duals)
+    return result.value, x, duals
 
 
 def exact_leaf(ctx, bounds: Bounds, deadline: float) -> LeafAnswer:
     """The LP of a domain; exact when no neuron is unstable (a linear region)."""
     m = ctx.m
     if ctx.any_case:
-        value, x = _solve_lp(ctx, bounds, tuple(range(m)), deadline)
+        value, x, duals = _solve_lp(ctx, bounds, tuple(range(m)), deadline)
         return LeafAnswer(np.full(m, math.inf if value == math.inf else -math.inf), value, x,
-                          value > -math.inf)
-    values, xs = zip(*(_solve_lp(ctx, bounds, (i,), deadline) for i in range(m)))
+                          value > -math.inf, (duals,) if duals else ())
+    values, xs, duals = zip(*(_solve_lp(ctx, bounds, (i,), deadline) for i in range(m)))
     rows = np.array(values, dtype=np.float64)
     worst = int(np.argmin(rows))
     key = math.inf if np.any(rows == math.inf) else float(rows.min())
     if key == math.inf:
         rows[:] = math.inf
-    return LeafAnswer(rows, key, xs[worst], bool(np.all(rows > -math.inf)) or key == math.inf)
+    return LeafAnswer(rows, key, xs[worst], bool(np.all(rows > -math.inf)) or key == math.inf,
+                      tuple(d for d in duals if d is not None))
 
 
 PHASE1_CAP = 1e6

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from optcert.checking.report import Status
-from optcert.checking.tamper import targets, tampered
+from optcert.checking.tamper import tampered, targets
 from optcert.result import Verdict
 from optcert.spec.problem import Combine
 from optcert.verify import verify

@@ -1,0 +1,271 @@
+"""Branch-and-bound certificates: the search tree of one case, with each leaf's value.
+
+Format (`encode_tree`): the nodes in preorder as arrays `layer`, `index`, `split` (an internal node
+splits ReLU `index` of layer `layer` ≥ 1 into ẑ ≤ 0 | ẑ ≥ 0, or bisects input `index` (layer 0) at
+`split` into x ≤ split | x ≥ split; a leaf has layer −1), `values_at_leaves` (each leaf's stated
+value: a lower bound on the case margin over the leaf, +inf when the leaf is empty), and `items`:
+dual items (evidence.py) attached to nodes by preorder index — a node's item bounds its whole
+subtree. A preorder with two children per internal node is a complete binary tree by construction,
+so the leaves cover the case's region: the two halves of an input split are [lo, s] and [s, hi]
+(union exactly the parent box, for any lo ≤ s ≤ hi), and a ReLU split covers both signs.
+
+`check_tree` replays the tree top-down with the checker's own bounds: at the root, IBP and CROWN
+over the case box; at each child, its parent's bounds with the split applied, then CROWN on the
+neurons they leave unstable from the first layer the split can change (recipe `crown-unstable`,
+what the `bnb` coordinator does), intersected with the parent's. A node's rows are bounded by
+CROWN's ν and by its items; a leaf's value is the best along its path (min over rows of an ALL
+case, max for an ANY case). Every item and every leaf must re-derive to its stated value.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from optcert.checking.arrays import pack, unpack
+from optcert.checking.items import CaseBound, Derived, EvidenceError, agrees, evaluate_with, with_output
+from optcert.checking.net import CheckNet
+from optcert.checking.report import Report
+from optcert.spec.problem import Combine
+
+
+def encode_tree(paths, leaf_values: dict, items: list[tuple[tuple, dict]], trusted: dict | None = None) -> dict:
+    """The tree evidence of a finished search: `paths` of every bounded domain (tuples of (layer,
+    index, split point, side) from the root), `leaf_values[path]`, `items` as (path, item) pairs and
+    `trusted[path]`: why a leaf's value is only the solver's (e.g. an LP that proved it empty)."""
+    children: dict[tuple, dict[int, tuple]] = {}
+    for p in paths:
+        if p:
+            children.setdefault(p[:-1], {})[int(p[-1][3])] = p
+    layer: list[int] = []
+    index: list[int] = []
+    split: list[float] = []
+    values: list[float] = []
+    order: dict[tuple, int] = {}
+    stack: list[tuple] = [()]
+    while stack:
+        p = stack.pop()
+        order[p] = len(layer)
+        kids = children.get(p)
+        if kids:
+            if set(kids) != {0, 1}:
+                raise ValueError(f"node {p} has children {sorted(kids)}: the tree is incomplete")
+            k, i, point, _ = kids[0][-1]
+            layer.append(int(k))
+            index.append(int(i))
+            split.append(float(point) if k == 0 else math.nan)
+            stack += [kids[1], kids[0]]
+        else:
+            layer.append(-1)
+            index.append(-1)
+            split.append(math.nan)
+            values.append(float(leaf_values[p]))
+    out: dict = {"layer": pack(layer, "i4"), "index": pack(index, "i4"), "split": pack(split),
+           "values_at_leaves": pack(values),
+           "items": pack_items([(order[p], item) for p, item in items if p in order])}
+    if trusted:
+        out["trusted"] = [{"node": order[p], "why": why} for p, why in trusted.items() if p in order]
+    return out
+
+
+@dataclass
+class _Node:
+    layer: int
+    index: int
+    split: float
+    children: list[int] = field(default_factory=list)
+    parent: int = -1
+    leaf: int = -1      # position among the leaves (preorder)
+
+
+def parse_tree(tree: dict) -> list[_Node]:
+    """The nodes of an encoded tree (EvidenceError unless it is a complete binary preorder)."""
+    layer, index, split = (unpack(tree[k]) for k in ("layer", "index", "split"))
+    if not (layer.shape == index.shape == split.shape) or layer.ndim != 1 or layer.size == 0:
+        raise EvidenceError("tree arrays must be one-dimensional, of equal length")
+    nodes = [_Node(int(a), int(b), float(c)) for a, b, c in zip(layer, index, split)]
+    stack: list[int] = []
+    leaves = 0
+    for n, node in enumerate(nodes):
+        if n > 0:
+            if not stack:
+                raise EvidenceError(f"node {n} follows a complete tree")
+            node.parent = stack[-1]
+            nodes[stack[-1]].children.append(n)
+            if len(nodes[stack[-1]].children) == 2:
+                stack.pop()
+        if node.layer >= 0:
+            stack.append(n)
+        else:
+            node.leaf, leaves = leaves, leaves + 1
+    if stack:
+        raise EvidenceError(f"{len(stack)} split node(s) lack a child: the leaves do not cover the region")
+    return nodes
+
+
+def pack_items(items: list[tuple[int, dict]]) -> dict:
+    """Dual items (with their node) as columns: one array each for the nodes, rows (−1: a clause
+    item), stated bounds, the masks of every layer one after the other, the stored ν in the same
+    order, and the weights of the clause items — far smaller than one JSON object per item."""
+    layers = sorted({int(j) for _, item in items for j in item["nu"]})
+    masks, values, weights = [], [], []
+    for _, item in items:
+        for j in layers:
+            entry = item["nu"][str(j)]
+            masks.append(unpack(entry["mask"]).astype(bool))
+            values.append(unpack(entry["values"]))
+        if item.get("row") is None:
+            weights.append(unpack(item["weights"]))
+    return {"node": pack([n for n, _ in items], "i4"),
+            "row": pack([-1 if item.get("row") is None else item["row"] for _, item in items], "i4"),
+            "item_bound": pack([item["bound"] for _, item in items]), "layers": layers,
+            "mask": pack(np.concatenate(masks) if masks else np.zeros(0, bool), "b1"),
+            "item_values": pack(np.concatenate(values) if values else np.zeros(0)),
+            "item_weights": pack(np.array(weights) if weights else np.zeros((0, 0)))}
+
+
+def unpack_items(columns: dict, sizes: list[int], count: int) -> dict[int, list[dict]]:
+    """The items of `pack_items`, by node, as dual items holding numpy arrays."""
+    nodes, rows, bounds = (unpack(columns[k]) for k in ("node", "row", "item_bound"))
+    layers = [int(j) for j in columns.get("layers", [])]
+    if not (nodes.shape == rows.shape == bounds.shape) or any(not 1 <= j < len(sizes) - 1 for j in layers):
+        raise EvidenceError("item columns disagree in length, or name a layer that is not a ReLU layer")
+    mask, values, weights = unpack(columns["mask"]), unpack(columns["item_values"]), unpack(columns["item_weights"])
+    width = sum(sizes[j] for j in layers)
+    if mask.size != width * nodes.size or values.size != int(mask.sum()):
+        raise EvidenceError(f"{mask.size} mask bits and {values.size} values for {nodes.size} items")
+    by: dict[int, list[dict]] = {}
+    bit, val, clause = 0, 0, 0
+    for n, r, b in zip(nodes.astype(int), rows.astype(int), bounds):
+        if not 0 <= n < count:
+            raise EvidenceError(f"an item names node {n} of {count}")
+        item: dict = {"kind": "dual", "bound": float(b), "row": None if r < 0 else int(r), "nu": {}}
+        for j in layers:
+            m = mask[bit:bit + sizes[j]]
+            item["nu"][str(j)] = {"mask": m, "values": values[val:val + int(m.sum())]}
+            bit, val = bit + sizes[j], val + int(m.sum())
+        if r < 0:
+            if clause >= len(weights):
+                raise EvidenceError("a clause item without weights")
+            item["weights"], clause = weights[clause], clause + 1
+        by.setdefault(int(n), []).append(item)
+    return by
+
+
+class _Replay:
+    """Walks the tree level by level (module doc), counting item and leaf agreement."""
+
+    def __init__(self, report: Report, net: CheckNet, k: int, case, tree: dict):
+        from optcert.checking.replay import root
+
+        self.report, self.net, self.k, self.case = report, net, k, case
+        self.nodes = parse_tree(tree)
+        self.values = unpack(tree["values_at_leaves"])
+        leaves = sum(n.layer < 0 for n in self.nodes)
+        if self.values.shape != (leaves,):
+            raise EvidenceError(f"{self.values.size} leaf values for {leaves} leaves")
+        self.items = unpack_items(tree["items"], net.sizes(), len(self.nodes))
+        self.trusted = {int(t["node"]): str(t.get("why", "")) for t in tree.get("trusted", [])}
+        self.bad: list[str] = []
+        self.checked_items = 0
+        self.state = {0: self._own(0, root(net, case))}
+
+    def _own(self, n: int, d):
+        """Fold the node's stored items into its bounds (each must re-derive to what it states)."""
+        if d.empty:
+            return d
+        bounds = None
+        for item in self.items.get(n, []):
+            if item.get("kind") != "dual":
+                raise EvidenceError(f"node {n}: a tree holds dual items only, not {item.get('kind')!r}")
+            bounds = bounds or with_output(self.net, d.lower, d.upper)
+            row = item.get("row")
+            got = evaluate_with(self.net, self.case, item, row, *bounds)
+            self.checked_items += 1
+            if not agrees(got, float(item.get("bound", math.nan))):
+                self.bad.append(f"node {n} item re-derives {got.value:.12g}, states {item.get('bound')}")
+                continue
+            d.scale = max(d.scale, got.scale)
+            if row is None:
+                d.key = max(d.key, got.value)
+            else:
+                d.out_lo[row] = max(d.out_lo[row], got.value)
+        if np.any(d.out_lo > d.out_hi):
+            d.empty = True
+        return d
+
+    def run(self) -> CaseBound:
+        from optcert.checking.replay import child, refine
+
+        m = self.case.spec.rows
+        self.rows_min, self.value_min, self.scale = np.full(m, np.inf), math.inf, 0.0
+        self.trusted_leaves, self.leaves_ok = 0, 0
+        level = [0]
+        while level:
+            groups: dict[int, list] = {}
+            for n in level:
+                d, node = self.state.pop(n), self.nodes[n]
+                if node.layer < 0:
+                    self._leaf(n, d)
+                    continue
+                self._decision(n, d)
+                start = 1 if node.layer == 0 else node.layer + 1
+                for side, c in enumerate(node.children):
+                    groups.setdefault(start, []).append((c, child(d, node.layer, node.index, node.split, side)))
+            for start, pairs in groups.items():
+                for (c, _), d in zip(pairs, refine([cd for _, cd in pairs], start, self.net, self.case)):
+                    self.state[c] = self._own(c, d)
+            level = [c for pairs in groups.values() for c, _ in pairs]
+        trusted = self.trusted_leaves > 0
+        rows: list[Derived | None] = [Derived(float(v), self.scale, trusted) for v in self.rows_min]
+        case = Derived(self.value_min, self.scale, trusted)
+        return CaseBound(rows, case, -math.inf if trusted else self.value_min)
+
+    def _decision(self, n: int, d) -> None:
+        node, L = self.nodes[n], self.net.depth
+        sizes = self.net.sizes()
+        if not (0 <= node.layer < L and 0 <= node.index < sizes[node.layer]):
+            raise EvidenceError(f"node {n} splits neuron {node.index} of layer {node.layer}, which does not exist")
+        if node.layer == 0:
+            lo, hi = d.lower[0][0, node.index], d.upper[0][0, node.index]
+            if not lo <= node.split <= hi:
+                raise EvidenceError(f"node {n} bisects input {node.index} at {node.split!r}, outside its box "
+                                    f"[{lo!r}, {hi!r}]: the halves would not cover it")
+
+    def _leaf(self, n: int, d) -> None:
+        stated = float(self.values[self.nodes[n].leaf])
+        any_case = self.case.combine is Combine.ANY
+        value = math.inf if d.empty else float(max(d.key, d.out_lo.max()) if any_case else d.out_lo.min())
+        if stated == math.inf and value < math.inf and n in self.trusted:
+            self.trusted_leaves += 1
+            return
+        if not agrees(Derived(value, d.scale), stated):
+            self.bad.append(f"leaf at node {n} re-derives {value:.12g}, states {stated:.12g}")
+            return
+        self.leaves_ok += 1
+        if not d.empty:
+            self.rows_min = np.minimum(self.rows_min, d.out_lo)
+            self.value_min = min(self.value_min, value)
+            self.scale = max(self.scale, d.scale)
+
+
+def check_tree(report: Report, net: CheckNet, k: int, case, tree: dict) -> CaseBound | None:
+    """Steps for a case's branch-and-bound tree (module doc); its re-derived bounds, or None."""
+    replay = _Replay(report, net, k, case, tree)
+    leaves = len(replay.values)
+    report.add(f"case {k} tree covers the region", True,
+               f"{len(replay.nodes)} nodes, {leaves} leaves: a complete binary tree of splits")
+    bound = replay.run()
+    first = replay.bad[0] if replay.bad else ""
+    report.add(f"case {k} tree items", not any("item" in b for b in replay.bad),
+               f"{replay.checked_items} stored multiplier sets re-derive to their stated bounds"
+               if not any("item" in b for b in replay.bad) else first)
+    if not report.add(f"case {k} tree leaves", not replay.bad,
+                      f"{replay.leaves_ok} of {leaves} leaves re-derive to their stated values"
+                      if not replay.bad else f"{len(replay.bad)} mismatches; first: {first}"):
+        return None
+    if replay.trusted_leaves:
+        report.add(f"case {k} trusted leaves", None, f"{replay.trusted_leaves} leaves are empty only by the "
+                   f"solver's word: {next(iter(replay.trusted.values()))}")
+    return bound
