@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
