@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from optcert.checking.counterexample import check_counterexample
+from optcert.checking.evidence import digest
 from optcert.checking.inputs import check_inputs
 from optcert.checking.items import CaseBound, CaseEvidence, Derived, EvidenceError, agrees
 from optcert.checking.net import CheckNet, check_net
@@ -75,6 +76,11 @@ def _derive(report: Report, result: Result, problem: VerificationProblem, net: C
             report.add("evidence", None, f"engine {result.engine!r} stored no evidence for its bounds", needed=proof)
         return None if proof else [CaseBound([None] * c.spec.rows, None) for c in problem.cases]
     entries = evidence.get("cases") if isinstance(evidence, dict) else None
+    if isinstance(evidence, dict) and "sha256" in evidence:
+        if not report.add("evidence integrity", digest(evidence) == evidence["sha256"],
+                          "the stored SHA-256 matches the evidence" if digest(evidence) == evidence["sha256"] else
+                          "the evidence is not what was stored (edited or corrupted after the run)"):
+            return None
     if not isinstance(entries, list) or len(entries) != len(problem.cases):
         report.add("evidence", False, "the evidence does not list one entry per case")
         return None

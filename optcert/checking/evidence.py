@@ -33,6 +33,40 @@ from optcert.ir.layered import LayeredNet
 FORMAT = "optcert-evidence/1"
 
 
+def _canonical(value):
+    """`value` as plain JSON data in one spelling (numpy → python, non-finite floats as strings)."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _canonical(value.tolist())
+    if isinstance(value, np.generic):
+        return _canonical(value.item())
+    if isinstance(value, float) and not np.isfinite(value):
+        return repr(value)
+    return value
+
+
+def digest(evidence: Mapping) -> str:
+    """SHA-256 of the evidence (its `sha256` field left out) in canonical JSON."""
+    import hashlib
+    import json
+
+    body = {k: v for k, v in evidence.items() if k != "sha256"}
+    text = json.dumps(_canonical(body), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def seal(certificate: dict) -> dict:
+    """The certificate with its evidence's digest stored (`optcert check` compares it first: a file
+    edited or corrupted after the fact fails there, before any number is re-derived)."""
+    evidence = certificate.get("evidence")
+    if isinstance(evidence, dict):
+        evidence["sha256"] = digest(evidence)
+    return certificate
+
+
 def evidence(recipe: str, cases: list[dict]) -> dict:
     """The certificate's evidence section: intermediate-bound recipe and per-case items."""
     return {"format": FORMAT, "recipe": recipe, "cases": cases}

@@ -16,7 +16,7 @@ from optcert.checking.interval import affine
 from optcert.checking.net import CheckNet
 from optcert.spec.problem import Case
 
-AGREE = 1e-8   # |re-derived − stated| ≤ AGREE·scale + 1e-12(1 + |stated|): rounding only, never a tamper
+AGREE = 1e-9   # |re-derived − stated| ≤ AGREE·scale + 1e-12(1 + |stated|): rounding only, never a tamper
 
 
 class EvidenceError(ValueError):
@@ -55,6 +55,12 @@ class CaseEvidence:
     def __init__(self, net: CheckNet, case: Case):
         self.net, self.case = net, case
         self._bounds: dict[Recipe, tuple[list, list]] = {}
+
+    def given(self, recipe: Recipe, lower: list, upper: list) -> None:
+        """Use these bounds (layers 0..L−1, one domain) for `recipe`: how an engine evaluates its own
+        items over its own bounds when it states them."""
+        self._bounds[recipe] = with_output(self.net, [np.asarray(a)[None] for a in lower],
+                                           [np.asarray(a)[None] for a in upper])
 
     def bounds(self, recipe: Recipe) -> tuple[list, list]:
         if recipe not in self._bounds:

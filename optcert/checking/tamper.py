@@ -6,6 +6,9 @@ the mean |value| of its array, 10⁻⁶)), packed arrays re-packed.
 Categories: `multiplier` (a stored ν, an SDP multiplier, a clause weight), `bound` (a bound an item
 or the result states), `leaf` (a branch-and-bound split: its point, neuron or side),
 `counterexample` (a coordinate of x).
+
+Without `reseal` the evidence's SHA-256 no longer matches and the check fails at once; with it (what
+an adversary would do) only re-deriving the numbers can catch the change.
 """
 from __future__ import annotations
 
@@ -83,8 +86,10 @@ def _changed(v: float, scale: float, rng: np.random.Generator) -> float:
     return float(v + delta * (1 if rng.random() < 0.5 else -1))
 
 
-def tampered(result: dict, target: Target, rng: np.random.Generator | None = None) -> dict:
-    """A deep copy of `result` with the number at `target` changed (module doc)."""
+def tampered(result: dict, target: Target, rng: np.random.Generator | None = None, reseal: bool = False) -> dict:
+    """A deep copy of `result` with the number at `target` changed (module doc); with `reseal`
+    the evidence's digest is recomputed too (an adversary's edit, which only re-deriving the
+    numbers can catch), else it is left as it was (an edit or corruption the digest shows)."""
     rng = rng or np.random.default_rng(0)
     out = copy.deepcopy(result)
     parent = out
@@ -105,4 +110,11 @@ def tampered(result: dict, target: Target, rng: np.random.Generator | None = Non
         else:
             flat[target.index] = _changed(float(flat[target.index]), float(np.mean(np.abs(flat))), rng)
         parent[last] = pack(arr, value["dtype"])
+    evidence = out.get("certificate", {}).get("evidence")
+    if reseal and isinstance(evidence, dict) and "sha256" in evidence:
+        from optcert.checking.evidence import digest
+        from optcert.result import Result
+
+        restored = Result.from_dict(out).certificate["evidence"]   # infinities back, as the checker sees it
+        evidence["sha256"] = digest(restored)
     return out

@@ -118,3 +118,19 @@ def _raise(out, cc: CompiledCase, clause: tuple[int, ...], bound: float) -> None
         folded = bound + float(cc.fold_error.max())
         current = out.case_lower[cc.index]
         out.case_lower[cc.index] = folded if current is None else max(current, folded)
+
+
+FLOOR_KEY = "lp_floor_items"   # where lp_floor leaves its items until the engine's evidence is made
+
+
+def floor_item(out, cc: CompiledCase, bounds, lowered, result, row: int) -> None:
+    """The LP floor's dual item for `row` (engines/common.py lp_floor), kept in the certificate
+    under FLOOR_KEY for sdp_evidence, with out's bound raised to what it states."""
+    from optcert.solve.linear import Trust
+
+    if result.trust is not Trust.RIGOROUS or result.solution.row_duals is None:
+        return
+    item = lp_item(cc, bounds, lowered, result.solution.row_duals, "crown")
+    if item is not None:
+        _raise(out, cc, (row,), item["bound"])
+        out.certificate.setdefault(FLOOR_KEY, []).append((cc.index, row, item))

@@ -1,0 +1,105 @@
+"""Evidence for `optcert check` from the `sdp` and `bm` engines (engines/sdp.py), made after the
+engine has run so that the engine's own code stays as it is: `run_sdp_checked` / `run_bm_checked`
+(what the registry runs) call the engine, then turn its certificate into evidence items —
+
+* each certified row entry (`certificate["rows"]`, with its multipliers y and λ) becomes an `sdp`
+  item (the multipliers move there, packed and projected), its bound as the checker's own
+  certificate code evaluates it over the engine's bounds (so the checker reproduces it); of several
+  entries per row (the BM staircase), the best one is kept, and the row reports that bound;
+* the LP floor's rows carry their LP duals as multipliers (lp_evidence.floor_item);
+* every other row's bound comes from the tightened bounds' output layer (IBP or CROWN).
+
+The intermediate bounds are re-derived by the checker (CROWN or IBP tightening); after per-neuron
+LP/MILP tightening (`bounds=lp-all|milp`) the items are marked trusted (no multipliers for those).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from optcert.certify import EngineOutput
+from optcert.checking.arrays import pack
+from optcert.compiled import CompiledCase
+from optcert.engines.lp_evidence import _RECIPES, FLOOR_KEY, LinearEvidence
+from optcert.engines.sdp import BmOptions, SdpOptions, run_bm, run_sdp
+from optcert.spec.problem import VerificationProblem
+
+
+def run_sdp_checked(problem: VerificationProblem, compiled: list[CompiledCase], options: SdpOptions,
+                    deadline: float) -> EngineOutput:
+    return attach(run_sdp(problem, compiled, options, deadline), compiled, options)
+
+
+def run_bm_checked(problem: VerificationProblem, compiled: list[CompiledCase], options: BmOptions,
+                   deadline: float) -> EngineOutput:
+    return attach(run_bm(problem, compiled, options, deadline), compiled, options)
+
+
+def attach(out: EngineOutput, compiled: list[CompiledCase], options) -> EngineOutput:
+    """`out` with certificate["evidence"] built from its certificate (module doc)."""
+    from optcert.solve.progressive import tighten
+
+    level = options.bounds.value
+    evidence = LinearEvidence(compiled)
+    floors = out.certificate.pop(FLOOR_KEY, [])
+    entries = out.certificate.get("rows", [])
+    for cc in compiled:
+        bounds = tighten(cc.net, cc.ibp, options.bounds)[0] if level in _RECIPES else cc.ibp
+        inequality = _inequality_rows(cc, bounds, options)
+        evidence.start(cc, bounds, level)
+        if level not in _RECIPES:
+            evidence.level = level
+        for case, row, item in floors:
+            if case == cc.index:
+                evidence.offer(cc, (row,), item)
+        for entry in entries:
+            item = _sdp_item(cc, entry, options, _RECIPES.get(level, level), inequality)
+            if item is not None:
+                item["bound"] = _stated(cc, bounds, item, int(entry["row"]))
+                evidence.offer(cc, (entry["row"],), item)
+        for row, item in enumerate(evidence.entries[cc.index]["rows"]):
+            if item is not None and item["kind"] == "sdp":
+                out.lower[cc.index][row] = item["bound"] + cc.fold_error[row]
+    out.certificate["evidence"] = evidence.section()
+    return out
+
+
+def _stated(cc: CompiledCase, bounds, item: dict, row: int) -> float:
+    """The item's bound by the checker's code (checking/sdp.py) over the engine's own bounds."""
+    from optcert.checking.crown import Recipe
+    from optcert.checking.items import CaseEvidence
+    from optcert.checking.net import from_layered
+    from optcert.checking.sdp import evaluate_sdp
+
+    L = len(cc.net.layers)
+    ev = CaseEvidence(from_layered(cc.base), cc.case)
+    recipe = Recipe(item["recipe"]) if item["recipe"] in {r.value for r in Recipe} else Recipe.CROWN
+    ev.given(recipe, list(bounds.lower[:L]), list(bounds.upper[:L]))
+    return evaluate_sdp(ev, item, row, recipe).value
+
+
+def _inequality_rows(cc: CompiledCase, bounds, options) -> np.ndarray:
+    """Which rows of the SDP model over `bounds` are inequalities (their multipliers are ≥ 0)."""
+    from optcert.lowerings.quadratic import relu_qcqp
+
+    try:
+        return ~relu_qcqp(cc.net, bounds, 0, options.hidden_boxes, options.triangle).form.equality
+    except Exception:   # a lowering the engine could not build either: no SDP row to store
+        return np.zeros(0, dtype=bool)
+
+
+def _sdp_item(cc: CompiledCase, entry: dict, options, recipe: str, inequality: np.ndarray) -> dict | None:
+    """A certified row entry of case `cc` as an `sdp` item: its multipliers moved into it, stored
+    projected (the certificate sets negative inequality multipliers to 0 anyway, and the checker
+    then refuses any negative one), with its λ and trace bound."""
+    if entry.get("case") != cc.index or "multipliers" not in entry or not np.isfinite(entry.get("bound", -np.inf)):
+        return None
+    y = np.asarray(entry.pop("multipliers"), dtype=np.float64)
+    if y.shape != inequality.shape:
+        return None
+    y = np.where(np.isfinite(y), y, 0.0)
+    y = np.where(inequality, np.maximum(y, 0.0), y)
+    row = int(entry["row"])
+    sound = float(np.nextafter(entry["bound"] - cc.fold_error[row], -np.inf))
+    return {"kind": "sdp", "bound": sound, "multipliers": pack(y), "lambda": float(entry["lambda"]),
+            "trace_bound": entry.get("trace_bound"), "hidden_boxes": bool(options.hidden_boxes),
+            "triangle": bool(options.triangle), "recipe": recipe}
