@@ -36,6 +36,7 @@ def check_result(result: Result, problem: VerificationProblem) -> Report:
 
 
 def _check(report: Report, result: Result, problem: VerificationProblem) -> None:
+    report.proof = result.verdict is Verdict.PROVED
     check_inputs(report, result, problem)
     if report.first_failure is not None or not _shape(report, result, problem):
         return
@@ -73,7 +74,7 @@ def _derive(report: Report, result: Result, problem: VerificationProblem, net: C
     if evidence is None:
         proof = result.verdict is Verdict.PROVED
         if _claimed(result):
-            report.add("evidence", None, f"engine {result.engine!r} stored no evidence for its bounds", needed=proof)
+            report.add("evidence", None, f"engine {result.engine!r} stored no evidence for its bounds")
         return None if proof else [CaseBound([None] * c.spec.rows, None) for c in problem.cases]
     entries = evidence.get("cases") if isinstance(evidence, dict) else None
     if isinstance(evidence, dict) and "sha256" in evidence:
@@ -173,7 +174,7 @@ def _claims(report: Report, result: Result, problem: VerificationProblem, derive
         outcomes.append(_backed(claim.case_lower, bound.case, "the case bound", bad))
         outcome = False if False in outcomes else (None if None in outcomes else True)
         detail = "; ".join(bad) or ("backed by the evidence" if outcome else "backed only by trusted evidence")
-        ok &= report.add(f"case {k} claimed bounds", outcome, detail, needed=result.verdict is Verdict.PROVED)
+        ok &= report.add(f"case {k} claimed bounds", outcome, detail)
     worst = min((b.case for b in derived), key=lambda d: -math.inf if d is None else d.value, default=None)
     if (np.isfinite(result.bound) or result.bound > 0) and worst is not None:
         ok &= report.add("claimed overall bound", agrees(worst, result.bound), f"claims {result.bound:.9g}, "

@@ -33,10 +33,12 @@ class Report:
 
     steps: list[Step] = field(default_factory=list)
     seconds: float = 0.0
+    proof: bool = True    # does the verdict rest on the bounds (PROVED)? Else trusted steps are notes
 
-    def add(self, name: str, ok: bool | None, detail: str = "", needed: bool = True) -> bool:
+    def add(self, name: str, ok: bool | None, detail: str = "", needed: bool | None = None) -> bool:
         """Record a step (None: trusted, not re-derivable — a mere note when the verdict does not
-        need it); returns `ok is True`."""
+        need it: `needed`, by default whether the result claims a proof); returns `ok is True`."""
+        needed = self.proof if needed is None else needed
         outcome = Outcome.PASS if ok is True else (Outcome.FAIL if ok is False else
                                                    (Outcome.TRUSTED if needed else Outcome.NOTE))
         self.steps.append(Step(name, outcome, detail))

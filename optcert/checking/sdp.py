@@ -21,7 +21,6 @@ from optcert.checking.net import SAFE, U, down, gamma, up
 from optcert.checking.sdp_model import build
 
 
-
 def _objective(net, case, row: int, index: dict):
     """Triplets (a, b, value, error) of the true margin C_i f + d_i over P (row 0 = constant)."""
     layer, C, d = net.layer(net.depth), case.spec.C[row], case.spec.d[row]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optcert.checking.net import U, CheckNet, down, up
+from optcert.checking.net import CheckNet, U, down, up
 
 
 @dataclass

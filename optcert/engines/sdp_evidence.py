@@ -43,18 +43,18 @@ def attach(out: EngineOutput, compiled: list[CompiledCase], options) -> EngineOu
     floors = out.certificate.pop(FLOOR_KEY, [])
     entries = out.certificate.get("rows", [])
     for cc in compiled:
-        bounds = tighten(cc.net, cc.ibp, options.bounds)[0] if level in _RECIPES else cc.ibp
-        inequality = _inequality_rows(cc, bounds, options)
+        reproducible = level in _RECIPES
+        bounds = tighten(cc.net, cc.ibp, options.bounds)[0] if reproducible else cc.ibp
         evidence.start(cc, bounds, level)
-        if level not in _RECIPES:
-            evidence.level = level
         for case, row, item in floors:
             if case == cc.index:
                 evidence.offer(cc, (row,), item)
+        inequality = _inequality_rows(cc, bounds, options) if reproducible else None
         for entry in entries:
             item = _sdp_item(cc, entry, options, _RECIPES.get(level, level), inequality)
             if item is not None:
-                item["bound"] = _stated(cc, bounds, item, int(entry["row"]))
+                if reproducible:
+                    item["bound"] = _stated(cc, bounds, item, int(entry["row"]))
                 evidence.offer(cc, (entry["row"],), item)
         for row, item in enumerate(evidence.entries[cc.index]["rows"]):
             if item is not None and item["kind"] == "sdp":
@@ -87,19 +87,21 @@ def _inequality_rows(cc: CompiledCase, bounds, options) -> np.ndarray:
         return np.zeros(0, dtype=bool)
 
 
-def _sdp_item(cc: CompiledCase, entry: dict, options, recipe: str, inequality: np.ndarray) -> dict | None:
+def _sdp_item(cc: CompiledCase, entry: dict, options, recipe: str, inequality: np.ndarray | None) -> dict | None:
     """A certified row entry of case `cc` as an `sdp` item: its multipliers moved into it, stored
     projected (the certificate sets negative inequality multipliers to 0 anyway, and the checker
     then refuses any negative one), with its λ and trace bound."""
     if entry.get("case") != cc.index or "multipliers" not in entry or not np.isfinite(entry.get("bound", -np.inf)):
         return None
     y = np.asarray(entry.pop("multipliers"), dtype=np.float64)
+    row = int(entry["row"])
+    sound = float(np.nextafter(entry["bound"] - cc.fold_error[row], -np.inf))
+    if inequality is None:     # bounds the checker cannot re-derive: the item is trusted (LinearEvidence)
+        return {"kind": "sdp", "bound": sound}
     if y.shape != inequality.shape:
         return None
     y = np.where(np.isfinite(y), y, 0.0)
     y = np.where(inequality, np.maximum(y, 0.0), y)
-    row = int(entry["row"])
-    sound = float(np.nextafter(entry["bound"] - cc.fold_error[row], -np.inf))
     return {"kind": "sdp", "bound": sound, "multipliers": pack(y), "lambda": float(entry["lambda"]),
             "trace_bound": entry.get("trace_bound"), "hidden_boxes": bool(options.hidden_boxes),
             "triangle": bool(options.triangle), "recipe": recipe}
