@@ -52,7 +52,8 @@ def slack(model, objective, y: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarr
     w = np.r_[y[rows] * vals, ov]
     S, mag, count, err = (np.zeros((N, N)) for _ in range(4))
     half = np.where(A == B, 1.0, 0.5)
-    for M, values in ((S, w * half), (mag, np.abs(w) * half), (count, np.ones_like(w)), (err, np.r_[np.zeros(rows.size), oe] * half)):
+    parts = ((S, w * half), (mag, np.abs(w) * half), (count, np.ones_like(w)), (err, np.r_[np.zeros(rows.size), oe] * half))
+    for M, values in parts:
         np.add.at(M, (A, B), values)
         off = A != B
         np.add.at(M, (B[off], A[off]), values[off])
@@ -127,7 +128,11 @@ def certify(S: np.ndarray, E: np.ndarray, centre, radius2, lam: float, trace: fl
     scalings = [unit, radius]
     if trace is not None and math.isfinite(trace):
         scalings = [min(scalings, key=lambda s: abs(s[1] - trace))]
-    return max(_scaled(*congruence(S, E, centre, weights), T, lam) for weights, T in scalings)
+    results = []
+    for weights, T in scalings:
+        A, F = congruence(S, E, centre, weights)
+        results.append(_scaled(A, F, T, lam))
+    return max(results)
 
 
 def evaluate_sdp(ev: CaseEvidence, item: dict, row: int | None, recipe) -> Derived:

@@ -116,5 +116,6 @@ def tampered(result: dict, target: Target, rng: np.random.Generator | None = Non
         from optcert.result import Result
 
         restored = Result.from_dict(out).certificate["evidence"]   # infinities back, as the checker sees it
+        assert isinstance(restored, dict)
         evidence["sha256"] = digest(restored)
     return out
