@@ -52,7 +52,8 @@ def slack(model, objective, y: np.ndarray, N: int) -> tuple[np.ndarray, np.ndarr
     w = np.r_[y[rows] * vals, ov]
     S, mag, count, err = (np.zeros((N, N)) for _ in range(4))
     half = np.where(A == B, 1.0, 0.5)
-    parts = ((S, w * half), (mag, np.abs(w) * half), (count, np.ones_like(w)), (err, np.r_[np.zeros(rows.size), oe] * half))
+    oerr = np.r_[np.zeros(rows.size), oe] * half
+    parts = ((S, w * half), (mag, np.abs(w) * half), (count, np.ones_like(w)), (err, oerr))
     for M, values in parts:
         np.add.at(M, (A, B), values)
         off = A != B
