@@ -53,7 +53,7 @@ def verify(problem: VerificationProblem, engine: Engine | str = DEFAULT_ENGINE, 
         if "time" not in out.reason.lower():
             out.reason = "; ".join(r for r in (out.reason, f"time limit of {timeout:g} s reached") if r)
     t = time.monotonic()
-    seal(out.certificate)
+    seal(out.certificate, problem.cases)
     result = conclude(problem, compiled, out, engine.value, options_dict(opts), timings)
     files = {**dict(problem.meta.get("inputs") or {}), **dict(inputs or {})}
     return dataclasses.replace(result, timings={**result.timings, "certify": time.monotonic() - t},

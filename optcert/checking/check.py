@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from optcert.checking.counterexample import check_counterexample
-from optcert.checking.evidence import digest
+from optcert.checking.evidence import digest, property_digest
 from optcert.checking.inputs import check_inputs
 from optcert.checking.items import CaseBound, CaseEvidence, Derived, EvidenceError, agrees
 from optcert.checking.net import CheckNet, check_net
@@ -82,6 +82,13 @@ def _derive(report: Report, result: Result, problem: VerificationProblem, net: C
                           "the stored SHA-256 matches the evidence" if digest(evidence) == evidence["sha256"] else
                           "the evidence is not what was stored (edited or corrupted after the run)"):
             return None
+    stated = evidence.get("property_sha256") if isinstance(evidence, dict) else None
+    if stated is not None and not report.add("the property is the one the result was made for",
+                                             property_digest(problem.cases) == stated,
+                                             "input boxes and output specification match exactly"
+                                             if property_digest(problem.cases) == stated else
+                                             "another input region or output specification (files, image, ε?)"):
+        return None
     if not isinstance(entries, list) or len(entries) != len(problem.cases):
         report.add("evidence", False, "the evidence does not list one entry per case")
         return None

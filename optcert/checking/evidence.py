@@ -58,11 +58,29 @@ def digest(evidence: Mapping) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def seal(certificate: dict) -> dict:
-    """The certificate with its evidence's digest stored (`optcert check` compares it first: a file
-    edited or corrupted after the fact fails there, before any number is re-derived)."""
+def property_digest(cases) -> str:
+    """SHA-256 of the property's cases exactly (boxes, C, d, how rows combine): a result checked
+    against another region or another ε fails at once, whatever its files are called."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for case in cases:
+        for a in (case.box.lo, case.box.hi, case.spec.C, case.spec.d):
+            arr = np.ascontiguousarray(a, dtype="<f8")
+            h.update(str(arr.shape).encode())
+            h.update(arr.tobytes())
+        h.update(case.combine.value.encode())
+    return h.hexdigest()
+
+
+def seal(certificate: dict, cases=None) -> dict:
+    """The certificate with the digest of the property (`cases`) and of its evidence stored
+    (`optcert check` compares them first: a file edited or corrupted after the fact, or a result
+    checked against another property, fails there before any number is re-derived)."""
     evidence = certificate.get("evidence")
     if isinstance(evidence, dict):
+        if cases is not None:
+            evidence["property_sha256"] = property_digest(cases)
         evidence["sha256"] = digest(evidence)
     return certificate
 
