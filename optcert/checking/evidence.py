@@ -9,7 +9,8 @@ Per case, `rows[i]` is the item certifying row i's lower bound (None: nothing ce
 * `{"kind": "dual", "nu": {layer: {"mask", "values"}}, "weights"?}`: the Lagrangian bound
   (checking/dual.py) of the stored multipliers ν, given on the neurons of `mask` (those the engine
   saw unstable or split; elsewhere CROWN's rule); `weights` μ ≥ 0 over the rows make it a bound on
-  Σ μ_i m_i / Σ μ_i ≤ max_i m_i (an ANY clause);
+  Σ μ_i m_i / Σ μ_i ≤ max_i m_i (an ANY clause); `"empty": true` (no objective) makes it a bound on
+  Σ_k ν_k·(W_k z + b_k − ẑ_k), which is 0 at every input: a positive one proves the domain empty;
 * `{"kind": "sdp", …}`, `{"kind": "tree", …}`: see checking/sdp.py and checking/tree.py;
 * `{"kind": "trusted", "why": …}`: a bound the checker cannot re-derive (a MILP solver's own dual
   bound; intermediate bounds from per-neuron LP/MILP solves, which keep no multipliers).
@@ -141,10 +142,13 @@ def batch_items(base: LayeredNet, lower: list, upper: list, C: np.ndarray, d: np
         row = []
         for r in range(weights.shape[1]):
             w = weights[b, r]
-            item: dict = {"kind": "dual", "bound": float(normalised(value[b, r], w)),
+            empty = not np.any(w)      # no objective: a positive bound proves the domain empty
+            item: dict = {"kind": "dual", "bound": float(value[b, r] if empty else normalised(value[b, r], w)),
                           "nu": {str(j): {"mask": pack(masks[j][b], "b1"),
                                           "values": pack(np.asarray(nus[j][b, r])[masks[j][b]])} for j in sorted(nus)}}
-            if not (np.count_nonzero(w) == 1 and w.max() == 1.0):
+            if empty:
+                item["empty"] = True
+            elif not (np.count_nonzero(w) == 1 and w.max() == 1.0):
                 item["weights"] = pack(w)
             row.append(item)
         items.append(row)

@@ -100,9 +100,10 @@ def evaluate_with(net: CheckNet, case: Case, item: dict, row: int | None, lower:
         rule = stored(_nus(net, item))
     else:
         raise EvidenceError(f"a {kind!r} item cannot be evaluated here")
-    w = _weights(case, item, row)
+    w = np.zeros(case.spec.rows) if item.get("empty") else _weights(case, item, row)
     low, scale = margin_bound(net, lower, upper, case.spec.C, case.spec.d, w[None], rule)
-    return Derived(normalised(float(low[0, 0]), w), float(scale[0, 0]))
+    value = float(low[0, 0])
+    return Derived(value if item.get("empty") else normalised(value, w), float(scale[0, 0]))
 
 
 def _recipe(item: dict, default: str) -> Recipe:

@@ -106,7 +106,7 @@ def parse_tree(tree: dict) -> list[_Node]:
 
 def pack_items(items: list[tuple[int, dict]]) -> dict:
     """Dual items (with their node) as columns: one array each for the nodes, rows (−1: a clause
-    item), stated bounds, the masks of every layer one after the other, the stored ν in the same
+    item, −2: an emptiness item), stated bounds, the masks of every layer one after the other, the stored ν in the same
     order, and the weights of the clause items — far smaller than one JSON object per item."""
     layers = sorted({int(j) for _, item in items for j in item["nu"]})
     masks, values, weights = [], [], []
@@ -115,10 +115,12 @@ def pack_items(items: list[tuple[int, dict]]) -> dict:
             entry = item["nu"][str(j)]
             masks.append(unpack(entry["mask"]).astype(bool))
             values.append(unpack(entry["values"]))
-        if item.get("row") is None:
+        if item.get("row") is None and not item.get("empty"):
             weights.append(unpack(item["weights"]))
-    return {"node": pack([n for n, _ in items], "i4"),
-            "row": pack([-1 if item.get("row") is None else item["row"] for _, item in items], "i4"),
+    def row(item: dict) -> int:
+        return -2 if item.get("empty") else (-1 if item.get("row") is None else int(item["row"]))
+
+    return {"node": pack([n for n, _ in items], "i4"), "row": pack([row(item) for _, item in items], "i4"),
             "item_bound": pack([item["bound"] for _, item in items]), "layers": layers,
             "mask": pack(np.concatenate(masks) if masks else np.zeros(0, bool), "b1"),
             "item_values": pack(np.concatenate(values) if values else np.zeros(0)),
@@ -141,11 +143,13 @@ def unpack_items(columns: dict, sizes: list[int], count: int) -> dict[int, list[
         if not 0 <= n < count:
             raise EvidenceError(f"an item names node {n} of {count}")
         item: dict = {"kind": "dual", "bound": float(b), "row": None if r < 0 else int(r), "nu": {}}
+        if r == -2:
+            item["empty"] = True
         for j in layers:
             m = mask[bit:bit + sizes[j]]
             item["nu"][str(j)] = {"mask": m, "values": values[val:val + int(m.sum())]}
             bit, val = bit + sizes[j], val + int(m.sum())
-        if r < 0:
+        if r == -1:
             if clause >= len(weights):
                 raise EvidenceError("a clause item without weights")
             item["weights"], clause = weights[clause], clause + 1
@@ -187,7 +191,9 @@ class _Replay:
                 self.bad.append(f"node {n} item re-derives {got.value:.12g}, states {item.get('bound')}")
                 continue
             d.scale = max(d.scale, got.scale)
-            if row is None:
+            if item.get("empty"):
+                d.empty = d.empty or got.value > 0
+            elif row is None:
                 d.key = max(d.key, got.value)
             else:
                 d.out_lo[row] = max(d.out_lo[row], got.value)

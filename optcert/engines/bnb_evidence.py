@@ -43,8 +43,9 @@ class TreeRecorder:
         if leaf is not None:
             self.values[path] = float(leaf)
             self.items += [(path, item) for item in self.pending]
-            if leaf == math.inf and bounded is not None and bounded.bounds[b] is not None:
-                self.trusted[path] = "an exact-LP leaf proved empty by a phase-1 LP (its duals are not stored)"
+            if leaf == math.inf and bounded is not None and bounded.bounds[b] is not None and \
+                    not any(item.get("empty") for item in self.pending):
+                self.trusted[path] = "an exact-LP leaf proved empty by a phase-1 LP whose duals do not re-derive it"
         self.pending = []
         if self.checkable and bounded is not None and bounded.bounds[b] is not None and bounded.evidence:
             self.items += [(path, item) for item in self._alpha(bounded, b)]
@@ -81,11 +82,15 @@ class TreeRecorder:
         if not self.checkable or not answer.duals:
             return answer
         rows, key = answer.rows.copy(), answer.key
-        for objective, lowered, duals in answer.duals:
-            item = lp_item(self.cc, bounds, lowered, duals, RECIPE)
-            if item is None:
+        for objective, lowered, duals, empty in answer.duals:
+            if empty and any(p.get("empty") for p in self.pending):
+                continue                        # one proof of emptiness is enough
+            item = lp_item(self.cc, bounds, lowered, duals, RECIPE, empty)
+            if item is None or (empty and not item["bound"] > 0):
                 continue
-            if len(objective) == 1:
+            if empty:
+                item["row"] = None
+            elif len(objective) == 1:
                 item["row"] = int(objective[0])
                 rows[objective[0]] = max(rows[objective[0]], item["bound"] + self.cc.fold_error[objective[0]])
             else:
@@ -99,8 +104,11 @@ class TreeRecorder:
     def entry(self, status: str, rows: np.ndarray) -> dict:
         """The case's evidence entry: its tree when proved, else nothing (or trusted items)."""
         m = self.cc.case.spec.rows
-        if status == "proved" and self.checkable:
-            return {"case": self.cc.index, "tree": encode_tree(self.paths, self.values, self.items, self.trusted)}
+        if status == "proved" and self.checkable and () in self.paths:
+            try:
+                return {"case": self.cc.index, "tree": encode_tree(self.paths, self.values, self.items, self.trusted)}
+            except (KeyError, ValueError) as err:     # never lose a verdict over its certificate
+                return {**case_entry(self.cc.index, [None] * m), "note": f"tree not recorded: {err}"}
         if status == "proved":
             sound = self.cc.sound(rows)
             return case_entry(self.cc.index, [{"kind": "trusted", "bound": float(v), "why":

@@ -14,10 +14,12 @@ from optcert.checking.evidence import dual_items
 from optcert.compiled import CompiledCase
 
 
-def lp_item(cc: CompiledCase, bounds, lowered, row_duals: np.ndarray, recipe: str) -> dict | None:
+def lp_item(cc: CompiledCase, bounds, lowered, row_duals: np.ndarray, recipe: str,
+            empty: bool = False) -> dict | None:
     """The dual item of one LP solve over `bounds` (its lowering `lowered`, row duals y); None when
     an ANY clause's epigraph duals are all zero (its bound then came from the box of t: the rows'
-    own bounds, which their items hold)."""
+    own bounds, which their items hold). With `empty`, y are a phase-1 LP's duals proving the LP
+    infeasible: an emptiness item (no objective; a positive bound means no input is in the domain)."""
     info = lowered.info
     y = np.asarray(row_duals, dtype=np.float64)
     y = np.where(np.isfinite(y), y, 0.0)
@@ -30,14 +32,15 @@ def lp_item(cc: CompiledCase, bounds, lowered, row_duals: np.ndarray, recipe: st
     spec = cc.case.spec
     weights = np.zeros(spec.rows)
     rows = list(info["objective"].rows)
-    weights[rows] = 1.0 if len(rows) == 1 else np.maximum(y[info["rows"]["epigraph"]], 0.0)
-    if not np.any(weights > 0):
-        return None
+    if not empty:
+        weights[rows] = 1.0 if len(rows) == 1 else np.maximum(y[info["rows"]["epigraph"]], 0.0)
+        if not np.any(weights > 0):
+            return None
     L = len(cc.net.layers)
     item = dual_items(cc.base, list(bounds.lower[:L]), list(bounds.upper[:L]), spec.C, spec.d, nus,
                       weights[None], masks)[0]
     item["recipe"] = recipe
-    if len(rows) > 1:   # a clause item always names its weights, even a single one
+    if len(rows) > 1 and not empty:   # a clause item always names its weights, even a single one
         item["weights"] = pack(weights)
     return item
 

@@ -35,7 +35,17 @@ def run_bm_checked(problem: VerificationProblem, compiled: list[CompiledCase], o
 
 
 def attach(out: EngineOutput, compiled: list[CompiledCase], options) -> EngineOutput:
-    """`out` with certificate["evidence"] built from its certificate (module doc)."""
+    """`out` with certificate["evidence"] built from its certificate (module doc); without it (and
+    with a note) if that fails — a verdict is never lost over its certificate."""
+    try:
+        return _attach(out, compiled, options)
+    except (ValueError, KeyError, IndexError, ArithmeticError) as err:
+        out.certificate.pop(FLOOR_KEY, None)
+        out.certificate["evidence_note"] = f"no evidence stored: {type(err).__name__}: {err}"
+        return out
+
+
+def _attach(out: EngineOutput, compiled: list[CompiledCase], options) -> EngineOutput:
     from optcert.solve.progressive import tighten
 
     level = options.bounds.value

@@ -54,7 +54,7 @@ class LeafAnswer:
     key: float
     x: np.ndarray | None
     solved: bool
-    duals: tuple = ()     # (objective rows, lowering, row duals) of each LP solved (for certificates)
+    duals: tuple = ()     # (objective rows, lowering, row duals, infeasible?) of each LP (for certificates)
 
 
 class Task(Protocol):

@@ -67,6 +67,22 @@ def test_a_tree_missing_a_branch_does_not_cover_the_region():
     assert report.status is Status.INVALID and "cover" in report.summary()
 
 
+@pytest.mark.parametrize("combine", list(Combine))
+def test_exact_lp_leaves_and_their_emptiness_proofs_re_verify(combine):
+    """CROWN bounding without betas on a one-hidden-layer net leaves linear regions to exact LPs, many
+    of them infeasible: their phase-1 duals prove them empty to the checker."""
+    problem = needs_branching(4, combine, sizes=(3, 6, 3))
+    result = verify(problem, "bnb", 60, {"split": "relu", "attack": False, "bounding": "crown"})
+    assert result.verdict is Verdict.PROVED and result.certificate["cases"][0]["leaf_lps"] > 0
+    d = as_json(result)
+    tree = d["certificate"]["evidence"]["cases"][0]["tree"]
+    assert (unpack(tree["items"]["row"]) == -2).any(), "no emptiness proof was stored"
+    assert check(d, problem).status is Status.VALID
+    rng = np.random.default_rng(0)
+    for t in targets(d)["bound"]:
+        assert check(tampered(d, t, rng, reseal=True), problem).status is Status.INVALID, t.describe()
+
+
 def test_lp_bounding_is_marked_not_re_checkable():
     problem = needs_branching(1, Combine.ALL)
     result = verify(problem, "bnb", 60, {"bounding": "lp", "attack": False})
