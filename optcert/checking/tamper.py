@@ -54,8 +54,8 @@ def _walk(node: Any, path: tuple, out: list[Target]) -> None:
                 continue
             category = _KEYS.get(key)
             if category is not None and value is not None and not isinstance(value, (int, float)):
-                n = len(value) if isinstance(value, list) else int(np.prod(value.get("shape", [0])))
-                out += [Target(category, sub, i) for i in range(n)]
+                finite = np.isfinite(unpack(value).reshape(-1))     # an infinite stated value stays infinite
+                out += [Target(category, sub, int(i)) for i in np.flatnonzero(finite)]
             elif key == "bound" and kind is not None and isinstance(value, (int, float)) and np.isfinite(value):
                 out.append(Target("bound", sub, None))
             else:
