@@ -59,7 +59,7 @@ def tamper_trials(d: dict, problem, naive: int, adversarial: int, seed: int) -> 
     every stated number (a certificate that remains a proof)."""
     from optcert.checking.check import check_result
     from optcert.checking.report import Status
-    from optcert.checking.tamper import targets, tampered
+    from optcert.checking.tamper import tampered, targets
     from optcert.result import Result
 
     rng = np.random.default_rng(seed)
@@ -108,7 +108,8 @@ def run_one(family: str, row: dict, engine: str, options: dict, timeout: float, 
     tree = next((case.get("tree") for case in (evidence or {}).get("cases", []) if case and "tree" in case), None)
     return {"family": family, "instance": row["instance"], "expected": row["expected"], "engine": engine,
             "options": options, "verdict": result.verdict.value, "bound": result.bound, "timed_out": result.timed_out,
-            "engine_s": engine_wall, "result_bytes": len(text), "evidence_bytes": len(json.dumps(evidence)) if evidence else 0,
+            "engine_s": engine_wall, "result_bytes": len(text),
+            "evidence_bytes": len(json.dumps(evidence)) if evidence else 0,
             "tree_nodes": int(tree["layer"]["shape"][0]) if tree else 0,
             "check": report.status.value, "check_s": check_wall, "check_cpu_s": check_cpu,
             "first": None if first is None else f"{first.name}: {first.detail}",
