@@ -130,6 +130,9 @@ class QuadraticModel:
     V_ii − 2c_i v_i + c_i² ≤ r_i², e.g. from a box constraint v_i² − s_i v_i + p_i ≤ 0 with
     c = s/2, r² ≥ c² − p), so the centred matrix P' = H⁻¹PH⁻ᵀ, H = [1 0; c I], has
     tr(P') ≤ 1 + Σ r_i²; None when some variable has no box (then no trace bound exists).
+    `row_slack` t ≥ 0 (None: all 0): the rows the relaxation must hold at every network point are
+    ⟨Q_i, P⟩ ≤ t_i (inequality) and |⟨Q_i, P⟩| ≤ t_i (equality) — room for the rounding of
+    coefficients composed in floating point; a certificate from multipliers y subtracts Σ|y_i| t_i.
     """
 
     n: int
@@ -140,9 +143,13 @@ class QuadraticModel:
     equality: np.ndarray
     center: np.ndarray | None = None
     radius2: np.ndarray | None = None
+    row_slack: np.ndarray | None = None
 
     def __post_init__(self):
         s = self.slot_row.size
+        if self.row_slack is not None and (self.row_slack.shape != (self.constraints.shape[0],)
+                                           or not np.all(self.row_slack >= 0)):
+            raise ValueError("row_slack needs one nonnegative entry per constraint row")
         if self.slot_col.size != s or self.objective.size != s or self.constraints.shape[1] != s:
             raise ValueError("slot arrays, objective and constraint columns must agree")
         if np.any(self.slot_row > self.slot_col) or self.slot_col.max(initial=0) > self.n:
@@ -177,7 +184,7 @@ class QuadraticModel:
 
     def with_objective(self, objective: np.ndarray) -> "QuadraticModel":
         return QuadraticModel(self.n, self.slot_row, self.slot_col, np.asarray(objective, dtype=np.float64),
-                              self.constraints, self.equality, self.center, self.radius2)
+                              self.constraints, self.equality, self.center, self.radius2, self.row_slack)
 
 
 @dataclass(frozen=True, eq=False)

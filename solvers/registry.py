@@ -48,6 +48,11 @@ def _torch_lowrank() -> Backend:
     return BACKEND
 
 
+def _ipopt_lowrank() -> Backend:
+    from solvers.ipopt_lowrank import BACKEND
+    return BACKEND
+
+
 #: name -> loader of the adapter instance. Adding a backend is one loader and one line here.
 BACKENDS: dict[str, Callable[[], Backend]] = {
     "highs": _highs,
@@ -57,6 +62,7 @@ BACKENDS: dict[str, Callable[[], Backend]] = {
     "clarabel": _clarabel,
     "mosek": _mosek,
     "torch-lowrank": _torch_lowrank,
+    "ipopt-lowrank": _ipopt_lowrank,
 }
 
 #: The licence-free default per form kind.

@@ -1,8 +1,12 @@
 """One entry point for every bound method: `compute_bounds(net, given, method, settings)`.
 
-Methods, loosest and cheapest first: IBP (numpy float64 reference) ⊆ CROWN / Fast-Lin ⊆
-alpha-CROWN. Every result is intersected with `given` (IBP at least), so each method is never
-looser than the one before it on any layer, and all are certified (see crown.py).
+Methods, loosest and cheapest first: IBP (torch, batched) ⊆ CROWN / Fast-Lin ⊆ alpha-CROWN.
+Every result is intersected with `given` (IBP at least), so each method is never looser than the
+one before it on any layer, and all are certified (see crown.py). With `neurons=all` (the
+default: lowerings and SDP boxes want the tightest intervals on stable neurons too) every
+intermediate neuron is bounded by CROWN; with `neurons=unstable` a neuron that interval
+arithmetic already proves stable keeps that interval (its bounds do not enter any later CROWN
+bound, so the output bounds are the same) and the work shrinks to the unstable ones.
 """
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ from enum import Enum
 from typing import Sequence
 
 from optcert.bounds.alpha_crown import AlphaSettings, optimise
-from optcert.bounds.crown import LowerSlope, crown
-from optcert.bounds.interval import ibp
+from optcert.bounds.crown import LowerSlope, Neurons, crown
+from optcert.bounds.interval_batch import interval_batch
 from optcert.bounds.layer_bounds import Bounds
 from optcert.bounds.torch_net import DomainBatch, torch_net
 from optcert.errors import InvalidOptionError
@@ -30,12 +34,14 @@ class BoundMethod(Enum):
 
 @dataclass(frozen=True)
 class BoundSettings:
-    """Where and how the torch kernels run. `iterations`/`lr` are alpha-CROWN's Adam settings."""
+    """Where and how the torch kernels run. `iterations`/`lr` are alpha-CROWN's Adam settings;
+    `neurons`: which intermediate neurons CROWN bounds after interval arithmetic (module doc)."""
 
     device: str = "cpu"
     precision: Precision = Precision.FLOAT64
     iterations: int = 20
     lr: float = 0.1
+    neurons: Neurons = Neurons.ALL
 
     def __post_init__(self):
         check_device(self.device)
@@ -49,12 +55,13 @@ def compute_bounds(net: LayeredNet, given: Sequence[Bounds], method: BoundMethod
                    settings: BoundSettings | None = None, deadline: float = math.inf) -> list[Bounds]:
     """Certified bounds on every layer of `net` for each domain in `given` (input box and any
     known or split layer bounds). alpha-CROWN optimises the output layer only."""
-    if method is BoundMethod.IBP:
-        return [ibp(net, g.lower[0], g.upper[0], given=g) for g in given]
     settings = settings or BoundSettings()
     tn = torch_net(net, settings.device, settings.precision)
+    batch = DomainBatch.from_bounds(given, settings.device)
+    if method is BoundMethod.IBP:
+        return interval_batch(tn, batch).to_bounds()
     slope = LowerSlope.PARALLEL if method is BoundMethod.FASTLIN else LowerSlope.ADAPTIVE
-    domains = crown(tn, DomainBatch.from_bounds(given, settings.device), slope)
+    domains = crown(tn, batch, slope, neurons=settings.neurons)
     if method is BoundMethod.ALPHA_CROWN:
         domains = alpha_output(tn, domains, AlphaSettings(settings.iterations, settings.lr), deadline)
     return domains.to_bounds()

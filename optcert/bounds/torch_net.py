@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from optcert.bounds.layer_bounds import Bounds
+from optcert.bounds.rounding import to_precision_outward
 from optcert.ir.layered import LayeredNet
 from optcert.precision import Precision
 
@@ -36,10 +37,35 @@ class TorchNet:
         return len(self.biases)
 
     def abs_weights(self, layer: int) -> tuple:
-        """|W| of layer `layer` (0-based), made on first use (float32 error bounds need it)."""
+        """|W| of layer `layer` (0-based), made on first use (the rounding allowances need it)."""
         if layer not in self._abs:
-            self._abs[layer] = tuple(w.abs() for w in self.weights[layer])
+            self._abs[layer] = tuple(w.detach().abs() for w in self.weights[layer])
         return self._abs[layer]
+
+    def exact_affine(self, layer: int):
+        """(weights reading the input, bias) of layer `layer` (0-based) in float64: the network's own
+        values (the compute-precision tensors themselves when computing in float64)."""
+        import torch
+
+        if self.precision is Precision.FLOAT64:
+            return tuple(w for j, w in zip(self.sources[layer], self.weights[layer]) if j == 0), self.biases[layer]
+        key = ("exact", layer)
+        if key not in self._abs:
+            src = self.net.layers[layer]
+            dev = self.biases[layer].device
+            self._abs[key] = (tuple(torch.tensor(w, dtype=torch.float64, device=dev)
+                                    for j, w in zip(src.sources, src.weights) if j == 0),
+                              torch.tensor(src.bias, dtype=torch.float64, device=dev))
+        return self._abs[key]
+
+    def input_only(self, k: int) -> bool:
+        """True when layer k (1-based) reads only the input: interval arithmetic is then exact
+        up to rounding, and equal to CROWN's bound."""
+        return all(j == 0 for j in self.sources[k - 1])
+
+    def sizes(self) -> list[int]:
+        """[n_0, n_1, ..., n_L]."""
+        return self.net.sizes()
 
     def forward(self, x):
         """Pre-activations [ẑ_1 .. ẑ_L] for a batch x (B, n_0) (not rounding-safe)."""
@@ -83,6 +109,13 @@ class DomainBatch:
 
     lower: tuple
     upper: tuple
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def cached(self, key, make):
+        """`make()` computed once per batch and key (the kernels' per-layer preparations)."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     @property
     def size(self) -> int:
@@ -112,7 +145,7 @@ class DomainBatch:
         import torch
 
         def t(a):
-            a = torch.as_tensor(np.asarray(a, dtype=np.float64), device=torch.device(device))
+            a = torch.tensor(np.asarray(a, dtype=np.float64), device=torch.device(device))
             return a.reshape(1, -1) if a.ndim == 1 else a
 
         return cls((t(lo),), (t(hi),))
@@ -125,17 +158,18 @@ class DomainBatch:
 
     def layer(self, k: int, precision: Precision = Precision.FLOAT64):
         """(lo, hi) of layer k in `precision`, rounded outward so they still enclose the truth."""
-        import torch
-
-        lo, hi = self.lower[k], self.upper[k]
-        dt = precision.torch()
-        if dt == torch.float64:
-            return lo, hi
-        lo32, hi32 = lo.to(dt), hi.to(dt)
-        lo32 = torch.where(lo32.double() > lo, torch.nextafter(lo32, torch.full_like(lo32, -np.inf)), lo32)
-        hi32 = torch.where(hi32.double() < hi, torch.nextafter(hi32, torch.full_like(hi32, np.inf)), hi32)
-        return lo32, hi32
+        return self.cached(("layer", k, precision),
+                           lambda: to_precision_outward(self.lower[k], self.upper[k], precision))
 
     def extended(self, lo, hi) -> "DomainBatch":
-        """This batch with one more layer appended."""
-        return DomainBatch(self.lower + (lo,), self.upper + (hi,))
+        """This batch with one more layer appended (the earlier layers' preparations are kept)."""
+        return DomainBatch(self.lower + (lo,), self.upper + (hi,), dict(self._cache))
+
+    def take(self, idx) -> "DomainBatch":
+        """The domains at `idx` (a LongTensor), every layer (preparations are recomputed)."""
+        return DomainBatch(tuple(t[idx] for t in self.lower), tuple(t[idx] for t in self.upper))
+
+    def prefix(self, k: int) -> "DomainBatch":
+        """Layers 0..k only (the earlier layers' preparations are kept)."""
+        keep = {key: v for key, v in self._cache.items() if key[1] <= k}
+        return DomainBatch(self.lower[:k + 1], self.upper[:k + 1], keep)

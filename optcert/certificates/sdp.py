@@ -15,6 +15,10 @@ definiteness", BIT 46): if the float Cholesky of H = D̃ − σI succeeds, H + �
 (the factor 2 covers blocked LAPACK orderings, the last term the rounding of the shift). σ starts
 just below numpy's eigvalsh estimate and is lowered until the factorisation succeeds. λ is chosen
 by golden-section search on the concave function λ ↦ λ + T·min(0, λ_min(S − λE₀₀)).
+
+Row slack (`QuadraticModel.row_slack`, t): when the relaxation's rows need only hold within t at
+network points (⟨Q_i, P⟩ ≤ t_i, |⟨Q_i, P⟩| ≤ t_i on equalities), the Lagrangian loses at most
+Σ_i |y_i| t_i, which is subtracted (rounded up).
 """
 from __future__ import annotations
 
@@ -44,11 +48,12 @@ class SdpCertificate:
     trace_bound: float
     entry_error: float
     projected: int
+    slack_loss: float = 0.0
 
     def as_dict(self) -> dict:
         return {"bound": self.bound, "lambda": self.lam, "lambda_min_lower": self.lambda_min_lower,
                 "trace_bound": self.trace_bound, "entry_error_frobenius": self.entry_error,
-                "projected_multipliers": self.projected}
+                "projected_multipliers": self.projected, "slack_loss": self.slack_loss}
 
 
 def project(model: QuadraticModel, y: np.ndarray) -> np.ndarray:
@@ -193,8 +198,9 @@ def certify(model: QuadraticModel, y: np.ndarray, lam: float | None = None, sear
     yp = project(model, y)
     S, E = slack_matrix(model, yp)
     projected = int(np.sum(yp != np.where(np.isfinite(y), y, 0.0)))
+    loss = slack_loss(model, yp)
     if model.center is None:
-        return _certify_scaled(S, E, math.inf, lam, search, projected, deadline)
+        return _with_slack(_certify_scaled(S, E, math.inf, lam, search, projected, deadline), loss)
     r2 = model.radius2
     assert r2 is not None, "QuadraticModel sets center and radius2 together"
     w = np.sqrt(np.maximum(r2, 1e-300))
@@ -206,7 +212,23 @@ def certify(model: QuadraticModel, y: np.ndarray, lam: float | None = None, sear
         cert = _certify_scaled(A, F, float(np.nextafter(T, np.inf)), lam, search, projected, deadline)
         best = cert if best is None or cert.bound > best.bound else best
     assert best is not None
-    return best
+    return _with_slack(best, loss)
+
+
+def slack_loss(model: QuadraticModel, y: np.ndarray) -> float:
+    """An upper bound on Σ_i |y_i| t_i (0 without row slack)."""
+    if model.row_slack is None:
+        return 0.0
+    terms = np.abs(y) * model.row_slack
+    return float(np.nextafter(np.sum(terms) * (1 + (terms.size + 2) * _U), np.inf))
+
+
+def _with_slack(cert: SdpCertificate, loss: float) -> SdpCertificate:
+    if loss == 0.0:
+        return cert
+    bound = float(np.nextafter(cert.bound - loss - 2 * _U * abs(cert.bound), -np.inf))
+    return SdpCertificate(bound, cert.lam, cert.lambda_min_lower, cert.trace_bound, cert.entry_error,
+                          cert.projected, loss)
 
 
 def _certify_scaled(S: np.ndarray, E: np.ndarray, T: float, lam: float | None, search: bool,

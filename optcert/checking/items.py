@@ -10,27 +10,17 @@ import numpy as np
 from optcert.checking.arrays import unpack
 from optcert.checking.counterexample import zero_rule
 from optcert.checking.crown import Recipe, intermediate
+from optcert.checking.derived import Derived, EvidenceError
 from optcert.checking.dual import adaptive, margin_bound, stored
 from optcert.checking.evidence import normalised
 from optcert.checking.interval import affine
 from optcert.checking.net import CheckNet
 from optcert.spec.problem import Case
 
+__all__ = ["AGREE", "CaseBound", "CaseEvidence", "Derived", "EvidenceError", "agrees", "evaluate_with",
+           "with_output"]
+
 AGREE = 1e-9   # |re-derived − stated| ≤ AGREE·scale + 1e-12(1 + |stated|): rounding only, never a tamper
-
-
-class EvidenceError(ValueError):
-    """An item is malformed (unknown kind, wrong sizes, undecodable arrays)."""
-
-
-@dataclass(frozen=True)
-class Derived:
-    """A re-derived lower bound, its scale (Σ|parts|, for agreement) and whether only a solver
-    vouches for it (`trusted`: value is then the stated one, unverified)."""
-
-    value: float
-    scale: float
-    trusted: bool = False
 
 
 @dataclass
@@ -79,7 +69,7 @@ class CaseEvidence:
         if kind == "sdp":
             from optcert.checking.sdp import evaluate_sdp
 
-            return evaluate_sdp(self, item, row, recipe)
+            return evaluate_sdp(self.net, self.case, item, row, self.bounds(recipe))
         return evaluate_with(self.net, self.case, item, row, *self.bounds(recipe))
 
 

@@ -16,9 +16,10 @@ import math
 import numpy as np
 
 from optcert.checking.arrays import unpack
-from optcert.checking.items import CaseEvidence, Derived, EvidenceError
-from optcert.checking.net import SAFE, U, down, gamma, up
+from optcert.checking.derived import Derived, EvidenceError
+from optcert.checking.net import SAFE, CheckNet, U, down, gamma, up
 from optcert.checking.sdp_model import build
+from optcert.spec.problem import Case
 
 
 def _objective(net, case, row: int, index: dict):
@@ -136,24 +137,24 @@ def certify(S: np.ndarray, E: np.ndarray, centre, radius2, lam: float, trace: fl
     return max(results)
 
 
-def evaluate_sdp(ev: CaseEvidence, item: dict, row: int | None, recipe) -> Derived:
-    """An SDP/BM row item's bound re-derived over the checker's bounds by `recipe`."""
+def evaluate_sdp(net: CheckNet, case: Case, item: dict, row: int | None, bounds: tuple[list, list]) -> Derived:
+    """An SDP/BM row item's bound re-derived over the checker's bounds (layers 0..L, one domain)."""
     if row is None:
         raise EvidenceError("an SDP item bounds one row")
-    lower, upper = ev.bounds(recipe)
-    L = ev.net.depth
+    lower, upper = bounds
+    L = net.depth
     lo = [x[0] for x in lower[:L]]
     hi = [x[0] for x in upper[:L]]
     if any(np.any(~np.isfinite(a)) for a in lo + hi):
         raise EvidenceError("the SDP needs finite intermediate bounds")
     hidden, triangle = bool(item.get("hidden_boxes", True)), bool(item.get("triangle", True))
-    model, index = build(ev.net, lo, hi, hidden, triangle)
+    model, index = build(net, lo, hi, hidden, triangle)
     y = unpack(item["multipliers"])
     _, _, _, _, equality = model.arrays()
     if y.shape != (model.m,) or not np.all(np.isfinite(y)) or np.any(y[~equality] < 0):
         raise EvidenceError(f"{y.size} multipliers for {model.m} constraints, which must be finite and "
                             "non-negative on inequality rows (they are stored projected)")
-    S, E = slack(model, _objective(ev.net, ev.case, row, index), y, model.n + 1)
+    S, E = slack(model, _objective(net, case, row, index), y, model.n + 1)
     centre = np.concatenate(model.centre) if hidden else None
     radius2 = np.concatenate(model.radius2) if hidden else None
     bound, scale = certify(S, E, centre, radius2, float(item["lambda"]), item.get("trace_bound"))

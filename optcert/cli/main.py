@@ -23,7 +23,7 @@ from optcert.cli import stdout
 from optcert.errors import EXIT_CODES, OptcertError
 
 COMMANDS = ("verify", "check", "run", "vnncomp", "info", "engines", "solvers", "export", "gap", "bench", "sweep-status",
-            "demo")
+            "demo", "train")
 
 
 class _Parser(argparse.ArgumentParser):

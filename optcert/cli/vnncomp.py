@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    import sys
+
     from optcert.outputs import output_file, write_text
 
     output_file(args.result, "result file")
@@ -37,10 +39,13 @@ def run(args) -> int:
         if not (args.timeout > 0 and math.isfinite(args.timeout)):
             raise UsageError(f"timeout must be a positive number of seconds, got {args.timeout:g}")
         from optcert.options import parse_pairs
-        from optcert.vnncomp import run_instance
+        from optcert.vnncomp import process_started, run_instance
 
+        # a process started as `optcert vnncomp ...` counts its budget from its own start, as the
+        # competition does; a call of main([...]) inside a longer-lived process counts from the call
+        started = process_started() if NAME in sys.argv[1:3] else None
         result = run_instance(args.network, args.property, args.result, args.timeout,
-                              parse_pairs(args.option), args.engine, args.threads)
+                              parse_pairs(args.option), args.engine, args.threads, started=started)
     except (OptcertError, Exception):
         write_text(args.result, "error\n")
         raise

@@ -1,7 +1,9 @@
 """`bnb` engine: complete verification by branch and bound (coordinator in optcert/bnb.py).
 
 Per case, on the spec-folded net:
-1. PGD on every clause of every case first (cheap falsification), candidates re-checked;
+1. the falsifier (search/falsify.py: APGD from diverse starts, two losses) on every case first,
+   candidates re-checked; every bounded domain then offers the relaxation's optimal input as a
+   candidate too (coordinator.py), and short PGD runs start from the most promising domains' ones;
 2. the root domain (the case box with IBP bounds) and every child are bounded in batches by the
    chosen `bounding` function (table `BOUNDING`):
    * `crown`: CROWN on every ReLU layer under the domain's splits (recomputed from the first layer
@@ -34,10 +36,11 @@ from optcert.compiled import CompiledCase
 from optcert.engines.bnb_evidence import TreeRecorder, empty_evidence
 from optcert.errors import InvalidOptionError
 from optcert.precision import check_device
-from optcert.search.attack import AttackOptions, pgd_case
 from optcert.search.bounding import BOUNDING, Bounding, CaseContext
 from optcert.search.branching import Rule, Split, decide, row_weights, use_input_split
 from optcert.search.coordinator import Search, SearchSettings
+from optcert.search.falsify import FalsifySettings, falsify
+from optcert.search.input_split import InputSplitSearch, InputSplitSettings
 from optcert.search.leaves import exact_leaf
 from optcert.spec.problem import Combine, VerificationProblem
 
@@ -45,11 +48,13 @@ from optcert.spec.problem import Combine, VerificationProblem
 @dataclass(frozen=True)
 class BnbOptions:
     """`bounding`: per-domain bound (crown | alpha-crown | lp | bm); `split`: auto (input bisection for
-    ≤ 8 inputs) | relu | input; `branching`: ReLU rule (babsr | widest); `batch`: domains bounded
+    ≤ 8 inputs) | relu | input; `branching`: ReLU rule (babsr | widest | fsb); `batch`: domains bounded
     per call; `max_domains`: queue cap (the run stops UNKNOWN beyond it); `node_limit`: domains
     bounded at most; `alpha_iterations`/`lr`: Adam on the output slopes (and betas);
     `beta`: optimise split multipliers too; `attack`: PGD at the start and on open domains;
-    `seed`: PGD seed; `device`: torch device; `progress`: progress line on a terminal."""
+    `seed`: PGD seed; `device`: torch device; `progress`: progress line on a terminal;
+    `deep_alpha` > 0: on ReLU-split domains with at least this many splits, re-optimise the
+    intermediate layers by alpha-CROWN (0: off)."""
 
     bounding: Bounding = Bounding.ALPHA_CROWN
     split: Split = Split.AUTO
@@ -64,9 +69,12 @@ class BnbOptions:
     seed: int = 0
     device: str = "cpu"
     progress: bool = False
+    deep_alpha: int = 0
 
     def __post_init__(self):
         check_device(self.device)
+        if self.deep_alpha < 0:
+            raise InvalidOptionError(f"option 'deep_alpha' must be ≥ 0, got {self.deep_alpha}")
         for name in ("batch", "max_domains", "node_limit"):
             if getattr(self, name) < 1:
                 raise InvalidOptionError(f"option {name!r} must be ≥ 1, got {getattr(self, name)}")
@@ -83,8 +91,10 @@ class CaseTask:
 
     def __init__(self, problem: VerificationProblem, cc: CompiledCase, options: BnbOptions, out: EngineOutput):
         self.problem, self.cc, self.options, self.out = problem, cc, options, out
+        inputs = use_input_split(options.split, cc.net.n_inputs)
         self.ctx = CaseContext(cc, options.device, options.alpha_iterations, options.lr, options.beta,
-                               alpha_rows=not use_input_split(options.split, cc.net.n_inputs))
+                               alpha_rows=not inputs, fsb=options.branching is Rule.FSB and not inputs,
+                               deep_splits=0 if inputs else options.deep_alpha)
         self.root = cc.ibp
         self.any_case = cc.case.combine is Combine.ANY
         self.max_fold = float(np.max(cc.fold_error, initial=0.0))
@@ -92,6 +102,7 @@ class CaseTask:
         self.generator_seed = options.seed
         self.best_margin = math.inf
         self.trace = TreeRecorder(cc, options.bounding in (Bounding.CROWN, Bounding.ALPHA_CROWN))
+        self.hints: np.ndarray | None = None
 
     def bound(self, domains, start, deadline):
         return self.bounding(self.ctx, domains, start, deadline)
@@ -120,22 +131,39 @@ class CaseTask:
             self.out.candidates.append((self.cc.index, x))
         return found
 
+    def screen(self, points: np.ndarray) -> np.ndarray | None:
+        """The point (B, n_0) with the lowest case margin on the folded net (float64), if it beats
+        the best seen so far; check() then re-checks it on the original graph."""
+        points = np.clip(points, self.cc.lo, self.cc.hi)
+        margins = self.cc.case.case_margin(self.cc.net.forward(points)[-1])
+        i = int(np.argmin(margins))
+        if margins[i] < self.best_margin:
+            self.hints = points[np.argsort(margins)[:8]]
+            return points[i]
+        return None
+
     def attack(self, domains, deadline):
         if not self.options.attack or not domains:
             return []
         self.generator_seed += 1
-        return attack_boxes(self.ctx, domains, self.generator_seed, deadline)
+        return attack_boxes(self.ctx, domains, self.generator_seed, deadline, hints=self.hints)
+
+
+def falsify_cases(compiled, tasks, seed: int, device: str, deadline: float) -> bool:
+    """The falsifier on every case until `deadline`, time shared equally; True if a counterexample
+    re-checks."""
+    for left, (cc, task) in enumerate(zip(compiled, tasks)):
+        share = (deadline - time.monotonic()) / (len(compiled) - left) if math.isfinite(deadline) else math.inf
+        if falsify(cc, FalsifySettings(seed=seed, device=device), min(deadline, time.monotonic() + share),
+                   task.check).found:
+            return True
+    return False
 
 
 def _attack_all(problem, compiled, tasks, options: BnbOptions, deadline: float, out: EngineOutput) -> bool:
-    """PGD on every clause of every case (≤ 10% of the time); True if a counterexample re-checks."""
+    """The falsifier on every case (≤ 10% of the time); True if a counterexample re-checks."""
     stop = time.monotonic() + (deadline - time.monotonic()) / 10 if math.isfinite(deadline) else math.inf
-    for cc, task in zip(compiled, tasks):
-        found = pgd_case(cc, AttackOptions(seed=options.seed, device=options.device, budget=2e7), stop)
-        for attempt in found:
-            if task.check(attempt.x):
-                return True
-    return False
+    return falsify_cases(compiled, tasks, options.seed, options.device, min(stop, time.monotonic() + 30.0))
 
 
 def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options: BnbOptions,
@@ -159,14 +187,19 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
         for left, (cc, task) in enumerate(zip(compiled, tasks)):
             share = (deadline - time.monotonic()) / (len(compiled) - left) if math.isfinite(deadline) else math.inf
             case_deadline = min(deadline, time.monotonic() + share)
-            settings = SearchSettings(options.batch, _domain_cap(cc, options), options.node_limit,
+            settings = SearchSettings(options.batch, domain_cap(cc, options), options.node_limit,
                                       attack_every=5 if options.attack else 0)
             def report(text: str, k: int = cc.index) -> None:
                 update(f"case {k}: {text}")
-            result = Search(task, settings, case_deadline, report).run(task.any_case)
+            if use_input_split(options.split, cc.net.n_inputs):   # batched, tensors only (input_split.py)
+                result = InputSplitSearch(cc, task.check, _input_settings(options), case_deadline,
+                                          options.device).run()
+            else:
+                result = Search(task, settings, case_deadline, report).run(task.any_case)
             out.lower[cc.index] = result.rows
             case_lower[cc.index] = result.key
-            out.certificate["cases"].append({"case": cc.index, "status": result.status, **result.stats})
+            out.certificate["cases"].append({"case": cc.index, "status": result.status, **result.stats,
+                                             "deep_domains": task.ctx.deep_domains})
             evidence["cases"][cc.index] = task.trace.entry(result.status, result.rows)
             if result.status == "falsified":
                 return out
@@ -177,10 +210,17 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
     return out
 
 
+def _input_settings(options: BnbOptions) -> InputSplitSettings:
+    """Input splitting bounds at least 1024 domains per call and keeps up to 100,000 open (as
+    tensors: the box, the rows' bounds and the hidden layers' bounds of each)."""
+    return InputSplitSettings(batch=max(options.batch, 1024), max_domains=max(options.max_domains, 100_000),
+                              node_limit=options.node_limit)
+
+
 MEMORY_BUDGET = 2 * 2 ** 30   # bytes of queued domain bounds, whatever max_domains says
 
 
-def _domain_cap(cc: CompiledCase, options: BnbOptions) -> int:
+def domain_cap(cc: CompiledCase, options: BnbOptions) -> int:
     """max_domains, lowered so that the queued bounds (two float64 per neuron) fit MEMORY_BUDGET."""
     per_domain = 16 * sum(a.size for a in cc.ibp.lower) + 512
     return max(2 * options.batch, min(options.max_domains, MEMORY_BUDGET // per_domain))
@@ -195,8 +235,10 @@ def _reason(case: int, status: str) -> str:
 
 # ---- attacks inside the search ------------------------------------------------------------------------
 def attack_boxes(ctx: CaseContext, domains, seed: int, deadline: float, steps: int = 20,
-                 restarts: int = 4) -> list[np.ndarray]:
-    """Best input per domain box from a short signed-gradient PGD on the case margin."""
+                 restarts: int = 4, hints: np.ndarray | None = None) -> list[np.ndarray]:
+    """Best input per domain box from a short signed-gradient PGD on the case margin, started from
+    the box centre, random points and (when given) `hints`: the best relaxation optima screened
+    so far, clipped into each box."""
     import torch
 
     lo = torch.as_tensor(np.stack([d.lower[0] for d in domains]), device=ctx.device).repeat_interleave(restarts, 0)
@@ -204,6 +246,9 @@ def attack_boxes(ctx: CaseContext, domains, seed: int, deadline: float, steps: i
     gen = torch.Generator(device=ctx.device).manual_seed(seed)
     x = lo + (hi - lo) * torch.rand(lo.shape, generator=gen, dtype=torch.float64, device=ctx.device)
     x[::restarts] = (lo[::restarts] + hi[::restarts]) / 2
+    if hints is not None and restarts > 1:
+        h = torch.as_tensor(hints[np.arange(len(domains)) % len(hints)], device=ctx.device)
+        x[1::restarts] = torch.minimum(torch.maximum(h, lo[1::restarts]), hi[1::restarts])
     best_x, best_v = x.clone(), torch.full((x.shape[0],), math.inf, dtype=torch.float64, device=ctx.device)
     for t in range(steps + 1):
         x.requires_grad_(True)

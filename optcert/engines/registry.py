@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any, Callable, Mapping
 
 from optcert.engines.attack import run_attack
+from optcert.engines.auto import AutoOptions, run_auto
 from optcert.engines.bnb import BnbOptions, run_bnb
 from optcert.engines.bounds import (
     AlphaCrownOptions,
@@ -18,14 +19,17 @@ from optcert.engines.bounds import (
     run_interval,
 )
 from optcert.engines.linear import LpOptions, MilpOptions, run_lp, run_milp
+from optcert.engines.lipschitz import LipschitzOptions, run_lipschitz
 from optcert.engines.sdp import BmOptions, SdpOptions
 from optcert.engines.sdp_evidence import run_bm_checked, run_sdp_checked
+from optcert.engines.smoothing import SmoothingOptions, run_smoothing
 from optcert.errors import InvalidOptionError
 from optcert.options import build_options
 from optcert.search.attack import AttackOptions
 
 
 class Engine(Enum):
+    AUTO = "auto"
     ATTACK = "attack"
     INTERVAL = "interval"
     CROWN = "crown"
@@ -35,6 +39,8 @@ class Engine(Enum):
     SDP = "sdp"
     BM = "bm"
     BNB = "bnb"
+    LIPSCHITZ = "lipschitz"
+    SMOOTHING = "smoothing"
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,9 @@ class EngineEntry:
 
 
 ENGINES: dict[Engine, EngineEntry] = {
+    Engine.AUTO: EngineEntry(AutoOptions, run_auto,
+                             "portfolio: falsifier, then input / ReLU splitting and MILP chosen and interleaved "
+                             "by measured progress: PROVED / FALSIFIED, complete"),
     Engine.ATTACK: EngineEntry(AttackOptions, run_attack, "PGD attack: FALSIFIED or UNKNOWN"),
     Engine.INTERVAL: EngineEntry(IntervalOptions, run_interval, "interval bound propagation (IBP): PROVED or UNKNOWN"),
     Engine.CROWN: EngineEntry(CrownOptions, run_crown,
@@ -66,9 +75,14 @@ ENGINES: dict[Engine, EngineEntry] = {
                            "PROVED, FALSIFIED (PGD warm starts and factor points) or UNKNOWN"),
     Engine.BNB: EngineEntry(BnbOptions, run_bnb,
                             "branch and bound (batched alpha/beta-CROWN, LP leaves): PROVED / FALSIFIED, complete"),
+    Engine.LIPSCHITZ: EngineEntry(LipschitzOptions, run_lipschitz,
+                                  "global Lipschitz bound (proven spectral norms) × L2 radius: PROVED or UNKNOWN"),
+    Engine.SMOOTHING: EngineEntry(SmoothingOptions, run_smoothing,
+                                  "randomized smoothing CERTIFY: always UNKNOWN for the network; the smoothed "
+                                  "classifier's verdict is in the certificate"),
 }
 
-DEFAULT_ENGINE = Engine.INTERVAL
+DEFAULT_ENGINE = Engine.AUTO
 
 
 def engine_from(name: str | Engine) -> Engine:

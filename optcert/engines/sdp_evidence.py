@@ -84,7 +84,7 @@ def _stated(cc: CompiledCase, bounds, item: dict, row: int) -> float:
     ev = CaseEvidence(from_layered(cc.base), cc.case)
     recipe = Recipe(item["recipe"]) if item["recipe"] in {r.value for r in Recipe} else Recipe.CROWN
     ev.given(recipe, list(bounds.lower[:L]), list(bounds.upper[:L]))
-    return evaluate_sdp(ev, item, row, recipe).value
+    return evaluate_sdp(ev.net, cc.case, item, row, ev.bounds(recipe)).value
 
 
 def _inequality_rows(cc: CompiledCase, bounds, options) -> np.ndarray:

@@ -1,29 +1,36 @@
-"""A ReLU network as a QCQP over v = (x, z_1, …, z_{L−1}), and its Shor relaxation
+"""A ReLU network as a QCQP over the variables v it cannot resolve, and its Shor relaxation
 (`QuadraticModel`) — the common source of the full SDP and the rank-r Burer–Monteiro forms.
 
 Raghunathan, Steinhardt & Liang 2018 ("Semidefinite relaxations for certifying robustness to
-adversarial examples"); the rank-r view is Chiu & Zhang 2023. Per ReLU layer k, with
-ẑ = Σ_j W_kj z_j + b_k and pre-activation bounds [l, u]:
-  inactive (u ≤ 0)   dropped (z = 0): no variable, no row;
-  active   (l ≥ 0)   z − ẑ = 0                            (linear);
-  unstable           −z ≤ 0,  ẑ − z ≤ 0                    (linear),
-                     z² − z·ẑ = 0                           (lifted complementarity).
-  unstable, `triangle` z − Σ c_j v_j + K ≤ 0                 (linear: the LP chord, optional),
+adversarial examples"); the rank-r view is Chiu & Zhang 2023. v holds the free inputs (lo < hi; a
+fixed input is a constant) and, per ReLU layer k, the kept neurons (lowerings/substitution.py), with
+ẑ = Â v their composed pre-activations and [l, u] their bounds:
+  inactive (u ≤ 0)   no variable (z = 0);
+  active   (l ≥ 0)   `ActiveMode.SUBSTITUTE` (default): no variable, z := ẑ in every later layer —
+                     the exact lifting of z = ẑ (DESIGN.md);  `LIFT`: a variable with z − ẑ = 0 and
+                     the lifted z² − z·ẑ = 0 (the seed's model);  `EQUATION`: z − ẑ = 0 only (loose:
+                     its lifted row stays free, kept for comparison);
+  unstable           −z ≤ 0,  ẑ − z ≤ 0 (linear),  z² − z·ẑ = 0 (lifted complementarity);
+  unstable, `triangle` z − Σ c_j v_j + K ≤ 0 (linear: the LP chord, optional),
+  stable with a 0 bound  −ẑ ≤ 0 (active, l = 0) or ẑ ≤ 0 (inactive, u = 0): a branch-and-bound split,
 with c_j = fl(s w_j), s = fl(u/(u − l)), and K = fl(s l) − fl(s b) lowered by a margin δ that covers
 every rounding (of s, of each c_j times the largest |v_j| the boxes allow, of K) — so the cut is
 implied by z ≤ u(ẑ − l)/(u − l) on the box and never removes a network point. With the cuts the
 SDP is at least as tight as the LP triangle relaxation over the same bounds (Batten et al. 2021,
 "Efficient neural network verification via layer-based semidefinite relaxations and linear cuts").
-Boxes (x ∈ [l₀, u₀] always; z ∈ post-activation bounds with `hidden_boxes`) as v_i² − s v_i + p ≤ 0
+Boxes (free inputs always; kept neurons with `hidden_boxes`) as v_i² − s v_i + p ≤ 0
 with s = fl(l + u) and p rounded *down* below min(s l − l², s u − u²), so each is valid on the
-whole interval despite rounding. Every other coefficient is a weight, a bias or ±1 — exact.
-Each box gives its variable a centre c = s/2 (exact) and r² = c² − p rounded up, the radius of
-the centred trace bound the certificate uses (see `QuadraticModel`); without hidden boxes the
-model has no centre (no trace bound).
+whole interval despite rounding. Each box gives its variable a centre c = s/2 (exact) and
+r² = c² − p rounded up, the radius of the centred trace bound the certificate uses (see
+`QuadraticModel`); without hidden boxes the model has no centre (no trace bound).
+Composed coefficients (substituted neurons, fixed inputs) are rounded: each row touching them gets a
+`row_slack` covering that error at every network point, and the objective's constant is lowered by
+its error — so every network point stays feasible and the objective never overestimates.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,13 +39,22 @@ from optcert.bounds.layer_bounds import Bounds
 from optcert.errors import LoweringError
 from optcert.forms import Lowered, QuadraticModel
 from optcert.ir.layered import LayeredNet
+from optcert.lowerings.substitution import Composed, Layout, compose, layout
 
 _U = 2.0 ** -53
 
 
+class ActiveMode(Enum):
+    """How stably active neurons enter the relaxation (module doc)."""
+
+    SUBSTITUTE = "substitute"
+    LIFT = "lift"
+    EQUATION = "equation"
+
+
 @dataclass
 class _Rows:
-    """Constraint triplets (row, a, b, value) over P indices, collected in bulk."""
+    """Constraint triplets (row, a, b, value) over P indices and row slacks, collected in bulk."""
 
     rows: list
     a: list
@@ -46,9 +62,11 @@ class _Rows:
     vals: list
     equality: list
     groups: dict
+    slack: list
     m: int = 0
 
-    def add(self, name: str, count: int, row_local, a, b, vals, equality: bool) -> None:
+    def add(self, name: str, count: int, row_local, a, b, vals, equality: bool, slack=None) -> None:
+        self.slack.append(np.zeros(count) if slack is None else np.asarray(slack, dtype=np.float64))
         self.rows.append(np.asarray(row_local, dtype=np.int64) + self.m)
         self.a.append(np.asarray(a, dtype=np.int64))
         self.b.append(np.asarray(b, dtype=np.int64))
@@ -70,22 +88,15 @@ def safe_box(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return s, p, np.nextafter((c * c) * (1 + 4 * _U) - p + 4 * _U * np.abs(p), np.inf) + 1e-300
 
 
-def _affine(layer, index: dict, k_rows: np.ndarray):
-    """Entries (neuron, P index, weight) of ẑ_k restricted to neurons `k_rows`, skipping sources
-    that have no variable (inactive neurons, z = 0)."""
-    out_n, out_p, out_w = [], [], []
-    for j, w in zip(layer.sources, layer.weights):
-        cols = index[j]
-        keep = np.flatnonzero(cols >= 0)
-        sub = w[np.ix_(k_rows, keep)]
-        r, c = np.nonzero(sub)
-        out_n.append(r)
-        out_p.append(cols[keep][c])
-        out_w.append(sub[r, c])
-    return np.concatenate(out_n), np.concatenate(out_p), np.concatenate(out_w)
+def _rows_of(comp: Composed, sel: np.ndarray):
+    """(neuron, P index ≥ 1, weight) of the composed pre-activations of neurons `sel`, their
+    constants and error bounds."""
+    sub = comp.A[sel]
+    coo = sp.csr_matrix(sub[:, 1:]).tocoo()
+    return coo.row, coo.col + 1, coo.data, sub[:, [0]].toarray().ravel(), comp.error[sel]
 
 
-def _triangle_rows(R: _Rows, k: int, sel, nrn, p, w, z, b, lo, hi, mag: np.ndarray) -> None:
+def _triangle_rows(R: _Rows, k: int, sel, nrn, p, w, z, b, err, lo, hi, mag: np.ndarray) -> None:
     """The rounding-safe LP chord of the unstable neurons `sel` (module doc); `mag[q]` bounds |v_q|."""
     m = sel.size
     l, u = lo[sel], hi[sel]
@@ -99,31 +110,52 @@ def _triangle_rows(R: _Rows, k: int, sel, nrn, p, w, z, b, lo, hi, mag: np.ndarr
     K = np.nextafter(K - delta, -np.inf)
     ids = np.arange(m)
     R.add(f"relu_triangle{k}", m, np.r_[ids, nrn, ids], np.zeros(2 * m + nrn.size), np.r_[z, p, np.zeros(m)],
-          np.r_[np.ones(m), -c, K], False)
+          np.r_[np.ones(m), -c, K], False, _up(s * err * (1 + 4 * _U)))
 
 
-def _relu_rows(R: _Rows, k: int, layer, index: dict, lo, hi, var: np.ndarray, mag: np.ndarray | None) -> None:
-    """Rows of ReLU layer k (module doc); `var[i]` is the P index of z_k[i] (−1 if inactive);
+def _relu_rows(R: _Rows, k: int, comp: Composed, var: np.ndarray, lo, hi, mode: "ActiveMode",
+               mag: np.ndarray | None) -> None:
+    """Rows of ReLU layer k (module doc) over its kept neurons; `var[i]` is the P index of z_k[i];
     `mag` (bounds on |v| by P index) adds the triangle cuts when given."""
-    active, unstable = np.flatnonzero(lo >= 0), np.flatnonzero((lo < 0) & (hi > 0))
+    unstable = np.flatnonzero((lo < 0) & (hi > 0))
+    active = np.flatnonzero((lo >= 0) & (hi > 0) & (var >= 0))
+    _sign_rows(R, k, comp, np.flatnonzero((lo == 0) & (hi > 0) & (var < 0)), -1.0)
+    _sign_rows(R, k, comp, np.flatnonzero((hi == 0) & (lo < 0)), 1.0)
     for name, sel in (("active", active), ("unstable", unstable)):
         if sel.size == 0:
             continue
-        nrn, p, w = _affine(layer, index, sel)
-        z, b = var[sel], layer.bias[sel]
-        m = sel.size
+        nrn, p, w, b, err = _rows_of(comp, sel)
+        z, m, u = var[sel], sel.size, hi[sel]
         ids = np.arange(m)
-        if name == "active":  # z − Σ w p − b = 0
-            R.add(f"active{k}", m, np.r_[ids, nrn, ids], np.r_[np.zeros(m), np.zeros(nrn.size), np.zeros(m)],
-                  np.r_[z, p, np.zeros(m)], np.r_[np.ones(m), -w, -b], True)
-            continue
-        R.add(f"relu_nonneg{k}", m, ids, np.zeros(m), z, -np.ones(m), False)
-        R.add(f"relu_ge{k}", m, np.r_[nrn, ids, ids], np.zeros(nrn.size + 2 * m), np.r_[p, np.zeros(m), z],
-              np.r_[w, b, -np.ones(m)], False)
-        R.add(f"relu_comp{k}", m, np.r_[ids, nrn, ids], np.r_[z, z[nrn], np.zeros(m)], np.r_[z, p, z],
-              np.r_[np.ones(m), -w, -b], True)
-        if mag is not None:
-            _triangle_rows(R, k, sel, nrn, p, w, z, b, lo, hi, mag)
+        if name == "active":  # z − ẑ = 0
+            R.add(f"active{k}", m, np.r_[ids, nrn, ids], np.zeros(2 * m + nrn.size), np.r_[z, p, np.zeros(m)],
+                  np.r_[np.ones(m), -w, -b], True, err)
+            if mode is ActiveMode.EQUATION:
+                continue
+        else:
+            R.add(f"relu_nonneg{k}", m, ids, np.zeros(m), z, -np.ones(m), False)
+            R.add(f"relu_ge{k}", m, np.r_[nrn, ids, ids], np.zeros(nrn.size + 2 * m), np.r_[p, np.zeros(m), z],
+                  np.r_[w, b, -np.ones(m)], False, err)
+        R.add(f"relu_comp{k}" if name == "unstable" else f"active_comp{k}", m, np.r_[ids, nrn, ids],
+              np.r_[z, z[nrn], np.zeros(m)], np.r_[z, p, z], np.r_[np.ones(m), -w, -b], True,
+              _up(u * err * (1 + 4 * _U)))
+        if mag is not None and name == "unstable":
+            _triangle_rows(R, k, sel, nrn, p, w, z, b, err, lo, hi, mag)
+
+
+def _sign_rows(R: _Rows, k: int, comp: Composed, sel: np.ndarray, sign: float) -> None:
+    """sign·ẑ ≤ 0 for stable neurons whose bound is 0 — the split constraints of a branch-and-bound
+    domain (ẑ ≥ 0 on a substituted neuron, ẑ ≤ 0 on a dropped one), lost otherwise."""
+    if sel.size == 0:
+        return
+    nrn, p, w, b, err = _rows_of(comp, sel)
+    m = sel.size
+    R.add(f"split_sign{k}", m, np.r_[nrn, np.arange(m)], np.zeros(nrn.size + m), np.r_[p, np.zeros(m, np.int64)],
+          sign * np.r_[w, b], False, err)
+
+
+def _up(t: np.ndarray) -> np.ndarray:
+    return np.where(t > 0, np.nextafter(t, np.inf), 0.0)
 
 
 def _box_rows(R: _Rows, name: str, var: np.ndarray, lo, hi) -> tuple[np.ndarray, np.ndarray]:
@@ -137,46 +169,66 @@ def _box_rows(R: _Rows, name: str, var: np.ndarray, lo, hi) -> tuple[np.ndarray,
 
 
 def relu_qcqp(net: LayeredNet, bounds: Bounds, row: int = 0, hidden_boxes: bool = True,
-              triangle: bool = False) -> Lowered[QuadraticModel]:
+              triangle: bool = False, active: ActiveMode = ActiveMode.SUBSTITUTE) -> Lowered[QuadraticModel]:
     """The SDP relaxation of min over the input box of output `row` of `net` (module doc), with
     the LP chord of every unstable neuron as a linear cut when `triangle`.
 
-    `columns` maps "x" and f"z{k}" to slices of v (P index − 1) — z{k} holds the non-inactive
-    neurons in order; info["layers"][k] gives each neuron's v index (−1 if inactive), info["rows"]
-    the row groups. Raises LoweringError on non-finite bounds or lo > hi.
+    `columns` maps "x" (the free inputs) and f"z{k}" (layer k's kept neurons, in order) to slices of
+    v (P index − 1); info: "layout" (lowerings/substitution.Layout: free inputs, fixed values, each
+    neuron's P index or INACTIVE/SUBSTITUTED), "layers" (k → each neuron's v index, −1 if not a
+    variable), "rows" (row groups), "row", "active" (the mode). Use `network_point` and
+    `input_point` to map between inputs and v. Raises LoweringError on non-finite bounds or lo > hi.
     """
     _check(bounds, len(net.layers))
-    R = _Rows([], [], [], [], [], {})
-    n0 = net.n_inputs
-    index = {0: np.arange(1, n0 + 1)}
-    columns, layers, nvar = {"x": slice(0, n0)}, {}, n0
-    traces = [_box_rows(R, "box_x", index[0], bounds.lower[0], bounds.upper[0])]
-    # |v| bounds by P index for the cuts, grown layer by layer: inputs from their box, z_k ∈ [0, u_k]
-    mag = np.r_[0.0, np.maximum(np.abs(bounds.lower[0]), np.abs(bounds.upper[0]))] if triangle else None
-    for k, layer in enumerate(net.hidden, start=1):
-        lo, hi = bounds.lower[k], bounds.upper[k]
-        live = np.flatnonzero(hi > 0)
-        var = np.full(lo.size, -1)
-        var[live] = nvar + 1 + np.arange(live.size)
-        columns[f"z{k}"] = slice(nvar, nvar + live.size)
-        nvar += live.size
-        _relu_rows(R, k, layer, index, lo, hi, var, mag)   # its cuts read only earlier layers' |v|
-        if mag is not None:
-            mag = np.r_[mag, hi[live]]
-        index[k], layers[k] = var, var - (var >= 0)
-        if hidden_boxes and live.size:
-            plo, phi = np.maximum(lo[live], 0.0), hi[live]
-            traces.append(_box_rows(R, f"box_z{k}", var[live], plo, phi))
-    model = _assemble(R, nvar, _objective(net, index, row), traces if hidden_boxes else None)
-    return Lowered(model, columns, {"layers": layers, "rows": dict(R.groups), "row": row})
+    lay = layout(net, bounds, active is ActiveMode.SUBSTITUTE)
+    composed = compose(net, lay)
+    R = _Rows([], [], [], [], [], {}, [])
+    n0 = lay.inputs.size
+    columns, layers = {"x": slice(0, n0)}, {}
+    traces = [_box_rows(R, "box_x", 1 + np.arange(n0), bounds.lower[0][lay.inputs], bounds.upper[0][lay.inputs])]
+    mag = lay.vmax if triangle else None
+    for k in range(1, len(net.layers)):
+        lo, hi, var = bounds.lower[k], bounds.upper[k], lay.index[k]
+        kept = np.flatnonzero(var >= 0)
+        first = int(var[kept[0]]) - 1 if kept.size else 0
+        columns[f"z{k}"] = slice(first, first + kept.size)
+        _relu_rows(R, k, composed[k - 1], var, lo, hi, active, mag)
+        layers[k] = np.where(var >= 0, var - 1, -1)
+        if hidden_boxes and kept.size:
+            traces.append(_box_rows(R, f"box_z{k}", var[kept], np.maximum(lo[kept], 0.0), hi[kept]))
+    model = _assemble(R, lay.n, _objective(composed[-1], row), traces if hidden_boxes else None)
+    return Lowered(model, columns, {"layout": lay, "layers": layers, "rows": dict(R.groups), "row": row,
+                                    "active": active})
 
 
-def _objective(net: LayeredNet, index: dict, row: int):
-    out = net.output
-    if not 0 <= row < out.size:
-        raise LoweringError(f"objective row {row} is outside the {out.size} outputs")
-    nrn, p, w = _affine(out, index, np.array([row]))
-    return np.zeros(p.size + 1, dtype=np.int64), np.r_[p, 0].astype(np.int64), np.r_[w, out.bias[row]]
+def network_point(lowered: Lowered[QuadraticModel], net: LayeredNet, x: np.ndarray) -> np.ndarray:
+    """v(x): the model's variables at the network point of input x (free inputs, kept neurons)."""
+    lay: Layout = lowered.info["layout"]
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    pre = net.forward(x[None])
+    parts = [x[lay.inputs]]
+    for k in range(1, len(net.layers)):
+        parts.append(np.maximum(pre[k - 1][0], 0.0)[lay.index[k] >= 0])
+    return np.concatenate(parts)
+
+
+def input_point(lowered: Lowered[QuadraticModel], v: np.ndarray) -> np.ndarray:
+    """The full input vector whose free inputs are v's first entries (fixed inputs at their value)."""
+    lay: Layout = lowered.info["layout"]
+    x = lay.fixed.copy()
+    x[lay.inputs] = np.asarray(v, dtype=np.float64)[:lay.inputs.size]
+    return x
+
+
+def _objective(out: Composed, row: int):
+    """Slots (0, p) of output `row`'s composed map, its constant lowered by its error bound."""
+    if not 0 <= row < out.A.shape[0]:
+        raise LoweringError(f"objective row {row} is outside the {out.A.shape[0]} outputs")
+    nrn, p, w, b, err = _rows_of(out, np.array([row]))
+    const = float(b[0])
+    if err[0] > 0:
+        const = float(np.nextafter(const - err[0] * (1 + 4 * _U) - 4 * _U * abs(const), -np.inf))
+    return np.zeros(p.size + 1, dtype=np.int64), np.r_[p, 0].astype(np.int64), np.r_[w, const]
 
 
 def _assemble(R: _Rows, n: int, objective, traces) -> QuadraticModel:
@@ -190,10 +242,12 @@ def _assemble(R: _Rows, n: int, objective, traces) -> QuadraticModel:
     obj = np.zeros(keys.size)
     np.add.at(obj, slot[a.size:], ov)
     center = radius2 = None
-    if traces is not None:  # boxes in variable order: x, then each layer's live z
+    if traces is not None:  # boxes in variable order: x, then each layer's kept z
         center = np.concatenate([c for c, _ in traces])
         radius2 = np.concatenate([r for _, r in traces])
-    return QuadraticModel(n, keys // (n + 1), keys % (n + 1), obj, M, np.concatenate(R.equality), center, radius2)
+    slack = np.concatenate(R.slack)
+    return QuadraticModel(n, keys // (n + 1), keys % (n + 1), obj, M, np.concatenate(R.equality), center, radius2,
+                          slack if np.any(slack > 0) else None)
 
 
 def _check(bounds: Bounds, depth: int) -> None:

@@ -13,17 +13,7 @@ import numpy as np
 
 from optcert.forms import Lowered, LowRankSDP, QuadraticModel
 from optcert.ir.layered import LayeredNet
-
-
-def network_point(lowered: Lowered[QuadraticModel], net: LayeredNet, x: np.ndarray) -> np.ndarray:
-    """v(x) = (x, z_1(x), …) restricted to the model's variables (inactive neurons dropped)."""
-    x = np.asarray(x, dtype=np.float64).reshape(-1)
-    pre = net.forward(x[None])
-    parts = [x]
-    for k in range(1, len(net.layers)):
-        live = lowered.info["layers"][k] >= 0
-        parts.append(np.maximum(pre[k - 1][0], 0.0)[live])
-    return np.concatenate(parts)
+from optcert.lowerings.quadratic import network_point
 
 
 def lower_lowrank(lowered: Lowered[QuadraticModel], net: LayeredNet, x: np.ndarray, rank: int,

@@ -27,12 +27,15 @@ import numpy as np
 
 from optcert.bounds.adam import Adam
 from optcert.bounds.alpha_crown import initial_alphas
-from optcert.bounds.crown import backward_bound, layer_bounds
+from optcert.bounds.crown import backward_bound, refine
+from optcert.bounds.interval_batch import interval_layer
 from optcert.bounds.torch_net import DomainBatch, torch_net
 from optcert.compiled import CompiledCase
 from optcert.precision import Precision
-from optcert.search.branching import Bounded
+from optcert.search.branching import Bounded, row_weights
+from optcert.search.deep_alpha import refine_deep
 from optcert.search.leaves import exact_leaf
+from optcert.search.lookahead import fsb_decisions
 from optcert.spec.problem import Combine
 
 
@@ -49,14 +52,17 @@ class CaseContext:
     """Per-case tensors and settings the bounding functions share."""
 
     def __init__(self, cc: CompiledCase, device: str, iterations: int, lr: float, beta: bool,
-                 alpha_rows: bool = True):
+                 alpha_rows: bool = True, fsb: bool = False, deep_splits: int = 0):
         """`alpha_rows`: optimise the slopes of an ALL case's rows (off for input splitting, where it
         saved few domains for 1.8× the time per domain on ACAS Xu prop_1; ANY cases always
-        optimise their combined row)."""
+        optimise their combined row). `fsb`: take ReLU branching decisions by the FSB look-ahead
+        (search/lookahead.py) while bounding. `deep_splits` > 0: re-optimise the intermediate
+        layers by alpha-CROWN on domains with at least that many splits (search/deep_alpha.py)."""
         import torch
 
         self.cc, self.device, self.iterations, self.lr, self.beta = cc, device, iterations, lr, beta
-        self.alpha_rows = alpha_rows
+        self.alpha_rows, self.fsb, self.deep_splits = alpha_rows, fsb, deep_splits
+        self.deep_domains = 0   # domains whose intermediate layers were re-optimised
         self.tn = torch_net(cc.net, device, Precision.FLOAT64)
         self.m = cc.case.spec.rows
         self.any_case = cc.case.combine is Combine.ANY
@@ -69,7 +75,7 @@ def _propagate(ctx: CaseContext, domains, start: int, deadline: float):
     start..L−1 (intersected with the given ones; earlier layers are taken as given).
     `computed` is None when the deadline passes first."""
     given = DomainBatch.from_bounds(domains, ctx.device)
-    out = DomainBatch(given.lower[:start], given.upper[:start])
+    out = given.prefix(start - 1)
     for k in range(start, ctx.tn.depth):
         if time.monotonic() > deadline:
             return given, None
@@ -78,30 +84,15 @@ def _propagate(ctx: CaseContext, domains, start: int, deadline: float):
 
 
 def _unstable_layer_bounds(ctx: CaseContext, out: DomainBatch, lo, hi, k: int):
-    """CROWN bounds on layer k, recomputed only for the neurons unstable in the given (lo, hi).
-
-    A stable neuron's interval does not enter the CROWN bound of later layers (its ν equals its
-    Λ whatever l, u are), so keeping the given (valid, parent) interval there loses nothing
-    that matters, and the backward pass shrinks from 2n to 2U rows (U = most unstable neurons
-    in a domain of the batch)."""
+    """Layer k's given (lo, hi) intersected with interval arithmetic over `out`, then CROWN on the
+    neurons still unstable (crown.refine). A stable neuron's interval does not enter the CROWN
+    bound of later layers (its ν equals its Λ whatever l, u are), so keeping the given (valid,
+    parent) interval there loses nothing that matters."""
     import torch
 
-    unstable = (lo < 0) & (hi > 0)
-    U = int(unstable.sum(dim=1).max()) if unstable.numel() else 0
-    if U == 0:
-        return lo, hi
-    n = lo.shape[1]
-    if U == n:
-        new_lo, new_hi = layer_bounds(ctx.tn, out, k)
-        return torch.maximum(new_lo, lo), torch.minimum(new_hi, hi)
-    idx = torch.argsort((~unstable).to(torch.int8), dim=1, stable=True)[:, :U]   # unstable first
-    valid = torch.gather(unstable, 1, idx)
-    sel = torch.nn.functional.one_hot(idx, n).to(torch.float64) * valid[..., None]
-    lower = backward_bound(ctx.tn, out, k, torch.cat([sel, -sel], dim=1)).lower
-    old_lo, old_hi = torch.gather(lo, 1, idx), torch.gather(hi, 1, idx)
-    new_lo = torch.where(valid, torch.maximum(lower[:, :U], old_lo), old_lo)
-    new_hi = torch.where(valid, torch.minimum(-lower[:, U:], old_hi), old_hi)
-    return lo.scatter(1, idx, new_lo), hi.scatter(1, idx, new_hi)
+    ilo, ihi = interval_layer(ctx.tn, out, k)
+    lo, hi = torch.maximum(lo, ilo), torch.minimum(hi, ihi)
+    return (lo, hi) if ctx.tn.input_only(k) else refine(ctx.tn, out, k, lo, hi)
 
 
 def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float, start=None):
@@ -200,6 +191,9 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     if inner is None:   # out of time: the domains keep their parents' bounds
         B = len(domains)
         return Bounded(list(domains), np.full((B, m), -np.inf), np.full(B, -np.inf))
+    if ctx.deep_splits > 0:
+        inner, deep = refine_deep(ctx, inner, ctx.deep_splits, deadline)
+        ctx.deep_domains += deep
     p = backward_bound(ctx.tn, inner, L, torch.cat([ctx.eye, -ctx.eye]))
     lower = torch.maximum(p.lower[:, :m], given.lower[L])
     upper = torch.minimum(-p.lower[:, m:], given.upper[L])
@@ -221,9 +215,30 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     key = low.max(axis=1) if ctx.any_case else low.min(axis=1)
     if combined is not None:
         key = np.maximum(key, combined[:, 0].cpu().numpy())
+    nus_np = {j: v.detach().cpu().numpy() for j, v in nus.items()}
+    lam0_np = lam0.detach().cpu().numpy() if not isinstance(lam0, float) else None
+    weights, focus = _focus(ctx, low)
+    points = None if lam0_np is None else _optimal_inputs(given, lam0_np, focus)
+    decisions = fsb_decisions(ctx, inner, bounds, nus_np, weights, focus) if ctx.fsb else None
     evidence = {"crown": crown_lower.detach().cpu().numpy(), **(ctx.last_best.numpy() if ctx.last_best else {})}
-    return Bounded(bounds, low, key, {j: v.detach().cpu().numpy() for j, v in nus.items()},
-                   lam0.detach().cpu().numpy() if not isinstance(lam0, float) else None, evidence)
+    return Bounded(bounds, low, key, nus_np, lam0_np, points, decisions, evidence)
+
+
+def _focus(ctx: CaseContext, low: np.ndarray):
+    """Per domain: the rows that matter (branching.row_weights) and the one to look at first —
+    ALL: the worst open row; ANY: the row nearest to being proved."""
+    sound = ctx.cc.sound(np.where(np.isfinite(low), low, 0.0))
+    weights = np.stack([row_weights(s, ctx.any_case) for s in sound]) if len(sound) else sound
+    focus = np.argmax(sound, axis=1) if ctx.any_case else np.argmin(np.where(weights > 0, sound, np.inf), axis=1)
+    return weights, focus
+
+
+def _optimal_inputs(given: DomainBatch, lam0: np.ndarray, focus: np.ndarray) -> np.ndarray:
+    """The input minimising each domain's linear lower bound on its focus row over the domain's
+    box (Λ_0 x is least at lo where Λ_0 ≥ 0, at hi elsewhere): a counterexample candidate."""
+    lo, hi = given.lower[0].cpu().numpy(), given.upper[0].cpu().numpy()
+    coef = lam0[np.arange(len(focus)), focus]
+    return np.where(coef >= 0, lo, hi)
 
 
 def bound_alpha(ctx: CaseContext, domains, start: int, deadline: float) -> Bounded:
@@ -253,18 +268,16 @@ def _lp_rows(ctx: CaseContext, bounds, rows: list[int], deadline: float):
     return answer.rows, answer.key
 
 
-BM_SECONDS = 10.0   # cap on one domain's BM solve
+BM_SECONDS = 120.0   # cap on one domain's BM solve (a full-size MNIST MLP needs ~100 CPU-s per row)
 
 
 def _bm_rows(ctx: CaseContext, bounds, rows: list[int], deadline: float):
-    """Rank-(L+1) BM (Chiu & Zhang 2023) on `rows` of one domain, all rows in one batched solve
-    from the box centre, each certified by sdp_certificate.certify (−inf where it gives nothing)."""
-    from optcert.certificates.sdp import certify
+    """Rank-(L+1) BM (Chiu & Zhang 2023) of the tight relaxation (split neurons are stable, so they are
+    substituted or dropped) on `rows` of one domain from the box centre: by IPOPT one row at a time when
+    installed, else all rows in one batched torch solve; each certified by certificates/sdp.certify
+    (−inf where it gives nothing)."""
     from optcert.errors import LoweringError
-    from optcert.forms import Limits
-    from optcert.lowerings.quadratic import relu_qcqp
-    from optcert.lowerings.sdp_lowrank import lower_lowrank
-    from solvers.torch_lowrank import BACKEND, LowRankOptions
+    from optcert.lowerings.quadratic import network_point, relu_qcqp
 
     out = np.full(ctx.m, -np.inf)
     try:
@@ -273,14 +286,45 @@ def _bm_rows(ctx: CaseContext, bounds, rows: list[int], deadline: float):
         return out, -math.inf
     rank = len(ctx.cc.net.layers) + 1
     centre = (bounds.lower[0] + bounds.upper[0]) / 2
-    init = np.stack([lower_lowrank(lw, ctx.cc.net, centre, rank).form.start() for lw in lowered])
-    limit = max(1e-3, min(BM_SECONDS, deadline - time.monotonic()))
-    solutions = BACKEND.solve_batch(lowered[0].form, np.stack([lw.form.objective for lw in lowered]), rank, init,
-                                    Limits(time_limit=limit), LowRankOptions(device=ctx.device))
-    for lw, r, solution in zip(lowered, rows, solutions):
-        if solution.row_duals is not None:
-            out[r] = certify(lw.form, solution.row_duals, solution.objective, deadline=deadline).bound
+    starts = [np.r_[1.0, network_point(lw, ctx.cc.net, centre)][:, None] for lw in lowered]
+    for r, value in zip(rows, _bm_solve(ctx, lowered, starts, rank, deadline)):
+        out[r] = value
     return out, float(out.max() if ctx.any_case else out.min())
+
+
+def _bm_solve(ctx: CaseContext, lowered, starts, rank: int, deadline: float) -> list[float]:
+    """Certified bounds of the BM problems `lowered` started at the rank-one `starts`."""
+    from optcert.certificates.sdp import certify
+    from optcert.forms import Limits
+    from solvers import available
+
+    values = []
+    if available()["ipopt-lowrank"].available:
+        from solvers.ipopt_lowrank import BACKEND as IPOPT
+
+        for lw, start in zip(lowered, starts):
+            limit = Limits(time_limit=max(1e-3, min(BM_SECONDS, deadline - time.monotonic())))
+            best = [-math.inf]
+
+            def proved(y, objective, model=lw.form, best=best):   # certify iterates; stop once > 0
+                best[0] = max(best[0], certify(model, y, objective, deadline=time.monotonic() + 1.0).bound)
+                return best[0] > 0
+
+            sol = IPOPT.solve_model(lw.form, lw.form.objective, rank, start, limit, monitor=proved)
+            final = certify(lw.form, sol.row_duals, sol.objective, deadline=deadline).bound \
+                if sol.row_duals is not None else -math.inf
+            values.append(max(best[0], final))
+        return values
+    from solvers.torch_lowrank import BACKEND, LowRankOptions
+
+    noise = 1e-3 * np.random.default_rng(0).standard_normal((starts[0].shape[0], rank - 1))
+    noise[0] = 0.0
+    init = np.stack([np.c_[s, noise] for s in starts])
+    limit = Limits(time_limit=max(1e-3, min(BM_SECONDS, deadline - time.monotonic())))
+    solutions = BACKEND.solve_batch(lowered[0].form, np.stack([lw.form.objective for lw in lowered]), rank, init,
+                                    limit, LowRankOptions(device=ctx.device))
+    return [certify(lw.form, sol.row_duals, sol.objective, deadline=deadline).bound if sol.row_duals is not None
+            else -math.inf for lw, sol in zip(lowered, solutions)]
 
 
 def bound_lp(ctx: CaseContext, domains, start: int, deadline: float) -> Bounded:

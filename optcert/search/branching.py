@@ -39,10 +39,12 @@ class Split(Enum):
 
 
 class Rule(Enum):
-    """How to choose the ReLU to split."""
+    """How to choose the ReLU to split (`fsb`: BaBSR's and the widest neurons' top candidates
+    re-scored by a look-ahead bound of both children, see search/lookahead.py)."""
 
     BABSR = "babsr"
     WIDEST = "widest"
+    FSB = "fsb"
 
 
 AUTO_INPUT_DIMS = 8
@@ -68,7 +70,9 @@ class Bounded:
     `bounds[b]` is None when domain b is proved empty. `lower` (B, m) and `key` (B,) are certified
     lower bounds on the folded outputs and on the case margin (an ANY case may have a direct bound
     on max_i m_i that no single row gives). `nus[j]` (B, m, n_j) / `lam0` (B, m, n_0) are the
-    multipliers of the bounding pass, when there is one.
+    multipliers of the bounding pass, when there is one. `points` (B, n_0): a candidate input per
+    domain (the relaxation's optimal input), to be evaluated on the real network. `decisions`: the
+    branching decision per domain when the bounding function took it (FSB look-ahead), else None.
     """
 
     bounds: list[Bounds | None]
@@ -76,6 +80,8 @@ class Bounded:
     key: np.ndarray
     nus: dict[int, np.ndarray] | None = None
     lam0: np.ndarray | None = None
+    points: np.ndarray | None = None
+    decisions: list[Decision | None] | None = None
     evidence: dict | None = None     # what a certificate needs (bounding.bound_crown): CROWN's rows, best iterates
 
 
@@ -94,7 +100,7 @@ def relu_scores(bounds: Bounds, nus: dict[int, np.ndarray] | None, weights: np.n
         lo, hi = bounds.layer(k)
         unstable = (lo < 0) & (hi > 0)
         height = triangle_height(lo, hi)
-        if rule is Rule.BABSR and nus is not None and k in nus:
+        if rule is not Rule.WIDEST and nus is not None and k in nus:
             nu = nus[k]                                   # (m, n_k)
             intercept = weights @ (np.maximum(-nu, 0.0) * np.where(unstable, -lo, 0.0))
             tie = weights @ np.abs(nu) * height
@@ -103,6 +109,24 @@ def relu_scores(bounds: Bounds, nus: dict[int, np.ndarray] | None, weights: np.n
             s = height
         scores[k] = np.where(unstable, s, -np.inf)
     return scores
+
+
+def top_candidates(bounds: Bounds, nus: dict[int, np.ndarray] | None, weights: np.ndarray,
+                   count: int) -> list[Decision]:
+    """Up to `count` best neurons by BaBSR and `count` by triangle height (FSB's filter, De Palma
+    et al. 2021), best first, without repeats."""
+    out: list[Decision] = []
+    for rule in (Rule.BABSR, Rule.WIDEST):
+        scores = relu_scores(bounds, nus, weights, rule)
+        if not scores:
+            break
+        layers = np.concatenate([np.full(v.size, k) for k, v in scores.items()])
+        flat = np.concatenate(list(scores.values()))
+        for j in np.argsort(-flat, kind="stable")[:count]:
+            decision = Decision(int(layers[j]), int(j - np.searchsorted(layers, layers[j])))
+            if flat[j] > -np.inf and decision not in out:
+                out.append(decision)
+    return out
 
 
 def choose_relu(bounds: Bounds, nus: dict[int, np.ndarray] | None, weights: np.ndarray,

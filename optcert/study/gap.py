@@ -38,6 +38,7 @@ class Kind(Enum):
     ATTACK = "attack"          # upper bound on the margin (a falsifier)
     RELAXATION = "relaxation"  # certified lower bound
     EXACT = "exact"            # exact margin (MILP) or exact verdict (BnB)
+    SMOOTHED = "smoothed"      # randomized smoothing: a probabilistic certificate of the smoothed classifier only
 
 
 class Method(Enum):
@@ -51,6 +52,8 @@ class Method(Enum):
     BM = "bm"
     MILP = "milp"
     BNB = "bnb"
+    LIPSCHITZ = "lipschitz"
+    SMOOTHING = "smoothing"
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ METHODS: dict[Method, MethodSpec] = {
     Method.BM: MethodSpec(Engine.BM, Kind.RELAXATION, {}, True),
     Method.MILP: MethodSpec(Engine.MILP, Kind.EXACT, {"exact": True}),
     Method.BNB: MethodSpec(Engine.BNB, Kind.EXACT),
+    Method.LIPSCHITZ: MethodSpec(Engine.LIPSCHITZ, Kind.RELAXATION),
+    Method.SMOOTHING: MethodSpec(Engine.SMOOTHING, Kind.SMOOTHED),
 }
 
 #: Ladder order (loosest relaxation first); the default study runs the cheap ones.
@@ -254,6 +259,8 @@ def run_method(prop: Property, method: str, options: Mapping[str, object], timeo
     extra = {**_rows(problem, result), "timed_out": result.timed_out, "timings": dict(result.timings),
              "tightness": _finite(result.upper) if spec.indicator else None,
              "tightening": result.certificate.get("tightening")}   # per-stage seconds and unstable neurons
+    if spec.kind is Kind.SMOOTHED:   # the smoothed classifier's own verdict per case (never a network verdict)
+        extra["smoothed"] = result.certificate.get("cases")
     return TaskOutput(result.verdict.value, _finite(result.bound), _finite(result.upper), result.reason, extra)
 
 

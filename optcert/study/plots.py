@@ -89,7 +89,8 @@ def ladder_plot(instances: Sequence[Instance], stem: Path, formats: Sequence[Plo
 
 
 def _ladder_panel(ax, inst: Instance) -> None:
-    methods = sorted(inst.runs, key=lambda m: (_RUNG[METHODS[m].kind], ORDER.index(m)))
+    methods = sorted((m for m in inst.runs if METHODS[m].kind is not Kind.SMOOTHED),   # no margin bound
+                     key=lambda m: (_RUNG[METHODS[m].kind], ORDER.index(m)))
     lower = [m for m in methods if METHODS[m].kind is not Kind.ATTACK]
     upper = [m for m in methods if METHODS[m].kind is Kind.ATTACK]
     xs = {m: i for i, m in enumerate(methods)}
@@ -110,7 +111,7 @@ def _ladder_panel(ax, inst: Instance) -> None:
     ax.set_ylabel("margin (logit difference)", fontsize=7)
 
 
-_RUNG = {Kind.RELAXATION: 0, Kind.EXACT: 1, Kind.ATTACK: 2}   # ladder: lower bounds up to upper bounds
+_RUNG = {Kind.RELAXATION: 0, Kind.EXACT: 1, Kind.ATTACK: 2, Kind.SMOOTHED: 3}   # lower bounds up to upper bounds
 
 
 def _nan(value: float | None) -> float:

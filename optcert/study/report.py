@@ -9,7 +9,8 @@ gap = reference − certified bound, relative gap = gap / |reference|, and the t
 (margin of the real network at the relaxation's own
 optimal inputs) − bound. Adversarial error bounds follow Salman et al. (NeurIPS 2019), Table 1:
 PGD's falsified share is a lower bound, a relaxation's not-certified share an upper bound (runs
-that failed or timed out count as not certified and not falsified).
+that failed or timed out count as not certified and not falsified). Randomized smoothing (Kind.SMOOTHED)
+certifies the smoothed classifier, not the network: it has its own columns (`study/smoothed.py`).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from typing import Iterable, Mapping, Sequence
 from optcert.errors import UnreadableFileError
 from optcert.outputs import markdown_table
 from optcert.study.gap import METHODS, ORDER, Kind, Method
+from optcert.study.smoothed import smoothed_share
 from optcert.sweeps.store import ResultStore, RunRecord, RunStatus
 
 EXACT_AGREEMENT = 1e-3
@@ -40,6 +42,7 @@ class Run:
     seconds: float
     tightness: float | None
     timed_out: bool
+    smoothed: tuple | None = None   # randomized smoothing: the per-case results (Kind.SMOOTHED only)
 
     @property
     def proved(self) -> bool:
@@ -92,8 +95,10 @@ def load_instances(store: ResultStore, networks: Iterable[str] | None = None) ->
 
 
 def _run(record: RunRecord, extra: Mapping) -> Run:
+    smoothed = extra.get("smoothed")
     return Run(Method(record.key.method), record.status, record.verdict, record.bound, record.upper,
-               record.seconds, extra.get("tightness"), bool(extra.get("timed_out", False)))
+               record.seconds, extra.get("tightness"), bool(extra.get("timed_out", False)),
+               tuple(smoothed) if smoothed is not None else None)
 
 
 def _instance(prop: str, labels: Mapping, runs: dict[Method, Run]) -> Instance:
@@ -251,6 +256,8 @@ def _error_bounds(network: str, eps: float, group: list[Instance]) -> ErrorBound
     n, lower, upper = len(group), {}, {}
     for method in methods_of(group):
         runs = [inst.runs.get(method) for inst in group]
+        if METHODS[method].kind is Kind.SMOOTHED:   # no network verdict: own columns (smoothed_share)
+            continue
         if METHODS[method].kind is not Kind.RELAXATION:
             lower[method] = sum(r is not None and r.falsified for r in runs) / n
         if METHODS[method].kind is not Kind.ATTACK:
@@ -273,13 +280,16 @@ def table1(instances: Sequence[Instance], anchors: Sequence[Mapping[str, str]] =
     present = methods_of(instances)
     exact = next((m for m in (Method.MILP, Method.BNB) if m in present), None)
     others = [m for m in present if METHODS[m].kind is Kind.RELAXATION and m not in (Method.LP, Method.LP_ALL)]
+    smoothed = [m for m in present if METHODS[m].kind is Kind.SMOOTHED]
     rows = []
     for eb in error_bounds(instances):
         theirs = index.get((eb.network, round(eb.eps, 6)), {})
         cells = [_paired(_ours(eb, name, exact if method == "exact" else method), theirs.get(column))
                  for name, method, column in _PAIRED]
-        rows.append([eb.network, eb.eps, eb.images, *cells, *(_pct(eb.upper.get(m)) for m in others)])
-    header = ["network", "eps", "images", *(name for name, _, _ in _PAIRED), *(f"{m.value} ub" for m in others)]
+        shares = [_pct(smoothed_share(instances, eb.network, eb.eps, m)) for m in smoothed]
+        rows.append([eb.network, eb.eps, eb.images, *cells, *(_pct(eb.upper.get(m)) for m in others), *shares])
+    header = ["network", "eps", "images", *(name for name, _, _ in _PAIRED), *(f"{m.value} ub" for m in others),
+              *(f"{m.value}: smoothed g certified %" for m in smoothed)]
     return markdown_table(header, rows)
 
 

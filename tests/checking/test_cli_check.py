@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from optcert.checking.tamper import targets, tampered
+from optcert.checking.tamper import tampered, targets
 from optcert.cli import main
 from tests.builders import DATA
 

@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 from optcert.certificates.sdp import certify, lambda_min_lower
-from optcert.lowerings.quadratic import relu_qcqp
+from optcert.lowerings.quadratic import network_point, relu_qcqp
 from tests.sdp.conftest import cvxpy_sdp, make_instance
+
+
+def _slack(model) -> np.ndarray:
+    return np.zeros(model.m) if model.row_slack is None else model.row_slack
 
 
 def test_real_network_points_are_feasible_rank_one_points(instance):
@@ -19,11 +23,12 @@ def test_real_network_points_are_feasible_rank_one_points(instance):
     lo, hi = bounds.lower[0], bounds.upper[0]
     for x in lo + (hi - lo) * rng.random((300, lo.size)):
         pre = net.forward(x[None])
-        parts = [x] + [np.maximum(p[0], 0)[lowered.info["layers"][k + 1] >= 0] for k, p in enumerate(pre[:-1])]
-        w = np.r_[1.0, np.concatenate(parts)]
+        w = np.r_[1.0, network_point(lowered, net, x)]
         P = np.outer(w, w)
         g = model.constraints @ model.values(P)
-        assert np.all(np.abs(g[model.equality]) <= 1e-9) and np.all(g[~model.equality] <= 1e-9)
+        t = _slack(model)
+        assert np.all(np.abs(g[model.equality]) <= t[model.equality] + 1e-9)
+        assert np.all(g[~model.equality] <= t[~model.equality] + 1e-9)
         assert model.objective @ model.values(P) == pytest.approx(pre[-1][0, 0], abs=1e-9)
         v = w[1:]
         centred = np.diag(P)[1:] - 2 * model.center * v + model.center ** 2
@@ -117,11 +122,11 @@ def test_triangle_cuts_keep_network_points_and_beat_the_lp(seed):
     rng = np.random.default_rng(seed)
     lo, hi = bounds.lower[0], bounds.upper[0]
     for x in np.r_[lo + (hi - lo) * rng.random((300, lo.size)), lo[None], hi[None]]:
-        pre = net.forward(x[None])
-        parts = [x] + [np.maximum(p[0], 0)[cut.info["layers"][k + 1] >= 0] for k, p in enumerate(pre[:-1])]
-        w = np.r_[1.0, np.concatenate(parts)]
+        w = np.r_[1.0, network_point(cut, net, x)]
         g = model.constraints @ model.values(np.outer(w, w))
-        assert np.all(np.abs(g[model.equality]) <= 1e-9) and np.all(g[~model.equality] <= 1e-12)
+        t = _slack(model)
+        assert np.all(np.abs(g[model.equality]) <= t[model.equality] + 1e-9)
+        assert np.all(g[~model.equality] <= t[~model.equality] + 1e-12)
     value, y = cvxpy_sdp(model)
     lp = solve_bound(lower_lp(net, bounds, Objective((0,))).form, "highs").value
     plain_value, _ = cvxpy_sdp(plain.form)

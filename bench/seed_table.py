@@ -1,0 +1,117 @@
+"""Issue 13: the seed's table (Chiu & Zhang 2023 / Salman et al. 2019 Table 1) on real MNIST.
+
+The first N test images of the MNIST IDX files (scaled by 1/255) at the seed's radii —
+ADV-MLP-B 0.1 at eps 0.1; NOR-MLP-B at 0.02 / 0.03 / 0.05; LPD-MLP-B 0.1 at 0.1 — each image one
+L∞ property against every other class, run by the gap study's sweep (optcert.study.gap +
+optcert.sweeps: one results store, each finished run written at once, a rerun resumes). Per image:
+PGD, LP, LP-ALL, BM (and SDP where asked: the full SDP does not converge at this size on CPU) and
+the exact verdict (bnb); then each method's robust-error upper bound beside Salman et al.'s Table 1
+(anchors_table1.csv). The same command on more images or more machines (--dask / --scheduler)
+extends the table.
+
+    python bench/seed_table.py --images 100 --only ADV_MLP_B_0.1 [--timeout 300] [--methods pgd,lp,lp-all,bm,bnb]
+    python bench/seed_table.py --report-only
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
+from common import BENCHMARKS, RESULTS, machine  # noqa: E402
+
+MNIST = BENCHMARKS.parent / "datasets" / "mnist"
+OUT = RESULTS / "seed_table"
+RUNS = (("ADV_MLP_B_0.1.onnx", 0.1), ("NOR_MLP_B.onnx", 0.02), ("NOR_MLP_B.onnx", 0.03), ("NOR_MLP_B.onnx", 0.05),
+        ("LPD_MLP_B_0.1.onnx", 0.1))
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (gzipped or not): big-endian magic (0, 0, type 0x08 = ubyte, ndim), dims, data."""
+    raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
+    if raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+    ndim = raw[3]
+    dims = np.frombuffer(raw[4:4 + 4 * ndim], dtype=">u4").astype(int)
+    return np.frombuffer(raw[4 + 4 * ndim:], dtype=np.uint8).reshape(dims)
+
+
+def mnist_npz(folder: Path, count: int, out: Path) -> Path:
+    """The first `count` test images (N, 784) in [0, 1] and labels, as the gap study reads them."""
+    images = read_idx(next(folder.glob("t10k-images-idx3-ubyte*")))[:count]
+    labels = read_idx(next(folder.glob("t10k-labels-idx1-ubyte*")))[:count]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, X=(images.reshape(len(images), -1) / 255.0).astype(np.float64), y=labels.astype(np.int64))
+    return out
+
+
+def main() -> None:
+    from optcert.threads import limit_threads
+
+    limit_threads(1)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--mnist", type=Path, default=MNIST)
+    parser.add_argument("--only", default="", help="run only nets whose file name contains this (e.g. ADV)")
+    parser.add_argument("--eps", default="", help="only these radii, e.g. 0.1")
+    parser.add_argument("--methods", default="pgd,lp,lp-all,bm,bnb")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="METHOD.KEY=VALUE")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    store = OUT / "runs.sqlite"
+    if not args.report_only:
+        _sweep(args, store)
+    from optcert.study.gap import parse_methods
+
+    _report(store, set(parse_methods(args.methods)))
+
+
+def _sweep(args, store: Path) -> None:
+    from optcert.options import parse_pairs
+    from optcert.study.gap import gap_tasks, linf_properties, parse_methods, split_overrides
+    from optcert.sweeps.run import SweepSettings, run_sweep
+    from optcert.sweeps.store import ResultStore
+
+    images = mnist_npz(args.mnist, args.images, OUT / f"mnist_test_first{args.images}.npz")
+    wanted = {float(e) for e in args.eps.split(",") if e}
+    methods = parse_methods(args.methods)
+    overrides = split_overrides(parse_pairs(args.option))
+    with ResultStore(store) as db:
+        for net, eps in RUNS:
+            if args.only not in net or (wanted and eps not in wanted):
+                continue
+            props = linf_properties([str(BENCHMARKS / "salman_mnist" / net)], str(images), range(args.images), [eps])
+            # image by image, every method: an interrupted run leaves whole rows of the table
+            tasks = [t for p in props for t in gap_tasks([p], methods, args.timeout, overrides)]
+            summary = run_sweep(tasks, db, SweepSettings(progress=False))
+            print(f"{net} eps {eps}: {summary.total} runs, {summary.skipped} stored before, {summary.done} done, "
+                  f"{summary.failed} failed, {summary.timed_out} timed out, {summary.seconds:.0f} s", flush=True)
+
+
+def _report(store: Path, methods: set) -> None:
+    from optcert.study.report import load_instances, read_anchors, table1, write_csv
+    from optcert.sweeps.store import ResultStore
+
+    with ResultStore(store) as db:
+        instances = load_instances(db)
+    complete = [replace(inst, runs={m: r for m, r in inst.runs.items() if m in methods})
+                for inst in instances if methods <= set(inst.runs)]   # images every asked method finished
+    print(f"{len(complete)} of {len(instances)} instances have every method ({', '.join(m.value for m in methods)})")
+    instances = complete
+    write_csv(instances, OUT / "instances.csv")
+    anchors = read_anchors(BENCHMARKS / "salman_mnist" / "anchors_table1.csv")
+    text = "\n\n".join(["# The seed's table on real MNIST (issue 13)", f"Machine: {machine()}",
+                        "Adversarial error bounds (%) over the images run so far (ours) beside Salman et al.'s "
+                        "Table 1 (theirs: the full test set). Per image: bench/results/seed_table/instances.csv.",
+                        table1(instances, anchors)])
+    (OUT / "table.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""`auto`: the portfolio engine (the default of `verify` and `vnncomp`).
+
+Within one wall-clock budget it runs, per case:
+1. the falsifier (search/falsify.py) for a short first share of the budget;
+2. complete methods ("arms", engines/arms.py) chosen by the case's shape (`plan`): input
+   splitting for inputs of low dimension, ReLU splitting with alpha/beta-CROWN, the exact MILP
+   for nets with few unstable neurons — each arm first bounds the root (cheap incomplete bounds:
+   CROWN / alpha-CROWN; an easy case ends there);
+3. the arms interleaved in time slices that double every round, the falsifier resumed with a small
+   share of each round. Each arm's share of a slice starts from a prior by shape (`prior_weights`)
+   and is then set by the measured criterion (`weights`): each search arm's pace (the share of the
+   root it decided per second) projects its remaining time; the fastest-projected arm gets full
+   slices, slower ones a half, a quarter or an eighth, and an arm projected to finish within one
+   more slice keeps the CPU for a few slices in a row — so the input-vs-ReLU choice is made by
+   measurement, not only by the input dimension; the MILP arm (which shows no progress until it
+   ends) keeps its prior share, its eligibility being decided by the net's shape.
+The first arm that proves or falsifies decides; per-row bounds of all arms are combined (the best
+certified bound per row, valid whatever arm gave it), so a case may also be proved jointly. The
+result's certificate names the method that decided (`decided_by`) and holds its certificate.
+Verdicts are decided in certify.py, as for every engine.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from optcert.certify import EngineOutput
+from optcert.compiled import CompiledCase
+from optcert.engines.arms import MilpArm, SearchArm, arm_summary
+from optcert.engines.bnb import BnbOptions, CaseTask
+from optcert.errors import InvalidOptionError
+from optcert.precision import check_device
+from optcert.search.branching import Rule, Split
+from optcert.search.falsify import FalsifySettings, falsify
+from optcert.spec.problem import Combine, VerificationProblem
+
+
+class Method(Enum):
+    """`auto`: the portfolio's own choice; otherwise only that arm (after the falsifier)."""
+
+    AUTO = "auto"
+    INPUT = "input"
+    RELU = "relu"
+    MILP = "milp"
+
+
+INPUT_ONLY = 8          # inputs up to which input splitting is the expected winner (others get ¼)
+INPUT_FIRST = 20        # inputs (of positive width) up to which input splitting is tried first
+INPUT_MAX = 64          # above this input bisection is not tried at all (2^64 boxes)
+MILP_MAX_UNSTABLE = 250  # unstable neurons (IBP at the root) up to which the MILP arm runs
+FALSIFY_FIRST = 0.015   # share of the budget for the falsifier before the arms (0.3 s to 1.5 s)
+FALSIFY_ROUND = 0.125   # share of each round's slice for the resumed falsifier
+CONTINUE = 4            # slices in a row for an arm projected to finish within one more
+MIN_TURN = 0.1          # seconds: no arm starts a turn with less than this left
+
+
+@dataclass(frozen=True)
+class AutoOptions:
+    """`method`: auto | input | relu | milp; `slice`: first time slice as a share of the case's
+    budget (doubled every round); `drop`: an arm projected to need more than this × the best
+    arm's time gets a quarter slice (within it, a half); `branching`: ReLU rule of the ReLU-split
+    arm; `seed`; `device`."""
+
+    method: Method = Method.AUTO
+    slice: float = 0.01
+    drop: float = 8.0
+    branching: Rule = Rule.BABSR
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self):
+        check_device(self.device)
+        if not 0 < self.slice <= 1:
+            raise InvalidOptionError(f"option 'slice' must be in (0, 1], got {self.slice}")
+        if not self.drop >= 1:
+            raise InvalidOptionError(f"option 'drop' must be ≥ 1, got {self.drop}")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the plan looks at: inputs of positive width, ReLU neurons, unstable ones under IBP."""
+
+    inputs: int
+    relus: int
+    unstable: int
+
+
+def shape_of(cc: CompiledCase) -> Shape:
+    return Shape(int(np.sum(cc.hi > cc.lo)), int(sum(cc.net.sizes()[1:-1])),
+                 int(sum(c["unstable"] for c in cc.ibp.counts())))
+
+
+def plan(shape: Shape, method: Method = Method.AUTO) -> tuple[str, ...]:
+    """The arms to interleave, in the order each round runs them (module doc)."""
+    if method is not Method.AUTO:
+        return (method.value,)
+    arms = ["input"] if shape.inputs <= INPUT_FIRST else []
+    arms.append("relu")
+    if INPUT_FIRST < shape.inputs <= INPUT_MAX:
+        arms.append("input")
+    if 0 < shape.unstable <= MILP_MAX_UNSTABLE:
+        arms.append("milp")
+    return tuple(arms)
+
+
+def prior_weights(arms: tuple[str, ...], shape: Shape) -> dict[str, float]:
+    """Each arm's share of a round's slice before anything is measured: for inputs of very low
+    dimension (≤ INPUT_ONLY) input splitting is the expected winner (ReLU splitting and the MILP
+    get a quarter); otherwise every arm gets a full slice."""
+    low = shape.inputs <= INPUT_ONLY
+    return {a: (0.25 if low and a != "input" else 1.0) for a in arms}
+
+
+def weights(projected: dict[str, float | None], prior: dict[str, float], drop: float) -> dict[str, float]:
+    """Each live arm's share of the next round's slice from the measured paces: `projected[name]`
+    is an arm's projected remaining seconds (inf: no progress yet; None: an arm that cannot tell,
+    the MILP, which keeps its prior share). The fastest-projected search arm gets 1, one within
+    `drop` × its time 1/2, a slower one 1/4, one with no progress while another progresses 1/8.
+    No arm is dropped for its pace: early paces mislead (mnistfc 256x2 prop_6_0.03: ReLU splitting
+    closed 92% of the root in 10 s and nothing in the next 50 s, where the MILP needs 11 s; ACAS Xu
+    1_2 prop_3: ReLU splitting looked ahead after two slices where input splitting proves in 4 s)."""
+    finite = [p for p in projected.values() if p is not None and math.isfinite(p)]
+    if not finite:
+        return {name: prior[name] for name in projected}
+    best = min(finite)
+    out = {}
+    for name, p in projected.items():
+        if p is None:
+            out[name] = prior[name]
+        elif p == best:
+            out[name] = 1.0
+        elif p <= drop * best:
+            out[name] = 0.5
+        else:
+            out[name] = 0.25 if math.isfinite(p) else 0.125
+    return out
+
+
+def slices(first: float, cap: float = 3600.0):
+    """Slice lengths of successive rounds: first, 2·first, 4·first, … (at most `cap`), for ever;
+    the caller stops at its deadline and cuts each slice there."""
+    s = first
+    while True:
+        yield s
+        s = min(2 * s, cap)
+
+
+class _Portfolio:
+    """One case: its arms, the resumed falsifier and the combined bounds."""
+
+    def __init__(self, problem: VerificationProblem, cc: CompiledCase, options: AutoOptions,
+                 out: EngineOutput, deadline: float):
+        self.cc, self.options, self.out, self.deadline = cc, options, out, deadline
+        self.shape = shape_of(cc)
+        base = BnbOptions(seed=options.seed, device=options.device)
+        self.checker = CaseTask(problem, cc, BnbOptions(split=Split.RELU, device=options.device), out)
+        self.falsified_rounds = 0
+        self.arms: dict = {}
+        for name in plan(self.shape, options.method):
+            self.arms[name] = self._arm(name, problem, base, deadline)
+        self.log: list[list] = []
+        self.out_of_time = False     # run() stopped with arms still live because the time was up
+
+    def _arm(self, name: str, problem, base: BnbOptions, deadline: float):
+        if name == "milp":
+            return MilpArm(self.cc, self.checker.check, self.best_rows, deadline)
+        split = Split.INPUT if name == "input" else Split.RELU
+        options = BnbOptions(split=split, branching=self.options.branching, seed=base.seed, device=base.device)
+        return SearchArm(name, CaseTask(problem, self.cc, options, self.out), options, deadline)
+
+    def best_rows(self) -> np.ndarray:
+        rows = [a.state.rows for a in self.arms.values()]
+        return np.max(rows, axis=0) if rows else np.full(self.cc.case.spec.rows, -np.inf)
+
+    def best_key(self) -> float | None:
+        keys = [a.state.key for a in self.arms.values() if a.state.key is not None]
+        return max(keys) if keys else None
+
+    def proved_jointly(self) -> bool:
+        sound = self.cc.sound(self.best_rows())
+        value = float(sound.max() if self.cc.case.combine is Combine.ANY else sound.min())
+        key = self.best_key()
+        if key is not None:
+            value = max(value, float(np.nextafter(key - np.max(self.cc.fold_error, initial=0.0), -np.inf)))
+        return value > 0
+
+    def falsify(self, until: float) -> bool:
+        settings = FalsifySettings(seed=self.options.seed, device=self.options.device, offset=self.falsified_rounds)
+        report = falsify(self.cc, settings, until, self.checker.check)
+        self.falsified_rounds += report.rounds
+        self.log.append(["falsifier", round(time.monotonic(), 3), "falsified" if report.found else None])
+        return report.found
+
+    def run(self, start_share: float) -> str | None:
+        """Interleave the arms until one decides (its name) or the time is up (None)."""
+        first = min(1.5, max(0.3, start_share))
+        if self.falsify(min(self.deadline, time.monotonic() + first)):
+            return "falsifier"
+        live = list(self.arms)
+        share = prior_weights(tuple(live), self.shape)
+        budget = self.deadline - time.monotonic()
+        for length in slices(max(0.25, self.options.slice * budget)):
+            if not live:
+                break
+            if self.deadline - time.monotonic() < MIN_TURN:
+                self.out_of_time = True
+                break
+            for name in list(live):
+                status = self._turn(name, length * share[name])
+                if status in ("proved", "falsified"):
+                    return name
+                if self.proved_jointly():
+                    return "+".join(live)
+                if status is not None and status != "timeout":
+                    live.remove(name)
+            if self.falsify(min(self.deadline, time.monotonic() + FALSIFY_ROUND * length)):
+                return "falsifier"
+            projected = {n: (None if n == "milp" else self.arms[n].projected()) for n in live}
+            share = weights(projected, prior_weights(tuple(live), self.shape), self.options.drop)
+            self.log.append(["weights", round(time.monotonic(), 3), share])
+        return None
+
+    def _turn(self, name: str, length: float) -> str | None:
+        """One arm's turn: a slice of `length`, repeated (up to CONTINUE times) while its pace
+        projects it to finish within one more slice — a likely winner is not interrupted."""
+        arm = self.arms[name]
+        status = None
+        for _ in range(CONTINUE):
+            if self.deadline - time.monotonic() < MIN_TURN:
+                break
+            status = arm.advance(min(self.deadline, time.monotonic() + length))
+            self.log.append([name, round(time.monotonic(), 3), status])
+            if status is not None or name == "milp" or not arm.projected() <= length:
+                break
+        return status
+
+    def undecided(self) -> str:
+        """Why no arm decided: each arm's state."""
+        return ", ".join(f"{name}: {arm.state.status or 'time limit reached'}" for name, arm in self.arms.items())
+
+    def summary(self, decided: str | None) -> dict:
+        arms = {name: arm_summary(arm) for name, arm in self.arms.items()}
+        if decided == "falsifier":
+            decision: dict = {"method": "falsifier (APGD, search/falsify.py)", "rounds": self.falsified_rounds}
+        elif decided in arms:
+            decision = arms[decided]
+        else:        # proved jointly (rows from several arms) or undecided
+            decision = {name: arms[name] for name in (decided or "").split("+") if name in arms}
+        return {"case": self.cc.index, "decided_by": decided, "decision": decision,
+                "shape": vars(self.shape), "plan": list(self.arms), "arms": arms,
+                "falsifier_rounds": self.falsified_rounds, "schedule": self.log}
+
+
+def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options: AutoOptions,
+             deadline: float) -> EngineOutput:
+    """The portfolio (module doc) on every case, time shared equally among the cases left."""
+    out = EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled],
+                       case_lower=[None] * len(compiled),
+                       certificate={"method": "auto portfolio", "cases": []})
+    reasons, total = [], max(deadline - time.monotonic(), 0.0) if math.isfinite(deadline) else 3600.0
+    for left, cc in enumerate(compiled):
+        share = (deadline - time.monotonic()) / (len(compiled) - left) if math.isfinite(deadline) else math.inf
+        folio = _Portfolio(problem, cc, options, out, min(deadline, time.monotonic() + share))
+        decided = folio.run(FALSIFY_FIRST * total / len(compiled))
+        out.lower[cc.index] = folio.best_rows()
+        assert out.case_lower is not None
+        out.case_lower[cc.index] = folio.best_key()
+        out.certificate["cases"].append(folio.summary(decided))
+        if decided is not None and (decided == "falsifier" or folio.arms[decided.split("+")[0]].state.status
+                                    == "falsified"):
+            break
+        if decided is None:
+            reasons.append(f"case {cc.index} undecided ({folio.undecided()})")
+            out.timed_out |= folio.out_of_time or time.monotonic() >= folio.deadline - 1e-3
+    out.certificate["decided_by"] = [c["decided_by"] for c in out.certificate["cases"]]
+    if any("milp" in (d or "").split("+") for d in out.certificate["decided_by"]):
+        out.certificate["trust"] = "solver"     # a MILP's proven bound decided (see engines/linear.py)
+    out.reason = "; ".join(reasons)
+    if out.timed_out:
+        out.reason = f"time limit reached; {out.reason}"
+    return out

@@ -1,0 +1,250 @@
+"""Branch and bound by input splitting, batched end to end (ReluVal / Neurify style; Wang et al.
+2018), for nets with few inputs.
+
+The open domains live in tensors (boxes, per-row certified lower bounds, the input dimension to
+split next), never as one Python object per domain. Each step takes the `batch` domains with
+the lowest certified case margin, bisects each along its chosen dimension, and bounds all the
+children in one call (`bound_boxes`): forward-mode linear bounds on the hidden layers
+(bounds/forward.py, intersected with interval arithmetic) and one backward CROWN pass on the
+output rows, in float32 with rigorous rounding — or CROWN on every layer (`Mode.CROWN`, for nets
+the forward mode does not handle). A child's rows are never below its parent's (a sub-box).
+
+Branching: the dimension with the largest smear Σ_rows w |Λ_0,d| width_d, Λ_0 the output pass's
+coefficients on the input and w the rows that still matter (ALL case: those not proved; ANY
+case: the best row); the widest dimension relative to the root box when the smear vanishes.
+Falsification: the children's centres and the minimisers of their linear lower bounds are
+evaluated in float64 on the folded net; a violating one is handed to `check`, which re-checks it
+on the original network. Verdicts are decided in certify.py, not here.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from optcert.bounds.forward import supported
+from optcert.bounds.torch_net import torch_net
+from optcert.compiled import CompiledCase
+from optcert.precision import Precision
+from optcert.search.box_bounding import Mode, bound_boxes
+from optcert.search.branching import MIN_RELATIVE_WIDTH
+from optcert.search.coordinator import SearchResult
+from optcert.spec.problem import Combine
+
+
+@dataclass(frozen=True)
+class InputSplitSettings:
+    batch: int = 1024            # domains split per step (2 × batch children bounded per call)
+    max_domains: int = 100_000   # open domains at most (the run ends "memory" beyond)
+    node_limit: int = 10_000_000
+    precision: Precision = Precision.FLOAT32
+    mode: Mode | None = None     # None: forward when the net supports it
+
+
+@dataclass
+class _Open:
+    """The open domains as tensors."""
+
+    lo: Any
+    hi: Any
+    rows: Any      # (N, m) certified lower bounds on the folded outputs
+    value: Any     # (N,) certified lower bound on the case margin
+    dim: Any       # (N,) input dimension to split next
+    depth: Any     # (N,)
+    hid_lo: Any    # (N, Σ n_k) bounds on the hidden layers (valid in every sub-box)
+    hid_hi: Any
+
+    def without(self, keep) -> "_Open":
+        k = keep.numpy()
+        return _Open(self.lo[keep], self.hi[keep], self.rows[k], self.value[k], self.dim[k], self.depth[keep],
+                     self.hid_lo[keep], self.hid_hi[keep])
+
+    def plus(self, other: "_Open") -> "_Open":
+        import torch
+
+        return _Open(torch.cat([self.lo, other.lo]), torch.cat([self.hi, other.hi]),
+                     np.concatenate([self.rows, other.rows]), np.concatenate([self.value, other.value]),
+                     np.concatenate([self.dim, other.dim]), torch.cat([self.depth, other.depth]),
+                     torch.cat([self.hid_lo, other.hid_lo]), torch.cat([self.hid_hi, other.hid_hi]))
+
+
+@dataclass
+class InputSplitSearch:
+    """One case's input-split search (module doc). `check(x)` re-checks a candidate."""
+
+    cc: CompiledCase
+    check: Callable[[np.ndarray], bool]
+    settings: InputSplitSettings
+    deadline: float
+    device: str = "cpu"
+    stats: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.tn = torch_net(self.cc.net, self.device, self.settings.precision)
+        self.mode = self.settings.mode or (Mode.HYBRID if supported(self.tn) else Mode.CROWN)
+        self.any_case = self.cc.case.combine is Combine.ANY
+        self.max_fold = float(np.max(self.cc.fold_error, initial=0.0))
+        self.root_width = self.cc.hi - self.cc.lo
+        m = self.cc.case.spec.rows
+        self.floor_rows, self.floor_value, self.floor_key = np.full(m, np.inf), math.inf, math.inf
+        self.cex: np.ndarray | None = None
+        self.stats = {"nodes": 0, "batches": 0, "pruned": 0, "infeasible": 0, "leaf_lps": 0,
+                      "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
+                      "split": "input (batched)", "bounding": self.mode.value,
+                      "seconds": {"bound": 0.0, "branch": 0.0, "leaf": 0.0, "attack": 0.0}}
+
+    # ---- values and weights ------------------------------------------------------------------
+    # `rows` arrays are (N, m + 1): the m folded rows' lower bounds, then the best pairwise average.
+    def _values(self, rows: np.ndarray) -> np.ndarray:
+        """Certified lower bounds on the true case margin (an average of rows carries at most the
+        largest row's fold error)."""
+        if self.any_case:
+            return np.nextafter(self._keys(rows) - self.max_fold, -np.inf)
+        return np.min(self.cc.sound(rows[:, :-1]), axis=1)
+
+    def _keys(self, rows: np.ndarray) -> np.ndarray:
+        """Lower bounds on the folded case margin (certify.py allows for the fold)."""
+        return rows.max(axis=1) if self.any_case else rows[:, :-1].min(axis=1)
+
+    def _weights(self, rows: np.ndarray) -> np.ndarray:
+        sound = self.cc.sound(rows[:, :-1])
+        if self.any_case:
+            w = np.zeros_like(sound)
+            w[np.arange(len(w)), np.argmax(sound, axis=1)] = 1.0
+            return w
+        w = (sound <= 0).astype(np.float64)
+        w[~w.any(axis=1)] = 1.0
+        return w
+
+    # ---- one bounding call -------------------------------------------------------------------
+    def _bound(self, lo, hi, parent_rows, given=None):
+        """(rows, next split dimension, hidden-layer bounds) of the boxes, rows never below the
+        parents'."""
+        import torch
+
+        t = time.monotonic()
+        weights = torch.as_tensor(self._weights(parent_rows))
+        out = bound_boxes(self.tn, lo, hi, self.mode, weights, pairs=self.any_case, given=given)
+        rows = np.maximum(np.concatenate([out.rows.cpu().numpy(), out.pairs.cpu().numpy()[:, None]], axis=1),
+                          parent_rows)
+        self.stats["seconds"]["bound"] += time.monotonic() - t
+        self.stats["nodes"] += lo.shape[0]
+        t = time.monotonic()
+        self._try_candidates(out.candidates.cpu().numpy())
+        self.stats["seconds"]["attack"] += time.monotonic() - t
+        relative = (hi - lo).cpu().numpy() / np.where(self.root_width > 0, self.root_width, 1.0)
+        allowed = relative > MIN_RELATIVE_WIDTH
+        smear = out.smear.cpu().numpy()
+        score = np.where(smear.max(axis=1, keepdims=True) > 0, smear + 1e-9 * relative, relative)
+        score = np.where(allowed, score, -np.inf)
+        dim = np.where(allowed.any(axis=1), np.argmax(score, axis=1), -1)
+        return rows, dim, out.hidden
+
+    def _try_candidates(self, xs: np.ndarray) -> None:
+        """Evaluate candidate inputs on the folded net (float64); re-check the worst violating one."""
+        if self.cex is not None:
+            return
+        out = self.cc.net.forward(xs)[-1]
+        case = out.max(axis=1) if self.any_case else out.min(axis=1)
+        best = int(np.argmin(case))
+        if case[best] < 1e-9 * (1 + np.abs(out[best]).max()):
+            self.stats["attacks"] += 1
+            if self.check(xs[best]):
+                self.cex = xs[best]
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def run(self) -> SearchResult:
+        import torch
+
+        lo = torch.tensor(self.cc.lo, dtype=torch.float64)[None]
+        hi = torch.tensor(self.cc.hi, dtype=torch.float64)[None]
+        start_rows = np.append(self.cc.ibp.lower[-1], -np.inf)[None]
+        rows, dim, hidden = self._bound(lo, hi, start_rows)
+        state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long), hidden)
+        rate = 0.0
+        while True:
+            status = self._stop(state, rate)
+            if status:
+                return self._result(status, state)
+            t = time.monotonic()
+            k = min(self.settings.batch, state.lo.shape[0], self._affordable(rate))
+            pick = torch.topk(torch.as_tensor(-state.value), k).indices
+            keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
+            keep[pick] = False
+            lo, hi, kids_rows, depth, given = self._children(state, pick)
+            state = state.without(keep)
+            rows, dim, hidden = self._bound(lo, hi, kids_rows, given)
+            state = state.plus(self._absorb(lo, hi, rows, dim, depth, hidden))
+            self.stats["batches"] += 1
+            self.stats["max_queue"] = max(self.stats["max_queue"], state.lo.shape[0])
+            rate = (time.monotonic() - t) / max(1, lo.shape[0])
+
+    def _children(self, state: _Open, pick):
+        """Both halves of each picked domain along its split dimension."""
+        import torch
+
+        lo, hi = state.lo[pick], state.hi[pick]
+        d = torch.as_tensor(state.dim[pick.numpy()])
+        rows = torch.arange(lo.shape[0])
+        mid = lo[rows, d] + (hi[rows, d] - lo[rows, d]) / 2
+        left_hi, right_lo = hi.clone(), lo.clone()
+        left_hi[rows, d] = mid
+        right_lo[rows, d] = mid
+        parent_rows = state.rows[pick.numpy()]
+        depth = state.depth[pick] + 1
+        given = (state.hid_lo[pick].repeat(2, 1), state.hid_hi[pick].repeat(2, 1))
+        return (torch.cat([lo, right_lo]), torch.cat([left_hi, hi]), np.concatenate([parent_rows, parent_rows]),
+                torch.cat([depth, depth]), given)
+
+    def _absorb(self, lo, hi, rows: np.ndarray, dim: np.ndarray, depth, hidden) -> _Open:
+        """Prune the proved children (folding them into the floor), keep the rest open; a child
+        too narrow to split any further is left unresolved."""
+        import torch
+
+        values = self._values(rows)
+        proved = values > 0
+        stuck = ~proved & (dim < 0)
+        done = proved | stuck
+        if done.any():
+            self.floor_rows = np.minimum(self.floor_rows, rows[done, :-1].min(axis=0))
+            self.floor_value = min(self.floor_value, float(values[done].min()))
+            self.floor_key = min(self.floor_key, float(self._keys(rows[done]).min()))
+        self.stats["pruned"] += int(proved.sum())
+        self.stats["unresolved_leaves"] += int(stuck.sum())
+        if depth.numel():
+            self.stats["max_depth"] = max(self.stats["max_depth"], int(depth.max()))
+        keep = torch.as_tensor(~done)
+        return _Open(lo[keep], hi[keep], rows[~done], values[~done], dim[~done], depth[keep],
+                     hidden[0][keep], hidden[1][keep])
+
+    def _affordable(self, rate: float) -> int:
+        """Domains to split now so that bounding their children should end before the deadline
+        (from the last call's seconds per child, with a quarter to spare)."""
+        remaining = self.deadline - time.monotonic()
+        if rate <= 0 or not math.isfinite(remaining):
+            return self.settings.batch if remaining > 0 else 0
+        return max(0, min(self.settings.batch, int(remaining / (2 * 1.25 * rate))))
+
+    def _stop(self, state: _Open, rate: float) -> str:
+        if self.cex is not None:
+            return "falsified"
+        if state.lo.shape[0] == 0:
+            return "stuck" if self.stats["unresolved_leaves"] else "proved"
+        if self._affordable(rate) < 1:
+            return "timeout"
+        if self.stats["nodes"] >= self.settings.node_limit:
+            return "node_limit"
+        if state.lo.shape[0] + min(self.settings.batch, state.lo.shape[0]) > self.settings.max_domains:
+            return "memory"
+        return ""
+
+    def _result(self, status: str, state: _Open) -> SearchResult:
+        rows, key = self.floor_rows.copy(), self.floor_key
+        if state.lo.shape[0]:
+            rows = np.minimum(rows, state.rows[:, :-1].min(axis=0))
+            key = min(key, float(self._keys(state.rows).min()))
+        self.stats["open"] = int(state.lo.shape[0])
+        return SearchResult(status, rows, key, self.cex, self.stats)
