@@ -178,10 +178,12 @@ def _claims(report: Report, result: Result, problem: VerificationProblem, derive
     for k, (claim, bound) in enumerate(zip(result.cases, derived)):
         bad: list[str] = []
         outcomes = [_backed(v, d, f"row {i}", bad) for i, (v, d) in enumerate(zip(claim.lower, bound.rows))]
-        outcomes.append(_backed(claim.case_lower, bound.case, "the case bound", bad))
-        outcome = False if False in outcomes else (None if None in outcomes else True)
+        case = _backed(claim.case_lower, bound.case, "the case bound", bad)
+        outcome = False if False in outcomes + [case] else (None if None in outcomes + [case] else True)
         detail = "; ".join(bad) or ("backed by the evidence" if outcome else "backed only by trusted evidence")
-        ok &= report.add(f"case {k} claimed bounds", outcome, detail)
+        # a row claim resting on trusted evidence is a note when the case bound (what a verdict needs) is checked
+        needed = None if case is not True else False
+        ok &= report.add(f"case {k} claimed bounds", outcome, detail, needed=needed)
     worst = min((b.case for b in derived), key=lambda d: -math.inf if d is None else d.value, default=None)
     if (np.isfinite(result.bound) or result.bound > 0) and worst is not None:
         ok &= report.add("claimed overall bound", agrees(worst, result.bound), f"claims {result.bound:.9g}, "

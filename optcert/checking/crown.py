@@ -6,11 +6,13 @@ by that recipe from the input box and the split constraints alone — nothing ab
 bounds is stored, so nothing there can be tampered with:
 
 * `ibp`: interval propagation only;
-* `crown` / `fastlin`: every neuron of every ReLU layer by a backward pass, intersected with IBP
-  over the box (what `compute_bounds(…, CROWN)` gives the single-shot engines);
-* `crown-unstable`: given bounds (a branch-and-bound parent's, with the split applied) are kept
-  on stable neurons, and only the neurons they leave unstable get a backward pass, from the first
-  layer a split can change (what the `bnb` coordinator does per domain).
+* `crown` / `fastlin`: layer by layer, interval arithmetic over the layers so far intersected
+  with IBP over the box, then every neuron by a backward pass (what `compute_bounds(…, CROWN)`
+  with `neurons=all` gives the LP/SDP tightening);
+* `crown-unstable`: layer by layer, interval arithmetic over the layers so far intersected with
+  the given bounds (IBP over the box, or a branch-and-bound parent's with the split applied), then
+  a backward pass only for the neurons that leaves unstable, from the first layer a split can
+  change (what the `bnb` coordinator does per domain, and the `crown`/`alpha-crown` engines).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from enum import Enum
 import numpy as np
 
 from optcert.checking.dual import Pass, adaptive
-from optcert.checking.interval import ibp
+from optcert.checking.interval import affine, ibp
 from optcert.checking.net import CheckNet
 
 CHUNK = 1 << 22   # elements of a (domains, rows, width) array per backward pass
@@ -94,7 +96,12 @@ def intermediate(net: CheckNet, recipe: Recipe, lo0: np.ndarray, hi0: np.ndarray
         glo, ghi = given[0][k], given[1][k]
         if k < start:
             lo, hi = glo, ghi
-        elif recipe is Recipe.CROWN_UNSTABLE:
+            lower.append(lo)
+            upper.append(hi)
+            continue
+        ilo, ihi = affine(net, k, lower, upper)       # interval arithmetic over the layers so far
+        glo, ghi = np.maximum(glo, ilo), np.minimum(ghi, ihi)
+        if recipe is Recipe.CROWN_UNSTABLE:
             lo, hi = refine(net, lower, upper, k, glo, ghi, (glo < 0) & (ghi > 0))
         else:
             lo, hi = refine(net, lower, upper, k, glo, ghi, np.ones(glo.shape, dtype=bool), parallel)

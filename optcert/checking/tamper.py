@@ -22,7 +22,8 @@ from optcert.checking.arrays import pack, unpack
 
 CATEGORIES = ("multiplier", "bound", "leaf", "counterexample")
 _KEYS = {"values": "multiplier", "weights": "multiplier", "multipliers": "multiplier", "item_values": "multiplier",
-         "item_weights": "multiplier", "item_bound": "bound", "values_at_leaves": "bound"}
+         "item_weights": "multiplier", "item_bound": "bound", "values_at_leaves": "bound",
+         "least_rows": "bound", "least_bound": "bound"}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,12 @@ neurons they leave unstable from the first layer the split can change (recipe `c
 what the `bnb` coordinator does), intersected with the parent's. A node's rows are bounded by
 CROWN's ν and by its items; a leaf's value is the best along its path (min over rows of an ALL
 case, max for an ANY case). Every item and every leaf must re-derive to its stated value.
+
+A tree of the batched input-split search (search/input_tree.py) states no value per leaf, only the
+least per row and of the case margin (`stated: least`, `least_rows`, `least_bound`): the checker's
+own bound at every leaf must reach them (to rounding). A leaf where it does not (the engine's
+forward-mode bounds were tighter there) leaves the stated bound resting on the engine's word
+(UNCHECKABLE); the proof still holds when the checker's own bounds are positive at every leaf.
 """
 from __future__ import annotations
 
@@ -165,12 +171,22 @@ class _Replay:
 
         self.report, self.net, self.k, self.case = report, net, k, case
         self.nodes = parse_tree(tree)
-        self.values = unpack(tree["values_at_leaves"])
         leaves = sum(n.layer < 0 for n in self.nodes)
+        self.lower_mode = tree.get("stated") == "least"    # stated: only the least leaf values (module doc)
+        self.values = np.zeros(leaves) if self.lower_mode else unpack(tree["values_at_leaves"])
         if self.values.shape != (leaves,):
             raise EvidenceError(f"{self.values.size} leaf values for {leaves} leaves")
         self.items = unpack_items(tree["items"], net.sizes(), len(self.nodes))
         self.trusted = {int(t["node"]): str(t.get("why", "")) for t in tree.get("trusted", [])}
+        if self.lower_mode:
+            self.least_rows, least = unpack(tree["least_rows"]), unpack(tree["least_bound"])
+            if self.least_rows.shape != (case.spec.rows,) or least.shape != (1,) or \
+                    np.any(np.isnan(self.least_rows)) or np.isnan(least[0]):
+                raise EvidenceError("the least stated bounds must be one per row and one on the case")
+            self.least = float(least[0])
+        self.loose: list[str] = []     # lower mode: leaves where the checker's own bound is the looser
+        self.own_min = math.inf        # lower mode: the least of the checker's own leaf values
+        self.own: list[tuple] = []      # lower mode: (node, own value, own rows, scale) per leaf
         self.bad: list[str] = []
         self.checked_items = 0
         self.state = {0: self._own(0, root(net, case))}
@@ -223,6 +239,12 @@ class _Replay:
                 for (c, _), d in zip(pairs, refine([cd for _, cd in pairs], start, self.net, self.case)):
                     self.state[c] = self._own(c, d)
             level = [c for pairs in groups.values() for c, _ in pairs]
+        if self.lower_mode:      # the proof needs only the checker's own leaf values to be positive
+            reached, rows_ok = self._reach()
+            rows_l: list[Derived | None] = [Derived(float(v), self.scale, not ok)
+                                            for v, ok in zip(self.rows_min, rows_ok)]
+            case = Derived(self.value_min, self.scale, not reached)
+            return CaseBound(rows_l, case, self.value_min if reached else min(self.own_min, self.value_min))
         trusted = self.trusted_leaves > 0
         rows: list[Derived | None] = [Derived(float(v), self.scale, trusted) for v in self.rows_min]
         case = Derived(self.value_min, self.scale, trusted)
@@ -243,6 +265,9 @@ class _Replay:
         stated = float(self.values[self.nodes[n].leaf])
         any_case = self.case.combine is Combine.ANY
         value = math.inf if d.empty else float(max(d.key, d.out_lo.max()) if any_case else d.out_lo.min())
+        if self.lower_mode:
+            self._lower_leaf(n, d, value)
+            return
         if stated == math.inf and value < math.inf and n in self.trusted:
             self.trusted_leaves += 1
             return
@@ -254,6 +279,31 @@ class _Replay:
             self.rows_min = np.minimum(self.rows_min, d.out_lo)
             self.value_min = min(self.value_min, value)
             self.scale = max(self.scale, d.scale)
+
+    def _lower_leaf(self, n: int, d, value: float) -> None:
+        """A leaf of a tree that states only the least leaf values: its own bounds are kept for
+        `_reach`."""
+        own = np.full(self.case.spec.rows, math.inf) if d.empty else d.out_lo
+        self.own.append((n, value, own, d.scale))
+        self.scale = max(self.scale, d.scale)
+        self.leaves_ok += 1
+
+    def _reach(self) -> tuple[bool, np.ndarray]:
+        """Lower mode: does every leaf's own bound reach the stated least case value (to rounding),
+        and per row the stated least row bound? A leaf that does not is loose: the claim there is
+        only the engine's (its forward-mode bounds were tighter than the checker's CROWN)."""
+        def reaches(got: float, want: float, scale: float) -> bool:
+            return want == -math.inf or got >= want or agrees(Derived(got, scale), want)
+        self.rows_min, self.value_min = self.least_rows, self.least
+        rows_ok = np.ones(self.rows_min.shape, dtype=bool)
+        for n, value, own, scale in self.own:
+            self.own_min = min(self.own_min, value)
+            rows_ok &= [reaches(float(a), float(b), scale) for a, b in zip(own, self.rows_min)]
+            if not reaches(value, self.value_min, scale):
+                self.trusted_leaves += 1
+                self.loose.append(f"leaf at node {n}: the checker's own bound {value:.9g}, "
+                                  f"below the least stated {self.value_min:.9g}")
+        return self.trusted_leaves == 0, rows_ok
 
 
 def check_tree(report: Report, net: CheckNet, k: int, case, tree: dict) -> CaseBound | None:
@@ -271,7 +321,11 @@ def check_tree(report: Report, net: CheckNet, k: int, case, tree: dict) -> CaseB
                       f"{replay.leaves_ok} of {leaves} leaves re-derive to their stated values"
                       if not replay.bad else f"{len(replay.bad)} mismatches; first: {first}"):
         return None
-    if replay.trusted_leaves:
+    if replay.loose:
+        report.add(f"case {k} leaves the checker's bounds do not reach", None,
+                   f"{len(replay.loose)} of {leaves} leaves (their stated bounds are the engine's forward-mode "
+                   f"ones); first: {replay.loose[0]}")
+    elif replay.trusted_leaves:
         report.add(f"case {k} trusted leaves", None, f"{replay.trusted_leaves} leaves are empty only by the "
                    f"solver's word: {next(iter(replay.trusted.values()))}")
     return bound

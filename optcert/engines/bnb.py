@@ -41,6 +41,7 @@ from optcert.search.branching import Rule, Split, decide, row_weights, use_input
 from optcert.search.coordinator import Search, SearchSettings
 from optcert.search.falsify import FalsifySettings, falsify
 from optcert.search.input_split import InputSplitSearch, InputSplitSettings
+from optcert.search.input_tree import InputTree
 from optcert.search.leaves import exact_leaf
 from optcert.spec.problem import Combine, VerificationProblem
 
@@ -101,7 +102,8 @@ class CaseTask:
         self.bounding = BOUNDING[options.bounding]
         self.generator_seed = options.seed
         self.best_margin = math.inf
-        self.trace = TreeRecorder(cc, options.bounding in (Bounding.CROWN, Bounding.ALPHA_CROWN))
+        self.trace = TreeRecorder(cc, options.bounding in (Bounding.CROWN, Bounding.ALPHA_CROWN)
+                                  and (inputs or options.deep_alpha == 0))
         self.hints: np.ndarray | None = None
 
     def bound(self, domains, start, deadline):
@@ -192,8 +194,10 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
             def report(text: str, k: int = cc.index) -> None:
                 update(f"case {k}: {text}")
             if use_input_split(options.split, cc.net.n_inputs):   # batched, tensors only (input_split.py)
-                result = InputSplitSearch(cc, task.check, _input_settings(options), case_deadline,
-                                          options.device).run()
+                search = InputSplitSearch(cc, task.check, _input_settings(options), case_deadline,
+                                          options.device, tree=InputTree())
+                result = search.run()
+                task.trace.inputs = search.tree
             else:
                 result = Search(task, settings, case_deadline, report).run(task.any_case)
             out.lower[cc.index] = result.rows

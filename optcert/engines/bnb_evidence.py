@@ -18,6 +18,7 @@ from optcert.checking.evidence import batch_items, case_entry, evidence
 from optcert.checking.tree import encode_tree
 from optcert.compiled import CompiledCase
 from optcert.engines.lp_evidence import lp_item
+from optcert.search.input_tree import InputTree
 
 RECIPE = "crown-unstable"
 
@@ -37,6 +38,7 @@ class TreeRecorder:
         self.items: list[tuple[tuple, dict]] = []
         self.trusted: dict[tuple, str] = {}
         self.pending: list[dict] = []      # items of the exact-LP leaf being solved
+        self.inputs: InputTree | None = None   # the tree of a batched input-split search instead
 
     def __call__(self, path: tuple, bounded, b: int, leaf: float | None) -> None:
         self.paths.add(path)
@@ -104,6 +106,11 @@ class TreeRecorder:
     def entry(self, status: str, rows: np.ndarray) -> dict:
         """The case's evidence entry: its tree when proved, else nothing (or trusted items)."""
         m = self.cc.case.spec.rows
+        if status == "proved" and self.inputs is not None:
+            try:
+                return {"case": self.cc.index, "tree": self.inputs.encode(m)}
+            except (KeyError, ValueError) as err:     # never lose a verdict over its certificate
+                return {**case_entry(self.cc.index, [None] * m), "note": f"tree not recorded: {err}"}
         if status == "proved" and self.checkable and () in self.paths:
             try:
                 return {"case": self.cc.index, "tree": encode_tree(self.paths, self.values, self.items, self.trusted)}
@@ -112,6 +119,7 @@ class TreeRecorder:
         if status == "proved":
             sound = self.cc.sound(rows)
             return case_entry(self.cc.index, [{"kind": "trusted", "bound": float(v), "why":
-                                               "per-domain LP/SDP multipliers of lp/bm bounding are not stored"}
+                                               "per-domain multipliers of lp/bm bounding, or intermediate bounds "
+                                               "by deep alpha-CROWN, are not stored"}
                                               for v in sound])
         return case_entry(self.cc.index, [None] * m)

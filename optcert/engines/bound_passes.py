@@ -17,7 +17,7 @@ import numpy as np
 
 from optcert.bounds.adam import Adam
 from optcert.bounds.alpha_crown import initial_alphas
-from optcert.bounds.crown import LowerSlope, backward_bound, crown
+from optcert.bounds.crown import LowerSlope, Neurons, backward_bound, crown
 from optcert.bounds.layer_bounds import Bounds
 from optcert.bounds.torch_net import DomainBatch, torch_net
 from optcert.precision import Precision
@@ -40,7 +40,9 @@ def case_pass(net, given: Bounds, slope: LowerSlope, device: str, precision: Pre
 
     tn = torch_net(net, device, precision)
     L = tn.depth
-    inner = crown(tn, DomainBatch.from_bounds([given], device), slope, upto=L - 1)
+    # the checker recipes `fastlin` and `crown-unstable`
+    neurons = Neurons.ALL if slope is LowerSlope.PARALLEL else Neurons.UNSTABLE
+    inner = crown(tn, DomainBatch.from_bounds([given], device), slope, upto=L - 1, neurons=neurons)
     m = tn.biases[-1].shape[0]
     eye = torch.eye(m, dtype=precision.torch(), device=tn.device)
     if alpha is None:

@@ -91,7 +91,7 @@ def _run(compiled: list[CompiledCase], slope: LowerSlope, settings: BoundSetting
         entries[cc.index] = _entry(cc, result)
         lower[cc.index] = np.maximum(np.maximum(result.lower, cc.ibp.lower[-1]), _stated(cc, entries[cc.index]))
     name = "fastlin" if slope is LowerSlope.PARALLEL else ("alpha-crown" if alpha else "crown")
-    recipe = "fastlin" if slope is LowerSlope.PARALLEL else "crown"
+    recipe = "fastlin" if slope is LowerSlope.PARALLEL else "crown-unstable"
     return EngineOutput(lower=lower, reason=reason, timed_out=bool(reason),
                         certificate={"method": name, "precision": settings.precision.value,
                                      "device": settings.device, "soundness": _SOUNDNESS,

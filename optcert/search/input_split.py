@@ -32,6 +32,7 @@ from optcert.precision import Precision
 from optcert.search.box_bounding import Mode, bound_boxes
 from optcert.search.branching import MIN_RELATIVE_WIDTH
 from optcert.search.coordinator import SearchResult
+from optcert.search.input_tree import InputTree
 from optcert.spec.problem import Combine
 
 
@@ -56,11 +57,12 @@ class _Open:
     depth: Any     # (N,)
     hid_lo: Any    # (N, Σ n_k) bounds on the hidden layers (valid in every sub-box)
     hid_hi: Any
+    node: Any      # (N,) node ids in the recorded tree (search/input_tree.py), or None
 
     def without(self, keep) -> "_Open":
         k = keep.numpy()
         return _Open(self.lo[keep], self.hi[keep], self.rows[k], self.value[k], self.dim[k], self.depth[keep],
-                     self.hid_lo[keep], self.hid_hi[keep])
+                     self.hid_lo[keep], self.hid_hi[keep], None if self.node is None else self.node[k])
 
     def plus(self, other: "_Open") -> "_Open":
         import torch
@@ -68,7 +70,8 @@ class _Open:
         return _Open(torch.cat([self.lo, other.lo]), torch.cat([self.hi, other.hi]),
                      np.concatenate([self.rows, other.rows]), np.concatenate([self.value, other.value]),
                      np.concatenate([self.dim, other.dim]), torch.cat([self.depth, other.depth]),
-                     torch.cat([self.hid_lo, other.hid_lo]), torch.cat([self.hid_hi, other.hid_hi]))
+                     torch.cat([self.hid_lo, other.hid_lo]), torch.cat([self.hid_hi, other.hid_hi]),
+                     None if self.node is None else np.concatenate([self.node, other.node]))
 
 
 @dataclass
@@ -81,6 +84,7 @@ class InputSplitSearch:
     deadline: float
     device: str = "cpu"
     stats: dict = field(default_factory=dict)
+    tree: InputTree | None = None    # records the splits and leaves (certificates) when given
 
     def __post_init__(self):
         self.tn = torch_net(self.cc.net, self.device, self.settings.precision)
@@ -163,7 +167,8 @@ class InputSplitSearch:
         hi = torch.tensor(self.cc.hi, dtype=torch.float64)[None]
         start_rows = np.append(self.cc.ibp.lower[-1], -np.inf)[None]
         rows, dim, hidden = self._bound(lo, hi, start_rows)
-        state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long), hidden)
+        state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long), hidden,
+                             None if self.tree is None else np.zeros(1, dtype=np.int64))
         rate = 0.0
         while True:
             status = self._stop(state, rate)
@@ -174,10 +179,10 @@ class InputSplitSearch:
             pick = torch.topk(torch.as_tensor(-state.value), k).indices
             keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
             keep[pick] = False
-            lo, hi, kids_rows, depth, given = self._children(state, pick)
+            lo, hi, kids_rows, depth, given, nodes = self._children(state, pick)
             state = state.without(keep)
             rows, dim, hidden = self._bound(lo, hi, kids_rows, given)
-            state = state.plus(self._absorb(lo, hi, rows, dim, depth, hidden))
+            state = state.plus(self._absorb(lo, hi, rows, dim, depth, hidden, nodes))
             self.stats["batches"] += 1
             self.stats["max_queue"] = max(self.stats["max_queue"], state.lo.shape[0])
             rate = (time.monotonic() - t) / max(1, lo.shape[0])
@@ -196,10 +201,13 @@ class InputSplitSearch:
         parent_rows = state.rows[pick.numpy()]
         depth = state.depth[pick] + 1
         given = (state.hid_lo[pick].repeat(2, 1), state.hid_hi[pick].repeat(2, 1))
+        nodes = None
+        if self.tree is not None:
+            nodes = self.tree.split(state.node[pick.numpy()], d.numpy(), mid.numpy())
         return (torch.cat([lo, right_lo]), torch.cat([left_hi, hi]), np.concatenate([parent_rows, parent_rows]),
-                torch.cat([depth, depth]), given)
+                torch.cat([depth, depth]), given, nodes)
 
-    def _absorb(self, lo, hi, rows: np.ndarray, dim: np.ndarray, depth, hidden) -> _Open:
+    def _absorb(self, lo, hi, rows: np.ndarray, dim: np.ndarray, depth, hidden, nodes=None) -> _Open:
         """Prune the proved children (folding them into the floor), keep the rest open; a child
         too narrow to split any further is left unresolved."""
         import torch
@@ -212,13 +220,15 @@ class InputSplitSearch:
             self.floor_rows = np.minimum(self.floor_rows, rows[done, :-1].min(axis=0))
             self.floor_value = min(self.floor_value, float(values[done].min()))
             self.floor_key = min(self.floor_key, float(self._keys(rows[done]).min()))
+        if self.tree is not None and done.any():
+            self.tree.leaves(nodes[done], rows[done, :-1], values[done])
         self.stats["pruned"] += int(proved.sum())
         self.stats["unresolved_leaves"] += int(stuck.sum())
         if depth.numel():
             self.stats["max_depth"] = max(self.stats["max_depth"], int(depth.max()))
         keep = torch.as_tensor(~done)
         return _Open(lo[keep], hi[keep], rows[~done], values[~done], dim[~done], depth[keep],
-                     hidden[0][keep], hidden[1][keep])
+                     hidden[0][keep], hidden[1][keep], None if nodes is None else nodes[~done])
 
     def _affordable(self, rate: float) -> int:
         """Domains to split now so that bounding their children should end before the deadline
@@ -247,4 +257,6 @@ class InputSplitSearch:
             rows = np.minimum(rows, state.rows[:, :-1].min(axis=0))
             key = min(key, float(self._keys(state.rows).min()))
         self.stats["open"] = int(state.lo.shape[0])
+        if self.tree is not None and state.lo.shape[0]:
+            self.tree.leaves(state.node, state.rows[:, :-1], state.value)
         return SearchResult(status, rows, key, self.cex, self.stats)
