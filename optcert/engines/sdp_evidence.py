@@ -62,15 +62,34 @@ def _attach(out: EngineOutput, compiled: list[CompiledCase], options) -> EngineO
         inequality = _inequality_rows(cc, bounds, options) if reproducible else None
         for entry in entries:
             item = _sdp_item(cc, entry, options, _RECIPES.get(level, level), inequality)
-            if item is not None:
-                if reproducible:
+            if item is not None and reproducible:
+                try:
                     item["bound"] = _stated(cc, bounds, item, int(entry["row"]))
+                except (ValueError, KeyError, IndexError, ArithmeticError):
+                    item = None      # the checker's model is not the engine's (see `_backed_rows`)
+            if item is not None:
                 evidence.offer(cc, (entry["row"],), item)
-        for row, item in enumerate(evidence.entries[cc.index]["rows"]):
-            if item is not None and item["kind"] == "sdp":
-                out.lower[cc.index][row] = item["bound"] + cc.fold_error[row]
+        _backed_rows(out, cc, evidence.entries[cc.index]["rows"])
     out.certificate["evidence"] = evidence.section()
     return out
+
+
+UNMODELLED = ("the checker rebuilds the SDP of the earlier lowering (every active neuron lifted, "
+              "no substitution): the engine's tight lowering (lowerings/quadratic.py) is not re-derived")
+
+
+def _backed_rows(out: EngineOutput, cc: CompiledCase, items: list) -> None:
+    """Each row's claimed bound as its item states it (sdp items: the checker's evaluation); a
+    claim its item does not reach (the row was bounded by a model the checker does not rebuild)
+    gets a trusted item instead, saying why — never a claim above its evidence."""
+    claimed = cc.sound(out.lower[cc.index])
+    for row, item in enumerate(items):
+        if item is not None and item["kind"] == "sdp":
+            out.lower[cc.index][row] = item["bound"] + cc.fold_error[row]
+            continue
+        stated = -np.inf if item is None else item["bound"]
+        if claimed[row] > stated + 1e-9 * (1 + abs(stated)) and np.isfinite(claimed[row]):
+            items[row] = {"kind": "trusted", "bound": float(claimed[row]), "why": UNMODELLED}
 
 
 def _stated(cc: CompiledCase, bounds, item: dict, row: int) -> float:

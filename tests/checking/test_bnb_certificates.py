@@ -87,6 +87,6 @@ def test_exact_lp_leaves_and_their_emptiness_proofs_re_verify(combine):
 
 def test_lp_bounding_is_marked_not_re_checkable():
     problem = needs_branching(1, Combine.ALL)
-    result = verify(problem, "bnb", 60, {"bounding": "lp", "attack": False})
+    result = verify(problem, "bnb", 60, {"bounding": "lp", "split": "relu", "attack": False})
     if result.verdict is Verdict.PROVED:
         assert check(as_json(result), problem).status is Status.UNCHECKABLE

@@ -21,8 +21,10 @@ def test_sdp_and_bm_results_re_verify_and_edits_are_caught(engine, options):
         result = verify(problem, engine, 20, options)
         d = as_json(result)
         report = check(d, problem)
-        assert report.status is Status.VALID, report.summary()
         kinds = [item["kind"] for item in d["certificate"]["evidence"]["cases"][0]["rows"] if item]
+        # rows bounded by the tight lowering the checker does not rebuild are trusted: never VALID for a proof
+        expected = Status.UNCHECKABLE if result.verdict is Verdict.PROVED and "trusted" in kinds else Status.VALID
+        assert report.status is expected, report.summary()
         sdp_rows += kinds.count("sdp")
         rng = np.random.default_rng(seed)
         found = targets(d)
@@ -34,7 +36,7 @@ def test_sdp_and_bm_results_re_verify_and_edits_are_caught(engine, options):
 
 
 def test_a_negative_inequality_multiplier_is_refused():
-    problem = small_problem(0, sizes=(3, 5, 4, 3))
+    problem = small_problem(1, sizes=(3, 5, 4, 3))
     d = as_json(verify(problem, "sdp", 20))
     item = next(i for i in d["certificate"]["evidence"]["cases"][0]["rows"] if i and i["kind"] == "sdp")
     from optcert.checking.arrays import pack, unpack
