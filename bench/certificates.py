@@ -38,7 +38,7 @@ INSTANCES = {
                 "mnist-net_256x4-prop_0_0.03", "mnist-net_256x4-prop_1_0.05", "mnist-net_256x6-prop_0_0.03"],
 }
 ENGINES = [("attack", {}), ("interval", {}), ("crown", {}), ("alpha-crown", {}), ("lp", {}),
-           ("milp", {"bounds": "crown"}), ("bnb", {}), ("sdp", {}), ("bm", {})]
+           ("milp", {"bounds": "crown"}), ("bnb", {}), ("auto", {}), ("lipschitz", {}), ("sdp", {}), ("bm", {})]
 CONIC_ON = {"acasxu": None, "mnistfc": ("mnist-net_256x2-prop_0_0.03", "mnist-net_256x2-prop_1_0.03")}
 
 

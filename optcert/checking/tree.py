@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from optcert.checking.arrays import pack, unpack
+from optcert.checking.bisect import BUDGET, bisect_to
 from optcert.checking.items import CaseBound, Derived, EvidenceError, agrees, evaluate_with, with_output
 from optcert.checking.net import CheckNet
 from optcert.checking.report import Report
@@ -186,7 +187,8 @@ class _Replay:
             self.least = float(least[0])
         self.loose: list[str] = []     # lower mode: leaves where the checker's own bound is the looser
         self.own_min = math.inf        # lower mode: the least of the checker's own leaf values
-        self.own: list[tuple] = []      # lower mode: (node, own value, own rows, scale) per leaf
+        self.own: list[tuple] = []      # lower mode: (node, own value, own rows, scale, domain) per leaf
+        self.bisected = 0               # lower mode: leaves the checker bisected itself (checking/bisect.py)
         self.bad: list[str] = []
         self.checked_items = 0
         self.state = {0: self._own(0, root(net, case))}
@@ -284,7 +286,7 @@ class _Replay:
         """A leaf of a tree that states only the least leaf values: its own bounds are kept for
         `_reach`."""
         own = np.full(self.case.spec.rows, math.inf) if d.empty else d.out_lo
-        self.own.append((n, value, own, d.scale))
+        self.own.append((n, value, own, d.scale, d))
         self.scale = max(self.scale, d.scale)
         self.leaves_ok += 1
 
@@ -296,7 +298,11 @@ class _Replay:
             return want == -math.inf or got >= want or agrees(Derived(got, scale), want)
         self.rows_min, self.value_min = self.least_rows, self.least
         rows_ok = np.ones(self.rows_min.shape, dtype=bool)
-        for n, value, own, scale in self.own:
+        for n, value, own, scale, d in self.own:
+            if not (reaches(value, self.value_min, scale) and
+                    all(reaches(float(a), float(b), scale) for a, b in zip(own, self.rows_min))):
+                value, own = bisect_to(self.net, self.case, d, self.value_min, self.rows_min)
+                self.bisected += 1
             self.own_min = min(self.own_min, value)
             rows_ok &= [reaches(float(a), float(b), scale) for a, b in zip(own, self.rows_min)]
             if not reaches(value, self.value_min, scale):
@@ -321,6 +327,10 @@ def check_tree(report: Report, net: CheckNet, k: int, case, tree: dict) -> CaseB
                       f"{replay.leaves_ok} of {leaves} leaves re-derive to their stated values"
                       if not replay.bad else f"{len(replay.bad)} mismatches; first: {first}"):
         return None
+    if replay.bisected:
+        report.add(f"case {k} leaves bisected by the checker", True,
+                   f"{replay.bisected} leaves its CROWN did not reach whole were bisected (at most "
+                   f"{BUDGET} boxes each); {len(replay.loose)} still not reached")
     if replay.loose:
         report.add(f"case {k} leaves the checker's bounds do not reach", None,
                    f"{len(replay.loose)} of {leaves} leaves (their stated bounds are the engine's forward-mode "
