@@ -5,7 +5,7 @@ written out, so there is no file to weigh), interleaved per instance, beside opt
 the time `optcert check` takes on its certificate and the certificate's size (read from
 bench/results/certificates.jsonl).
 
-    python bench/marabou_proofs.py [--timeout 60]
+    python bench/marabou_proofs.py [--timeout 60] [--limit N]
 
 Needs maraboupy (the `marabou` extra); skips with a message without it. Each Marabou run is a child
 process with one thread; results go to bench/results/marabou_proofs.md.
@@ -54,6 +54,7 @@ def marabou(onnx: Path, vnnlib: Path, timeout: float, proofs: bool) -> tuple[str
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--limit", type=int, help="instances at most")
     args = p.parse_args()
     try:
         import maraboupy  # noqa: F401
@@ -63,7 +64,7 @@ def main() -> None:
     ours = {(r["instance"], r["engine"]): r for r in map(json.loads, store.read_text().splitlines())} \
         if store.exists() else {}
     rows, loads = [], [os.getloadavg()[0]]
-    for row in _rows("acasxu"):
+    for row in _rows("acasxu")[: args.limit]:
         folder = BENCHMARKS / "acasxu"
         plain = marabou(folder / row["onnx"], folder / row["vnnlib"], args.timeout, False)
         proofs = marabou(folder / row["onnx"], folder / row["vnnlib"], args.timeout, True)
