@@ -39,7 +39,7 @@ INSTANCES = {
 }
 ENGINES = [("attack", {}), ("interval", {}), ("crown", {}), ("alpha-crown", {}), ("lp", {}),
            ("milp", {"bounds": "crown"}), ("bnb", {}), ("auto", {}), ("lipschitz", {}), ("sdp", {}), ("bm", {})]
-CONIC_ON = {"acasxu": None, "mnistfc": ("mnist-net_256x2-prop_0_0.03", "mnist-net_256x2-prop_1_0.03")}
+CONIC_ON = {"acasxu": (), "mnistfc": ("mnist-net_256x2-prop_0_0.03", "mnist-net_256x2-prop_1_0.03")}
 
 
 def _rows(family: str) -> list[dict]:

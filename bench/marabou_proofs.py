@@ -43,7 +43,8 @@ def marabou(onnx: Path, vnnlib: Path, timeout: float, proofs: bool) -> tuple[str
         out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout * 1.5 + 30, env=env)
     except subprocess.TimeoutExpired:
         return "timeout", time.perf_counter() - start
-    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT")), None)
+    # Marabou prints "Proof-producing mode on, ..." without a newline, so RESULT may follow it on one line
+    line = next((x[x.index("RESULT"):] for x in out.stdout.splitlines() if "RESULT" in x), None)
     if line is None:
         return f"error ({out.stderr.strip().splitlines()[-1][:60] if out.stderr.strip() else out.returncode})", \
             time.perf_counter() - start

@@ -7,8 +7,9 @@ that decided it:
 * the MILP arm, or several arms jointly (the best row bounds of different searches): the rows
   as trusted items naming why — a MILP bound is the solver's word (engines/linear.py), and the
   rows of several searches are not one certificate;
-* the falsifier, a search arm that falsified, or no decision: no items (the counterexample is
-  re-checked; the bounds of an unproved case are not needed by its verdict).
+* the falsifier, a search arm that falsified, or no decision: the rows as trusted items too (the
+  counterexample is re-checked; the bounds of an unproved case are not needed by its verdict, but a
+  changed one shows).
 """
 from __future__ import annotations
 
@@ -23,15 +24,16 @@ def case_evidence(folio, decided: str | None) -> tuple[dict, np.ndarray, float |
     """(evidence entry, row bounds, case bound) the case claims, from the portfolio `folio`
     (auto._Portfolio) and the name of what decided it (module doc)."""
     cc = folio.cc
-    m = cc.case.spec.rows
     rows, key = folio.best_rows(), folio.best_key()
     arm = folio.arms.get(decided) if decided else None
     if arm is not None and hasattr(arm, "task") and arm.state.status == "proved":
         return arm.task.trace.entry("proved", arm.state.rows), arm.state.rows, arm.state.key
     if decided is None or decided == "falsifier" or (arm is not None and arm.state.status == "falsified"):
-        return case_entry(cc.index, [None] * m), rows, key
-    why = ("MILP proof (solver-trusted), with the other arms' row bounds" if decided == "milp" else
-           f"proved jointly by the arms {decided}: the best row bounds of several searches are not one certificate")
+        why = "not proved: the best row bounds of the arms' searches, stated, not needed by the verdict"
+    elif decided == "milp":
+        why = "MILP proof (solver-trusted), with the other arms' row bounds"
+    else:
+        why = f"proved jointly by the arms {decided}: the best row bounds of several searches are not one certificate"
     sound = cc.sound(rows)
     items = [simple_item("trusted", v, why=why) if np.isfinite(v) else None for v in sound]
     clause = None
