@@ -64,7 +64,8 @@ class CaseEvidence:
         if kind not in EVALUATORS:
             raise EvidenceError(f"unknown evidence kind {kind!r}")
         if kind == "trusted":
-            return Derived(float(item.get("bound", -np.inf)), 0.0, trusted=True)
+            stated = float(item.get("bound", -np.inf))   # scale |stated|: the fold error's rounding, no more
+            return Derived(stated, abs(stated) if np.isfinite(stated) else 0.0, trusted=True)
         recipe = Recipe.IBP if kind == "ibp" else _recipe(item, default_recipe)
         if kind == "sdp":
             from optcert.checking.sdp import evaluate_sdp
