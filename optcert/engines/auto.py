@@ -66,7 +66,8 @@ class AutoOptions:
     """`method`: auto | input | relu | milp; `slice`: first time slice as a share of the case's
     budget (doubled every round); `drop`: an arm projected to need more than this × the best
     arm's time gets a quarter slice (within it, a half); `branching`: ReLU rule of the ReLU-split
-    arm; `seed`; `device`."""
+    arm; `seed`; `device`; `evidence`: the search arms record their trees for `optcert check`
+    (off: the recording's CPU is saved, and a proof is then UNCHECKABLE)."""
 
     method: Method = Method.AUTO
     slice: float = 0.01
@@ -74,6 +75,7 @@ class AutoOptions:
     branching: Rule = Rule.BABSR
     seed: int = 0
     device: str = "cpu"
+    evidence: bool = True
 
     def __post_init__(self):
         check_device(self.device)
@@ -172,7 +174,8 @@ class _Portfolio:
         if name == "milp":
             return MilpArm(self.cc, self.checker.check, self.best_rows, deadline)
         split = Split.INPUT if name == "input" else Split.RELU
-        options = BnbOptions(split=split, branching=self.options.branching, seed=base.seed, device=base.device)
+        options = BnbOptions(split=split, branching=self.options.branching, seed=base.seed, device=base.device,
+                             evidence=self.options.evidence)
         return SearchArm(name, CaseTask(problem, self.cc, options, self.out), options, deadline)
 
     def best_rows(self) -> np.ndarray:

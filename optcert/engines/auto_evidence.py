@@ -2,7 +2,7 @@
 that decided it:
 
 * a search arm (input or ReLU splitting, the bnb coordinator): its tree, recorded by the arm's
-  `CaseTask.trace` (engines/bnb_evidence.py), re-derived by the checker; the case then claims
+  `CaseTask.recorder` (engines/bnb_evidence.py), re-derived by the checker; the case then claims
   that arm's bounds (valid, and what its tree states);
 * the MILP arm, or several arms jointly (the best row bounds of different searches): the rows
   as trusted items naming why — a MILP bound is the solver's word (engines/linear.py), and the
@@ -27,7 +27,7 @@ def case_evidence(folio, decided: str | None) -> tuple[dict, np.ndarray, float |
     rows, key = folio.best_rows(), folio.best_key()
     arm = folio.arms.get(decided) if decided else None
     if arm is not None and hasattr(arm, "task") and arm.state.status == "proved":
-        return arm.task.trace.entry("proved", arm.state.rows), arm.state.rows, arm.state.key
+        return arm.task.recorder.entry("proved", arm.state.rows), arm.state.rows, arm.state.key
     if decided is None or decided == "falsifier" or (arm is not None and arm.state.status == "falsified"):
         why = "not proved: the best row bounds of the arms' searches, stated, not needed by the verdict"
     elif decided == "milp":

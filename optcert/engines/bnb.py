@@ -55,7 +55,8 @@ class BnbOptions:
     `beta`: optimise split multipliers too; `attack`: PGD at the start and on open domains;
     `seed`: PGD seed; `device`: torch device; `progress`: progress line on a terminal;
     `deep_alpha` > 0: on ReLU-split domains with at least this many splits, re-optimise the
-    intermediate layers by alpha-CROWN (0: off)."""
+    intermediate layers by alpha-CROWN (0: off); `evidence`: record the search tree for `optcert
+    check` (off: faster, and a proof is then UNCHECKABLE)."""
 
     bounding: Bounding = Bounding.ALPHA_CROWN
     split: Split = Split.AUTO
@@ -71,6 +72,7 @@ class BnbOptions:
     device: str = "cpu"
     progress: bool = False
     deep_alpha: int = 0
+    evidence: bool = True
 
     def __post_init__(self):
         check_device(self.device)
@@ -102,8 +104,9 @@ class CaseTask:
         self.bounding = BOUNDING[options.bounding]
         self.generator_seed = options.seed
         self.best_margin = math.inf
-        self.trace = TreeRecorder(cc, options.bounding in (Bounding.CROWN, Bounding.ALPHA_CROWN)
-                                  and (inputs or options.deep_alpha == 0))
+        self.recorder = TreeRecorder(cc, options.bounding in (Bounding.CROWN, Bounding.ALPHA_CROWN)
+                                     and (inputs or options.deep_alpha == 0), recording=options.evidence)
+        self.trace = self.recorder if options.evidence else None   # what the coordinator calls
         self.hints: np.ndarray | None = None
 
     def bound(self, domains, start, deadline):
@@ -120,7 +123,7 @@ class CaseTask:
         return decide(bounded, index, weights, self.root, self.options.split, self.options.branching)
 
     def leaf(self, bounds, deadline):
-        return self.trace.leaf_items(bounds, exact_leaf(self.ctx, bounds, deadline))
+        return self.recorder.leaf_items(bounds, exact_leaf(self.ctx, bounds, deadline))
 
     def check(self, x: np.ndarray) -> bool:
         """Is x a re-checked counterexample? Keeps it as a candidate if it is, or if it is the
@@ -195,16 +198,16 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
                 update(f"case {k}: {text}")
             if use_input_split(options.split, cc.net.n_inputs):   # batched, tensors only (input_split.py)
                 search = InputSplitSearch(cc, task.check, _input_settings(options), case_deadline,
-                                          options.device, tree=InputTree())
+                                          options.device, tree=InputTree() if options.evidence else None)
                 result = search.run()
-                task.trace.inputs = search.tree
+                task.recorder.inputs = search.tree
             else:
                 result = Search(task, settings, case_deadline, report).run(task.any_case)
             out.lower[cc.index] = result.rows
             case_lower[cc.index] = result.key
             out.certificate["cases"].append({"case": cc.index, "status": result.status, **result.stats,
                                              "deep_domains": task.ctx.deep_domains})
-            evidence["cases"][cc.index] = task.trace.entry(result.status, result.rows)
+            evidence["cases"][cc.index] = task.recorder.entry(result.status, result.rows)
             if result.status == "falsified":
                 return out
             if result.status != "proved":

@@ -31,8 +31,8 @@ def empty_evidence(compiled: list[CompiledCase]) -> dict:
 class TreeRecorder:
     """Called by the coordinator for every bounded domain (search/coordinator.py `trace`)."""
 
-    def __init__(self, cc: CompiledCase, checkable: bool):
-        self.cc, self.checkable = cc, checkable
+    def __init__(self, cc: CompiledCase, checkable: bool, recording: bool = True):
+        self.cc, self.checkable, self.recording = cc, checkable, recording
         self.paths: set[tuple] = set()
         self.values: dict[tuple, float] = {}
         self.items: list[tuple[tuple, dict]] = []
@@ -81,7 +81,7 @@ class TreeRecorder:
     def leaf_items(self, bounds, answer) -> object:
         """An exact-LP leaf's answer with its LP duals as items (kept for the coming trace call),
         its rows raised to what those items state (fold error put back)."""
-        if not self.checkable or not answer.duals:
+        if not self.checkable or not self.recording or not answer.duals:
             return answer
         rows, key = answer.rows.copy(), answer.key
         for objective, lowered, duals, empty in answer.duals:
@@ -116,10 +116,15 @@ class TreeRecorder:
                 return {"case": self.cc.index, "tree": encode_tree(self.paths, self.values, self.items, self.trusted)}
             except (KeyError, ValueError) as err:     # never lose a verdict over its certificate
                 return {**case_entry(self.cc.index, [None] * m), "note": f"tree not recorded: {err}"}
+        if status == "proved" and not self.recording:
+            return case_entry(self.cc.index, [{"kind": "trusted", "bound": float(v), "why": "no search tree "
+                                               "recorded (option evidence=false)"} for v in self.cc.sound(rows)])
         if status == "proved":
             sound = self.cc.sound(rows)
             return case_entry(self.cc.index, [{"kind": "trusted", "bound": float(v), "why":
                                                "per-domain multipliers of lp/bm bounding, or intermediate bounds "
                                                "by deep alpha-CROWN, are not stored"}
                                               for v in sound])
-        return case_entry(self.cc.index, [None] * m)
+        why = f"not proved ({status}): the search's floor, stated, not needed by the verdict"
+        return case_entry(self.cc.index, [{"kind": "trusted", "bound": float(v), "why": why} if np.isfinite(v)
+                                          else None for v in self.cc.sound(rows)])

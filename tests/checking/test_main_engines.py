@@ -72,3 +72,13 @@ def test_smoothing_claims_nothing_to_re_derive():
     d = as_json(verify(problem, "smoothing", 10, {"n": 100, "n0": 10}))
     assert d["verdict"] != "proved"
     assert check(d, problem).status is Status.VALID
+
+
+@pytest.mark.parametrize("engine", ["auto", "bnb"])
+def test_without_a_recorded_tree_a_proof_is_uncheckable(engine):
+    problem = _branching(1, Combine.ALL)
+    options = {"evidence": False, "method": "relu"} if engine == "auto" else {"evidence": False, "attack": False}
+    d = as_json(verify(problem, engine, 30, options))
+    assert d["verdict"] == "proved"
+    report = check(d, problem)
+    assert report.status is Status.UNCHECKABLE and "evidence=false" in report.summary()
