@@ -20,6 +20,9 @@ EXIT_CODES: dict[int, str] = {
        "value out of its range",
     8: "solver unavailable: not installed, not licensed, or not licensed for this size",
     9: "lowering error: the network and bounds cannot be put in the requested form",
+    10: "check: the result does not re-verify (INVALID: the first failing step is named)",
+    11: "check: the result rests on evidence that cannot be re-checked (a MILP solver's own bound, "
+        "no stored multipliers)",
     130: "interrupted (Ctrl-C)",
 }
 """The exit codes of the `optcert` command, one table for every subcommand (README: Exit codes)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from optcert.certify import EngineOutput, conclude
+from optcert.checking.evidence import seal
 from optcert.compiled import CompiledCase, compile_problem
 from optcert.engines.registry import DEFAULT_ENGINE, ENGINES, Engine, engine_from, engine_options
 from optcert.errors import InvalidOptionError
@@ -52,6 +53,7 @@ def verify(problem: VerificationProblem, engine: Engine | str = DEFAULT_ENGINE, 
         if "time" not in out.reason.lower():
             out.reason = "; ".join(r for r in (out.reason, f"time limit of {timeout:g} s reached") if r)
     t = time.monotonic()
+    seal(out.certificate, problem.cases)
     result = conclude(problem, compiled, out, engine.value, options_dict(opts), timings)
     files = {**dict(problem.meta.get("inputs") or {}), **dict(inputs or {})}
     return dataclasses.replace(result, timings={**result.timings, "certify": time.monotonic() - t},

@@ -85,6 +85,8 @@ def test_readme_command_runs(command, tmp_path, monkeypatch, capsys):
     if argv[:2] == ["gap", "--report-only"]:         # reports what an earlier gap run stored
         assert main(["gap", "NET.onnx", "--images", "imgs.npz", "--eps", "0.02", "--methods", "ibp",
                      "--store", "gap.sqlite", "--out", "gap-report/", "--no-progress", "--plots", "none"]) == 0
+    if argv[0] == "check":                            # checks what an earlier verify stored
+        assert main(["verify", "NET.onnx", "PROP.vnnlib", "--engine", "crown", "--json", argv[1], "-q"]) == 0
     if "--report-only" in argv and argv[0] == "run":
         assert main(["run", "instances.csv", "--out", "results/", "--engine", "interval", "--no-progress"]) == 0
     code = main(argv)

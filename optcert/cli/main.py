@@ -23,7 +23,7 @@ from types import ModuleType
 from optcert.cli import stdout
 from optcert.errors import EXIT_CODES, OptcertError
 
-COMMANDS = ("verify", "run", "vnncomp", "info", "engines", "solvers", "export", "gap", "bench", "sweep-status",
+COMMANDS = ("verify", "check", "run", "vnncomp", "info", "engines", "solvers", "export", "gap", "bench", "sweep-status",
             "demo", "train")
 
 

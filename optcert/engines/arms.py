@@ -27,6 +27,7 @@ from optcert.engines.bnb import BnbOptions, CaseTask, domain_cap, input_settings
 from optcert.search.branching import use_input_split
 from optcert.search.coordinator import Search, SearchSettings
 from optcert.search.input_split import InputSplitSearch
+from optcert.search.input_tree import InputTree
 from optcert.spec.problem import Combine
 
 
@@ -50,7 +51,9 @@ class SearchArm:
         self.name, self.task = name, task
         self.search: Any
         if use_input_split(options.split, task.cc.net.n_inputs):
-            self.search = InputSplitSearch(task.cc, task.check, input_settings(options), deadline, options.device)
+            self.search = InputSplitSearch(task.cc, task.check, input_settings(options), deadline, options.device,
+                                           tree=InputTree() if options.evidence else None)
+            task.recorder.inputs = self.search.tree       # the tree the certificate states (optcert check)
             self._start: Callable[[], str | None] = self.search.start
         else:
             settings = SearchSettings(options.batch, domain_cap(task.cc, options), options.node_limit,

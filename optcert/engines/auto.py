@@ -16,7 +16,8 @@ Within one wall-clock budget it runs, per case:
    ends) keeps its prior share, its eligibility being decided by the net's shape.
 The first arm that proves or falsifies decides; per-row bounds of all arms are combined (the best
 certified bound per row, valid whatever arm gave it), so a case may also be proved jointly. The
-result's certificate names the method that decided (`decided_by`) and holds its certificate.
+result's certificate names the method that decided (`decided_by`) and holds its certificate, and
+its evidence for `optcert check` is the deciding arm's (engines/auto_evidence.py).
 Verdicts are decided in certify.py, as for every engine.
 """
 from __future__ import annotations
@@ -29,8 +30,10 @@ from enum import Enum
 import numpy as np
 
 from optcert.certify import EngineOutput
+from optcert.checking.evidence import case_entry, evidence
 from optcert.compiled import CompiledCase
 from optcert.engines.arms import MilpArm, SearchArm, arm_summary
+from optcert.engines.auto_evidence import RECIPE, case_evidence
 from optcert.engines.bnb import BnbOptions, CaseTask
 from optcert.errors import InvalidOptionError
 from optcert.precision import check_device
@@ -63,7 +66,8 @@ class AutoOptions:
     """`method`: auto | input | relu | milp; `slice`: first time slice as a share of the case's
     budget (doubled every round); `drop`: an arm projected to need more than this × the best
     arm's time gets a quarter slice (within it, a half); `branching`: ReLU rule of the ReLU-split
-    arm; `seed`; `device`."""
+    arm; `seed`; `device`; `evidence`: the search arms record their trees for `optcert check`
+    (off: the recording's CPU is saved, and a proof is then UNCHECKABLE)."""
 
     method: Method = Method.AUTO
     slice: float = 0.01
@@ -71,6 +75,7 @@ class AutoOptions:
     branching: Rule = Rule.BABSR
     seed: int = 0
     device: str = "cpu"
+    evidence: bool = True
 
     def __post_init__(self):
         check_device(self.device)
@@ -169,7 +174,8 @@ class _Portfolio:
         if name == "milp":
             return MilpArm(self.cc, self.checker.check, self.best_rows, deadline)
         split = Split.INPUT if name == "input" else Split.RELU
-        options = BnbOptions(split=split, branching=self.options.branching, seed=base.seed, device=base.device)
+        options = BnbOptions(split=split, branching=self.options.branching, seed=base.seed, device=base.device,
+                             evidence=self.options.evidence)
         return SearchArm(name, CaseTask(problem, self.cc, options, self.out), options, deadline)
 
     def best_rows(self) -> np.ndarray:
@@ -261,14 +267,15 @@ def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options
     out = EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled],
                        case_lower=[None] * len(compiled),
                        certificate={"method": "auto portfolio", "cases": []})
+    entries = [case_entry(cc.index, [None] * cc.case.spec.rows) for cc in compiled]
     reasons, total = [], max(deadline - time.monotonic(), 0.0) if math.isfinite(deadline) else 3600.0
     for left, cc in enumerate(compiled):
         share = (deadline - time.monotonic()) / (len(compiled) - left) if math.isfinite(deadline) else math.inf
         folio = _Portfolio(problem, cc, options, out, min(deadline, time.monotonic() + share))
         decided = folio.run(FALSIFY_FIRST * total / len(compiled))
-        out.lower[cc.index] = folio.best_rows()
+        entries[cc.index], out.lower[cc.index], key = case_evidence(folio, decided)
         assert out.case_lower is not None
-        out.case_lower[cc.index] = folio.best_key()
+        out.case_lower[cc.index] = key
         out.certificate["cases"].append(folio.summary(decided))
         if decided is not None and (decided == "falsifier" or folio.arms[decided.split("+")[0]].state.status
                                     == "falsified"):
@@ -277,6 +284,7 @@ def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options
             reasons.append(f"case {cc.index} undecided ({folio.undecided()})")
             out.timed_out |= folio.out_of_time or time.monotonic() >= folio.deadline - 1e-3
     out.certificate["decided_by"] = [c["decided_by"] for c in out.certificate["cases"]]
+    out.certificate["evidence"] = evidence(RECIPE, entries)
     if any("milp" in (d or "").split("+") for d in out.certificate["decided_by"]):
         out.certificate["trust"] = "solver"     # a MILP's proven bound decided (see engines/linear.py)
     out.reason = "; ".join(reasons)

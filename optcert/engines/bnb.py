@@ -33,6 +33,7 @@ import numpy as np
 
 from optcert.certify import EngineOutput, check_counterexample
 from optcert.compiled import CompiledCase
+from optcert.engines.bnb_evidence import TreeRecorder, empty_evidence
 from optcert.errors import InvalidOptionError
 from optcert.precision import check_device
 from optcert.search.bounding import BOUNDING, Bounding, CaseContext
@@ -40,6 +41,7 @@ from optcert.search.branching import Rule, Split, decide, row_weights, use_input
 from optcert.search.coordinator import Search, SearchSettings
 from optcert.search.falsify import FalsifySettings, falsify
 from optcert.search.input_split import InputSplitSearch, InputSplitSettings
+from optcert.search.input_tree import InputTree
 from optcert.search.leaves import exact_leaf
 from optcert.spec.problem import Combine, VerificationProblem
 
@@ -53,7 +55,8 @@ class BnbOptions:
     `beta`: optimise split multipliers too; `attack`: PGD at the start and on open domains;
     `seed`: PGD seed; `device`: torch device; `progress`: progress line on a terminal;
     `deep_alpha` > 0: on ReLU-split domains with at least this many splits, re-optimise the
-    intermediate layers by alpha-CROWN (0: off)."""
+    intermediate layers by alpha-CROWN (0: off); `evidence`: record the search tree for `optcert
+    check` (off: faster, and a proof is then UNCHECKABLE)."""
 
     bounding: Bounding = Bounding.ALPHA_CROWN
     split: Split = Split.AUTO
@@ -69,6 +72,7 @@ class BnbOptions:
     device: str = "cpu"
     progress: bool = False
     deep_alpha: int = 0
+    evidence: bool = True
 
     def __post_init__(self):
         check_device(self.device)
@@ -100,6 +104,9 @@ class CaseTask:
         self.bounding = BOUNDING[options.bounding]
         self.generator_seed = options.seed
         self.best_margin = math.inf
+        self.recorder = TreeRecorder(cc, options.bounding in (Bounding.CROWN, Bounding.ALPHA_CROWN)
+                                     and (inputs or options.deep_alpha == 0), recording=options.evidence)
+        self.trace = self.recorder if options.evidence else None   # what the coordinator calls
         self.hints: np.ndarray | None = None
 
     def bound(self, domains, start, deadline):
@@ -116,7 +123,7 @@ class CaseTask:
         return decide(bounded, index, weights, self.root, self.options.split, self.options.branching)
 
     def leaf(self, bounds, deadline):
-        return exact_leaf(self.ctx, bounds, deadline)
+        return self.recorder.leaf_items(bounds, exact_leaf(self.ctx, bounds, deadline))
 
     def check(self, x: np.ndarray) -> bool:
         """Is x a re-checked counterexample? Keeps it as a candidate if it is, or if it is the
@@ -175,6 +182,7 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
                                               f"{options.split.value} split, {options.branching.value})",
                                     "cases": []})
     tasks = [CaseTask(problem, cc, options, out) for cc in compiled]
+    evidence = out.certificate["evidence"] = empty_evidence(compiled)
     if options.attack and _attack_all(problem, compiled, tasks, options, deadline, out):
         out.certificate["attack_seconds"] = time.monotonic() - start
         return out
@@ -189,14 +197,17 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
             def report(text: str, k: int = cc.index) -> None:
                 update(f"case {k}: {text}")
             if use_input_split(options.split, cc.net.n_inputs):   # batched, tensors only (input_split.py)
-                result = InputSplitSearch(cc, task.check, input_settings(options), case_deadline,
-                                          options.device).run()
+                search = InputSplitSearch(cc, task.check, input_settings(options), case_deadline,
+                                          options.device, tree=InputTree() if options.evidence else None)
+                result = search.run()
+                task.recorder.inputs = search.tree
             else:
                 result = Search(task, settings, case_deadline, report).run(task.any_case)
             out.lower[cc.index] = result.rows
             case_lower[cc.index] = result.key
             out.certificate["cases"].append({"case": cc.index, "status": result.status, **result.stats,
                                              "deep_domains": task.ctx.deep_domains})
+            evidence["cases"][cc.index] = task.recorder.entry(result.status, result.rows)
             if result.status == "falsified":
                 return out
             if result.status != "proved":

@@ -39,12 +39,15 @@ def lp_floor(out: EngineOutput, cc: CompiledCase, bounds, deadline: float) -> No
     The SDP with the LP-chord cuts (lowerings/quadratic.py) contains the LP's constraints, so its
     optimum is at least the LP's: the SDP/BM engines report the better of the two certificates,
     and never less than the LP they could get for a fraction of a second."""
+    from optcert.engines.lp_evidence import floor_item
     from optcert.lowerings import Objective, lower_lp
     from optcert.solve.linear import solve_bound
 
     for row in range(cc.case.spec.rows):
         if decided(out, cc, (row,)):
             continue
-        result = solve_bound(lower_lp(cc.net, bounds, Objective((row,))).form, "highs", deadline=deadline)
+        lowered = lower_lp(cc.net, bounds, Objective((row,)))
+        result = solve_bound(lowered.form, "highs", deadline=deadline)
         if np.isfinite(result.value):
             out.lower[cc.index][row] = max(out.lower[cc.index][row], result.value)
+        floor_item(out, cc, bounds, lowered, result, row)

@@ -16,6 +16,7 @@ import numpy as np
 from optcert.certify import EngineOutput, check_counterexample
 from optcert.compiled import CompiledCase
 from optcert.engines.common import decided, empty_output, tightened
+from optcert.engines.lp_evidence import LinearEvidence
 from optcert.errors import InvalidOptionError
 from optcert.lowerings import Objective, lower_lp, lower_milp
 from optcert.search.attack import AttackOptions, pgd_case
@@ -102,16 +103,21 @@ def run_lp(problem: VerificationProblem, compiled: list[CompiledCase], options: 
            deadline: float) -> EngineOutput:
     """Certified LP-triangle bound per clause; the LP's optimal inputs are candidates (upper bounds)."""
     out = empty_output(compiled, {"method": "LP triangle (Ehlers 2017)", "backend": options.backend})
+    evidence = LinearEvidence(compiled)
     for cc in compiled:
         if time.monotonic() > deadline:
             out.reason, out.timed_out = "time limit reached before every case was bounded", True
             break
         bounds = tightened(cc, options.bounds, options.backend, deadline, out.certificate, raw=native(options.raw))
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
+        evidence.start(cc, bounds, options.bounds.value)
         for clause in cc.case.clauses():
             lowered = lower_lp(cc.net, bounds, Objective(clause))
             result = solve_bound(lowered.form, options.backend, deadline=deadline, raw=native(options.raw))
             _record(out, cc, clause, result, lowered)
+            if result.trust is Trust.RIGOROUS:
+                evidence.lp(cc, clause, lowered, result.solution.row_duals, out)
+    out.certificate["evidence"] = evidence.section()
     return out
 
 
@@ -120,12 +126,15 @@ def run_milp(problem: VerificationProblem, compiled: list[CompiledCase], options
     """Exact big-M MILP per clause (Tjeng et al. 2019) after PGD and progressive tightening."""
     out = empty_output(compiled, {"method": "MILP big-M (Tjeng et al. 2019)", "backend": options.backend,
                             "trust": "solver", "tolerance": options.tolerance})
+    evidence = LinearEvidence(compiled)
+    out.certificate["evidence"] = evidence.section()
     if options.attack and _attack(problem, compiled, out, deadline) and not options.exact:
         return out
     for cc in compiled:
         bounds = tightened(cc, options.bounds, options.backend, deadline, out.certificate,
                            options.neuron_time_limit, native(options.raw))
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
+        evidence.start(cc, bounds, options.bounds.value)
         for clause in cc.case.clauses():
             if time.monotonic() > deadline:
                 out.reason, out.timed_out = "time limit reached", True
@@ -136,6 +145,8 @@ def run_milp(problem: VerificationProblem, compiled: list[CompiledCase], options
             result = solve_bound(lowered.form, options.backend, deadline=deadline, tolerance=options.tolerance,
                                  raw=native(options.raw), cutoff=None if options.exact else SIGN_CUTOFF)
             x = _record(out, cc, clause, result, lowered)
+            if result.trust is Trust.SOLVER and result.value > -math.inf:
+                evidence.solver(cc, clause, result.value, options.backend)
             if x is not None and not options.exact and check_counterexample(problem, cc, x):
                 return out
             if not options.exact and result.value <= 0:

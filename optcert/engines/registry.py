@@ -20,7 +20,8 @@ from optcert.engines.bounds import (
 )
 from optcert.engines.linear import LpOptions, MilpOptions, run_lp, run_milp
 from optcert.engines.lipschitz import LipschitzOptions, run_lipschitz
-from optcert.engines.sdp import BmOptions, SdpOptions, run_bm, run_sdp
+from optcert.engines.sdp import BmOptions, SdpOptions
+from optcert.engines.sdp_evidence import run_bm_checked, run_sdp_checked
 from optcert.engines.smoothing import SmoothingOptions, run_smoothing
 from optcert.errors import InvalidOptionError
 from optcert.options import build_options
@@ -66,10 +67,10 @@ ENGINES: dict[Engine, EngineEntry] = {
                            "FALSIFIED (when an LP optimum is a real counterexample) or UNKNOWN"),
     Engine.MILP: EngineEntry(MilpOptions, run_milp,
                              "exact big-M MILP after PGD and bound tightening: PROVED / FALSIFIED (solver-trusted)"),
-    Engine.SDP: EngineEntry(SdpOptions, run_sdp,
+    Engine.SDP: EngineEntry(SdpOptions, run_sdp_checked,
                             "full SDP relaxation, bound certified from the conic duals: PROVED, "
                             "FALSIFIED (when its primal point is a real counterexample) or UNKNOWN"),
-    Engine.BM: EngineEntry(BmOptions, run_bm,
+    Engine.BM: EngineEntry(BmOptions, run_bm_checked,
                            "rank-r Burer–Monteiro SDP with staircase, certified from its multipliers: "
                            "PROVED, FALSIFIED (PGD warm starts and factor points) or UNKNOWN"),
     Engine.BNB: EngineEntry(BnbOptions, run_bnb,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 from enum import Enum
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +67,7 @@ class CaseContext:
         self.m = cc.case.spec.rows
         self.any_case = cc.case.combine is Combine.ANY
         self.eye = torch.eye(self.m, dtype=torch.float64, device=device)
+        self.last_best: _Best | None = None   # the best iterates of the last alpha-CROWN pass (certificates)
 
 
 def _propagate(ctx: CaseContext, domains, start: int, deadline: float):
@@ -122,11 +124,12 @@ def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float, star
     params = [(a, ctx.lr) for a in alphas.values()] + [(b, ctx.lr / 2) for b in betas.values()]
     params += [(theta, 0.5)] if theta is not None else []
     adam = Adam(params)
-    best = None
+    best, keep = None, _Best()
     for it in range(ctx.iterations + 1):
         obj = ctx.eye if theta is None else torch.softmax(theta, dim=1)[:, None, :]
-        bound = backward_bound(ctx.tn, inner, L, obj, alphas=alphas,
-                               betas={j: betas[j] * masks[j] for j in betas}).lower
+        p = backward_bound(ctx.tn, inner, L, obj, alphas=alphas, betas={j: betas[j] * masks[j] for j in betas})
+        bound = p.lower
+        keep.offer(bound, p.nus, None if theta is None else obj[:, 0, :])
         best = bound.detach() if best is None else torch.maximum(best, bound.detach())
         if it == ctx.iterations or not params or time.monotonic() > deadline:
             break
@@ -135,7 +138,36 @@ def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float, star
         with torch.no_grad():
             for a in alphas.values():
                 a.clamp_(0.0, 1.0)
+    ctx.last_best = keep
     return best
+
+
+class _Best:
+    """The multipliers (and, for an ANY case, the row weights) of each row's best iterate so far:
+    what a certificate needs to re-derive the bound (optcert.checking.evidence)."""
+
+    def __init__(self):
+        self.lower: Any = None
+        self.nus: dict = {}
+        self.weights: Any = None
+
+    def offer(self, lower, nus: dict, weights) -> None:
+        import torch
+
+        low = lower.detach()
+        if self.lower is None:
+            self.lower, self.nus = low, {j: v.detach() for j, v in nus.items()}
+            self.weights = None if weights is None else weights.detach()
+            return
+        better = low > self.lower
+        self.lower = torch.where(better, low, self.lower)
+        self.nus = {j: torch.where(better[..., None], nus[j].detach(), v) for j, v in self.nus.items()}
+        if weights is not None:
+            self.weights = torch.where(better, weights.detach(), self.weights)
+
+    def numpy(self) -> dict:
+        return {"lower": self.lower.cpu().numpy(), "nus": {j: v.cpu().numpy() for j, v in self.nus.items()},
+                "weights": None if self.weights is None else self.weights.cpu().numpy()}
 
 
 def _input_coefficients(ctx: CaseContext, nus: dict):
@@ -167,6 +199,7 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     upper = torch.minimum(-p.lower[:, m:], given.upper[L])
     nus = {j: v[:, :m] for j, v in p.nus.items()}
     combined = None     # branching keeps CROWN's ν: the optimised ones steer it worse (module doc)
+    crown_lower, ctx.last_best = lower, None
     if alpha and ctx.iterations > 0 and ctx.any_case and m > 1:
         combined = _optimise_output(ctx, inner, deadline, start=lower)
     elif alpha and ctx.iterations > 0 and ctx.alpha_rows:
@@ -187,7 +220,8 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     weights, focus = _focus(ctx, low)
     points = None if lam0_np is None else _optimal_inputs(given, lam0_np, focus)
     decisions = fsb_decisions(ctx, inner, bounds, nus_np, weights, focus) if ctx.fsb else None
-    return Bounded(bounds, low, key, nus_np, lam0_np, points, decisions)
+    evidence = {"crown": crown_lower.detach().cpu().numpy(), **(ctx.last_best.numpy() if ctx.last_best else {})}
+    return Bounded(bounds, low, key, nus_np, lam0_np, points, decisions, evidence)
 
 
 def _focus(ctx: CaseContext, low: np.ndarray):

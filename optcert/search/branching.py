@@ -82,6 +82,7 @@ class Bounded:
     lam0: np.ndarray | None = None
     points: np.ndarray | None = None
     decisions: list[Decision | None] | None = None
+    evidence: dict | None = None     # what a certificate needs (bounding.bound_crown): CROWN's rows, best iterates
 
 
 def triangle_height(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

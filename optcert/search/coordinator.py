@@ -51,6 +51,7 @@ class Domain:
     key: float                # certified lower bound on the folded case margin
     decision: Decision | None
     depth: int = 0
+    path: tuple = ()          # (layer, index, split point, side) of each split from the root
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class LeafAnswer:
     key: float
     x: np.ndarray | None
     solved: bool
+    duals: tuple = ()     # (objective rows, lowering, row duals, infeasible?) of each LP (for certificates)
 
 
 class Task(Protocol):
@@ -82,6 +84,14 @@ class Task(Protocol):
     def attack(self, domains: Sequence[Bounds], deadline: float) -> list[np.ndarray]: ...
 
     def screen(self, points: np.ndarray) -> np.ndarray | None: ...
+
+
+def _path(d: Domain, side: int, child: Bounds) -> tuple:
+    """The child's path: the parent's plus this split (the input split point read off the child)."""
+    assert d.decision is not None
+    k, i = d.decision.layer, d.decision.index
+    point = float(child.upper[0][i] if side == 0 else child.lower[0][i]) if k == 0 else float("nan")
+    return d.path + ((k, i, point, side),)
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,7 @@ class Search:
         m = task.root.lower[-1].size
         self.floor_rows, self.floor_key = np.full(m, np.inf), math.inf
         self.cex: np.ndarray | None = None
+        self.trace = getattr(task, "trace", None)   # optional recorder of the tree (certificates)
         self.any_case = False
         self.status: str | None = None   # set once the search has ended
         self.closed = 0.0                # share of the root decided (Σ 2^-depth over closed leaves)
@@ -154,14 +165,20 @@ class Search:
         return self.busy * (1.0 - self.closed) / self.closed
 
     # ---- the loop ---------------------------------------------------------------------------------
-    def absorb(self, kids: list[tuple[Bounds, np.ndarray, float, int]], bounded: Bounded) -> None:
+    def _traced(self, path: tuple, bounded: Bounded | None, b: int, leaf: float | None) -> None:
+        """Tell the recorder (if any) about a bounded domain; `leaf` its final value if it closed."""
+        if self.trace is not None:
+            self.trace(path, bounded, b, leaf)
+
+    def absorb(self, kids: list[tuple[Bounds, np.ndarray, float, int, tuple]], bounded: Bounded) -> None:
         """Prune, solve or queue each bounded child (see module doc)."""
         self._screen(bounded)
-        for b, (_, parent_rows, parent_key, depth) in enumerate(kids):
+        for b, (_, parent_rows, parent_key, depth, path) in enumerate(kids):
             bounds = bounded.bounds[b]
             if bounds is None:
                 self.stats["infeasible"] += 1
                 self.closed += 2.0 ** -depth
+                self._traced(path, bounded, b, math.inf)
                 continue
             rows = np.maximum(bounded.lower[b], parent_rows)
             key = max(float(bounded.key[b]), parent_key, float(np.max(rows) if self.any_case else np.min(rows)))
@@ -170,6 +187,7 @@ class Search:
             if value > 0:
                 self.stats["pruned"] += 1
                 self._leaf(rows, key, depth)
+                self._traced(path, bounded, b, value)
                 continue
             t = time.monotonic()
             decision = bounded.decisions[b] if bounded.decisions is not None else self.task.decide(bounded, b, value)
@@ -178,9 +196,10 @@ class Search:
                 if self.cex is not None:      # already falsified: keep the floor valid, skip the LP
                     self._leaf(rows, key, depth)
                 else:
-                    self._solve_leaf(bounds, rows, key, depth)
+                    self._traced(path, bounded, b, self._solve_leaf(bounds, rows, key, depth))
                 continue
-            heapq.heappush(self.heap, (value, next(self.counter), Domain(bounds, rows, key, decision, depth)))
+            self._traced(path, bounded, b, None)
+            heapq.heappush(self.heap, (value, next(self.counter), Domain(bounds, rows, key, decision, depth, path)))
         self.stats["max_queue"] = max(self.stats["max_queue"], len(self.heap))
 
     def _screen(self, bounded: Bounded) -> None:
@@ -190,8 +209,9 @@ class Search:
         self.stats["screened"] += len(bounded.points)
         self._candidate(self.task.screen(bounded.points))
 
-    def _solve_leaf(self, bounds: Bounds, rows: np.ndarray, key: float, depth: int) -> None:
-        """Exact LP on a linear region; its optimal input is checked as a counterexample."""
+    def _solve_leaf(self, bounds: Bounds, rows: np.ndarray, key: float, depth: int) -> float:
+        """Exact LP on a linear region; its optimal input is checked as a counterexample. Returns
+        the leaf's certified value (+inf when infeasible)."""
         t = time.monotonic()
         answer = self.task.leaf(bounds, self.deadline)
         self._timed("leaf", t)
@@ -199,18 +219,19 @@ class Search:
         if not answer.solved:
             self.stats["unresolved_leaves"] += 1
             self._leaf(rows, key, depth)
-            return
+            return self.task.value(rows, key)
         rows, key = np.maximum(rows, answer.rows), max(key, answer.key)
         if math.isinf(key) and key > 0:
             self.stats["infeasible"] += 1
             self.closed += 2.0 ** -depth
-            return
+            return math.inf
         self._candidate(answer.x)
         if self.task.value(rows, key) > 0:
             self.stats["pruned"] += 1
         else:
             self.stats["unresolved_leaves"] += 1   # a tie: neither provable nor falsifiable here
         self._leaf(rows, key, depth)
+        return self.task.value(rows, key)
 
     def _affordable(self, batch: int) -> int:
         """How many domains to split now so that bounding their children should end before the
@@ -220,7 +241,7 @@ class Search:
             return batch
         return max(0, min(batch, int(remaining / (2.0 * 1.25 * self.rate))))
 
-    def _bound(self, kids: list[tuple[Bounds, np.ndarray, float, int]], start: int) -> Bounded:
+    def _bound(self, kids: list[tuple[Bounds, np.ndarray, float, int, tuple]], start: int) -> Bounded:
         t = time.monotonic()
         bounded = self.task.bound([k[0] for k in kids], start, self.deadline)
         self._timed("bound", t)
@@ -244,7 +265,7 @@ class Search:
         root = self.task.root
         rows = root.lower[-1]      # the root's own output bounds (IBP) are valid to start from
         key = float(np.max(rows) if any_case else np.min(rows))
-        self.absorb([(root, rows, key, 0)], self._bound([(root, rows, key, 0)], 1))
+        self.absorb([(root, rows, key, 0, ())], self._bound([(root, rows, key, 0, ())], 1))
         self.busy += time.monotonic() - t
         return self._finish() if self.cex is not None or not self.heap else None
 
@@ -289,7 +310,8 @@ class Search:
             for _, _, d in popped:
                 assert d.decision is not None, "only domains with a decision are queued"
                 start = min(start, first_changed_layer(d.decision))
-                kids += [(c, d.rows, d.key, d.depth + 1) for c in children(d.bounds, d.decision)]
+                kids += [(c, d.rows, d.key, d.depth + 1, _path(d, side, c))
+                         for side, c in enumerate(children(d.bounds, d.decision))]
             self.absorb(kids, self._bound(kids, int(start)))
             self.stats["batches"] += 1
             if self.cex is not None:

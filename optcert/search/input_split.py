@@ -32,6 +32,7 @@ from optcert.precision import Precision
 from optcert.search.box_bounding import Mode, bound_boxes
 from optcert.search.branching import MIN_RELATIVE_WIDTH
 from optcert.search.coordinator import SearchResult
+from optcert.search.input_tree import InputTree
 from optcert.spec.problem import Combine
 
 
@@ -56,11 +57,12 @@ class _Open:
     depth: Any     # (N,)
     hid_lo: Any    # (N, Σ n_k) bounds on the hidden layers (valid in every sub-box)
     hid_hi: Any
+    node: Any      # (N,) node ids in the recorded tree (search/input_tree.py), or None
 
     def without(self, keep) -> "_Open":
         k = keep.numpy()
         return _Open(self.lo[keep], self.hi[keep], self.rows[k], self.value[k], self.dim[k], self.depth[keep],
-                     self.hid_lo[keep], self.hid_hi[keep])
+                     self.hid_lo[keep], self.hid_hi[keep], None if self.node is None else self.node[k])
 
     def plus(self, other: "_Open") -> "_Open":
         import torch
@@ -68,7 +70,8 @@ class _Open:
         return _Open(torch.cat([self.lo, other.lo]), torch.cat([self.hi, other.hi]),
                      np.concatenate([self.rows, other.rows]), np.concatenate([self.value, other.value]),
                      np.concatenate([self.dim, other.dim]), torch.cat([self.depth, other.depth]),
-                     torch.cat([self.hid_lo, other.hid_lo]), torch.cat([self.hid_hi, other.hid_hi]))
+                     torch.cat([self.hid_lo, other.hid_lo]), torch.cat([self.hid_hi, other.hid_hi]),
+                     None if self.node is None else np.concatenate([self.node, other.node]))
 
 
 @dataclass
@@ -81,6 +84,7 @@ class InputSplitSearch:
     deadline: float
     device: str = "cpu"
     stats: dict = field(default_factory=dict)
+    tree: InputTree | None = None    # records the splits and leaves (certificates) when given
 
     def __post_init__(self):
         self.tn = torch_net(self.cc.net, self.device, self.settings.precision)
@@ -93,6 +97,7 @@ class InputSplitSearch:
         self.cex: np.ndarray | None = None
         self.status: str | None = None   # set once the search has ended
         self.closed = 0.0                # share of the root decided (Σ 2^-depth over closed leaves)
+        self.tree_closed = False         # the open domains were recorded as leaves (the search ended)
         self.busy = 0.0                  # wall seconds spent in start/advance
         self.rate = 0.0                  # seconds per child of the last bounding call
         self.state: _Open | None = None
@@ -170,7 +175,8 @@ class InputSplitSearch:
         hi = torch.tensor(self.cc.hi, dtype=torch.float64)[None]
         start_rows = np.append(self.cc.ibp.lower[-1], -np.inf)[None]
         rows, dim, hidden = self._bound(lo, hi, start_rows)
-        self.state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long), hidden)
+        self.state = self._absorb(lo, hi, rows, dim, torch.zeros(1, dtype=torch.long), hidden,
+                                  None if self.tree is None else np.zeros(1, dtype=np.int64))
         self.busy += time.monotonic() - t
         self.rate = time.monotonic() - t   # one child's pace, set-up included: the first batch is
         return self._check_stop()          # sized by it (an unsized full batch overran the deadline)
@@ -221,10 +227,10 @@ class InputSplitSearch:
         pick = torch.topk(torch.as_tensor(-state.value), k).indices
         keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
         keep[pick] = False
-        lo, hi, kids_rows, depth, given = self._children(state, pick)
+        lo, hi, kids_rows, depth, given, nodes = self._children(state, pick)
         state = state.without(keep)
         rows, dim, hidden = self._bound(lo, hi, kids_rows, given)
-        self.state = state.plus(self._absorb(lo, hi, rows, dim, depth, hidden))
+        self.state = state.plus(self._absorb(lo, hi, rows, dim, depth, hidden, nodes))
         self.stats["batches"] += 1
         self.stats["max_queue"] = max(self.stats["max_queue"], self.state.lo.shape[0])
         self.rate = (time.monotonic() - t) / max(1, lo.shape[0])
@@ -243,10 +249,13 @@ class InputSplitSearch:
         parent_rows = state.rows[pick.numpy()]
         depth = state.depth[pick] + 1
         given = (state.hid_lo[pick].repeat(2, 1), state.hid_hi[pick].repeat(2, 1))
+        nodes = None
+        if self.tree is not None:
+            nodes = self.tree.split(state.node[pick.numpy()], d.numpy(), mid.numpy())
         return (torch.cat([lo, right_lo]), torch.cat([left_hi, hi]), np.concatenate([parent_rows, parent_rows]),
-                torch.cat([depth, depth]), given)
+                torch.cat([depth, depth]), given, nodes)
 
-    def _absorb(self, lo, hi, rows: np.ndarray, dim: np.ndarray, depth, hidden) -> _Open:
+    def _absorb(self, lo, hi, rows: np.ndarray, dim: np.ndarray, depth, hidden, nodes=None) -> _Open:
         """Prune the proved children (folding them into the floor), keep the rest open; a child
         too narrow to split any further is left unresolved."""
         import torch
@@ -260,13 +269,15 @@ class InputSplitSearch:
             self.floor_value = min(self.floor_value, float(values[done].min()))
             self.floor_key = min(self.floor_key, float(self._keys(rows[done]).min()))
         self.closed += float(np.sum(0.5 ** depth.numpy()[done].astype(np.float64)))
+        if self.tree is not None and done.any():
+            self.tree.leaves(nodes[done], rows[done, :-1], values[done])
         self.stats["pruned"] += int(proved.sum())
         self.stats["unresolved_leaves"] += int(stuck.sum())
         if depth.numel():
             self.stats["max_depth"] = max(self.stats["max_depth"], int(depth.max()))
         keep = torch.as_tensor(~done)
         return _Open(lo[keep], hi[keep], rows[~done], values[~done], dim[~done], depth[keep],
-                     hidden[0][keep], hidden[1][keep])
+                     hidden[0][keep], hidden[1][keep], None if nodes is None else nodes[~done])
 
     def _affordable(self, rate: float) -> int:
         """Domains to split now so that bounding their children should end before the deadline
@@ -298,4 +309,8 @@ class InputSplitSearch:
             key = min(key, float(self._keys(state.rows).min()))
         self.stats["open"] = int(state.lo.shape[0]) if state is not None else 0
         self.stats["closed_share"] = self.closed
+        if self.tree is not None and self.status is not None and not self.tree_closed:
+            self.tree_closed = True       # the search has ended: its open domains are leaves too
+            if state is not None and state.lo.shape[0]:
+                self.tree.leaves(state.node, state.rows[:, :-1], state.value)
         return SearchResult(status, rows, key, self.cex, self.stats)

@@ -18,43 +18,49 @@ from optcert.solve.linear import solve_bound
 
 
 def _solve_lp(ctx, bounds: Bounds, rows: tuple[int, ...], deadline: float):
-    """(certified value, optimal input or None) of the LP triangle over `bounds` for `rows`
-    (one row: its minimum; several: the minimum of their max); +inf when certified infeasible."""
+    """(certified value, optimal input or None, (rows, lowering, row duals) or None) of the LP
+    triangle over `bounds` for `rows` (one row: its minimum; several: the minimum of their max);
+    +inf when certified infeasible."""
     try:
         lowered = lower_lp(ctx.cc.net, bounds, Objective(rows), keep_inactive=True)
     except LoweringError:
-        return -math.inf, None
+        return -math.inf, None, None
     result = solve_bound(lowered.form, "highs", deadline=deadline)
     status = result.solution.status
     if status is SolveStatus.INFEASIBLE:
-        return (math.inf if certify_infeasible(lowered.form, deadline) else -math.inf), None
+        found: list = []
+        empty = certify_infeasible(lowered.form, deadline, found)
+        return (math.inf if empty else -math.inf), None, ((rows, lowered, found[0], True) if found else None)
     x = None if result.solution.x is None else lowered.read(result.solution.x)
-    return result.value, x
+    duals = None if result.solution.row_duals is None else (rows, lowered, result.solution.row_duals, False)
+    return result.value, x, duals
 
 
 def exact_leaf(ctx, bounds: Bounds, deadline: float) -> LeafAnswer:
     """The LP of a domain; exact when no neuron is unstable (a linear region)."""
     m = ctx.m
     if ctx.any_case:
-        value, x = _solve_lp(ctx, bounds, tuple(range(m)), deadline)
+        value, x, duals = _solve_lp(ctx, bounds, tuple(range(m)), deadline)
         return LeafAnswer(np.full(m, math.inf if value == math.inf else -math.inf), value, x,
-                          value > -math.inf)
-    values, xs = zip(*(_solve_lp(ctx, bounds, (i,), deadline) for i in range(m)))
+                          value > -math.inf, (duals,) if duals else ())
+    values, xs, duals = zip(*(_solve_lp(ctx, bounds, (i,), deadline) for i in range(m)))
     rows = np.array(values, dtype=np.float64)
     worst = int(np.argmin(rows))
     key = math.inf if np.any(rows == math.inf) else float(rows.min())
     if key == math.inf:
         rows[:] = math.inf
-    return LeafAnswer(rows, key, xs[worst], bool(np.all(rows > -math.inf)) or key == math.inf)
+    return LeafAnswer(rows, key, xs[worst], bool(np.all(rows > -math.inf)) or key == math.inf,
+                      tuple(d for d in duals if d is not None))
 
 
 PHASE1_CAP = 1e6
 
 
-def certify_infeasible(form: LinearProgram, deadline: float) -> bool:
+def certify_infeasible(form: LinearProgram, deadline: float, duals: list | None = None) -> bool:
     """True only if the LP is certifiably infeasible: the phase-1 LP min t s.t. every row
     violated by at most t, 0 ≤ t ≤ PHASE1_CAP, has a rigorous (dual-certified) positive lower
-    bound. (Were the LP feasible, t = 0 would be feasible; the cap keeps the certificate finite.)"""
+    bound. (Were the LP feasible, t = 0 would be feasible; the cap keeps the certificate finite.)
+    When it is, `duals` (if given) receives the phase-1 row duals summed per row of `form`."""
     lo_rows = np.flatnonzero(np.isfinite(form.row_lo))
     hi_rows = np.flatnonzero(np.isfinite(form.row_hi))
     A = form.A.tocsr()
@@ -66,4 +72,10 @@ def certify_infeasible(form: LinearProgram, deadline: float) -> bool:
     c[-1] = 1.0
     phase1 = LinearProgram(c, A2, row_lo, row_hi, np.append(form.col_lo, 0.0),
                            np.append(form.col_hi, PHASE1_CAP))
-    return solve_bound(phase1, "highs", deadline=deadline).value > 0
+    result = solve_bound(phase1, "highs", deadline=deadline)
+    if duals is not None and result.value > 0 and result.solution.row_duals is not None:
+        y, d = np.zeros(form.n_rows), result.solution.row_duals
+        np.add.at(y, lo_rows, d[:lo_rows.size])
+        np.add.at(y, hi_rows, d[lo_rows.size:])
+        duals.append(y)
+    return result.value > 0
