@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCHMARKS, RESULTS, ROOT, instances, machine, markdown_table, record  # noqa: E402
+from common import BENCHMARKS, RESULTS, ROOT, append_row, instances, machine, markdown_table, record  # noqa: E402
 
 CSV = RESULTS / "bnb_instances.csv"
 TREES = RESULTS / "bnb_trees.csv"
@@ -67,15 +67,6 @@ def done(path: Path, key: tuple[str, ...]) -> dict:
     if not path.is_file():
         return {}
     return {tuple(r[k] for k in key): r for r in csv.DictReader(open(path))}
-
-
-def append(path: Path, fields: list[str], row: dict) -> None:
-    new = not path.is_file()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
 
 
 def wrong(r: dict) -> bool:
@@ -158,7 +149,7 @@ def run_trees(cap: float) -> None:
                 nodes = sum(int(c.get("nodes", 0)) for c in res.certificate.get("cases", []))
                 row = {"instance": problem.name, "bounding": bounding, "verdict": res.verdict.value, "nodes": nodes,
                        "bound": f"{res.bound:.4g}", "seconds": round(time.perf_counter() - t, 2)}
-                append(TREES, list(row), row)
+                append_row(TREES, list(row), row)
                 print(row, flush=True)
 
 
@@ -184,14 +175,14 @@ def main() -> None:
                                                       and float(r["timeout"]) < args.cap)}
         CSV.unlink()
         for r in keep.values():
-            append(CSV, FIELDS, r)
+            append_row(CSV, FIELDS, r)
         have = keep
     for family in args.family:
         for row in instances(family):
             if (family, row["instance"]) in have:
                 continue
             r = run_one(family, row, args.cap, args.engine)
-            append(CSV, FIELDS, r)
+            append_row(CSV, FIELDS, r)
             have[(family, row["instance"])] = r
             print(family, r["instance"], r["expected"], r["verdict"], r["seconds"], r.get("cpu"), flush=True)
     if args.trees:

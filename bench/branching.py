@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCHMARKS, RESULTS, instances, machine, markdown_table, record  # noqa: E402
+from common import BENCHMARKS, RESULTS, append_row, instances, machine, markdown_table, record  # noqa: E402
 
 CSV = RESULTS / "branching_instances.csv"
 FIELDS = ["instance", "variant", "verdict", "nodes", "bound", "deep_domains", "wall", "cpu", "load"]
@@ -75,12 +75,7 @@ def main() -> None:
             if (row["instance"], variant) in have:
                 continue
             r = run(row, variant, args.cap, args.nodes)
-            new = not CSV.is_file()
-            with open(CSV, "a", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=FIELDS)
-                if new:
-                    w.writeheader()
-                w.writerow(r)
+            append_row(CSV, FIELDS, r)
             rows.append(r)
             print(r, flush=True)
     record("branching", summary([r for r in rows if r["instance"] in args.instances]))

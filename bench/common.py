@@ -16,6 +16,16 @@ BENCHMARKS = Path(os.environ.get("OPTCERT_BENCHMARKS", ROOT.parent / "shared" / 
 RESULTS = Path(__file__).parent / "results"
 
 
+def append_row(path: Path, fields: list[str], row: dict) -> None:
+    """Append one finished record to a CSV (header first when the file is new): runs are resumable."""
+    new = not path.is_file()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
 def instances(family: str) -> list[dict]:
     return list(csv.DictReader(open(BENCHMARKS / family / "verdicts.csv")))
 

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCHMARKS, RESULTS, ROOT, instances, machine, markdown_table, record  # noqa: E402
+from common import BENCHMARKS, RESULTS, ROOT, append_row, instances, machine, markdown_table, record  # noqa: E402
 
 FIELDS = ["family", "instance", "expected", "tool", "verdict", "wall", "cpu", "timeout", "load", "note"]
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -193,12 +193,7 @@ def main() -> None:
                 if (row["instance"], tool) in have:
                     continue
                 r = run_tool(tool, family, row, args.cap)
-                new = not csv_path.is_file()
-                with open(csv_path, "a", newline="") as f:
-                    w = csv.DictWriter(f, fieldnames=FIELDS)
-                    if new:
-                        w.writeheader()
-                    w.writerow(r)
+                append_row(csv_path, FIELDS, r)
                 rows.append(r)
                 print(r, flush=True)
     names = {row["instance"] for _, row in sample(args.acas, args.mnist, args.seed, tuple(args.extra))}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bnb import run_one  # noqa: E402
-from common import RESULTS, instances, machine, markdown_table, record  # noqa: E402
+from common import RESULTS, append_row, instances, machine, markdown_table, record  # noqa: E402
 
 CSV = RESULTS / "time_limits.csv"
 FIELDS = ["instance", "timeout", "verdict", "wall", "cpu", "ratio", "kept", "load"]
@@ -82,12 +82,7 @@ def main() -> None:
             out = {"instance": name, "timeout": timeout, "verdict": r["verdict"], "wall": wall, "cpu": r["cpu"],
                    "ratio": round(wall / timeout, 3), "kept": wall <= timeout + max(0.05 * timeout, 1.0),
                    "load": round(os.getloadavg()[0], 1)}
-            new = not CSV.is_file()
-            with open(CSV, "a", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=FIELDS)
-                if new:
-                    w.writeheader()
-                w.writerow(out)
+            append_row(CSV, FIELDS, out)
             rows.append(out)
             print(out, flush=True)
     kept = sum(str(r["kept"]) == "True" for r in rows)
