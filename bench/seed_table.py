@@ -10,6 +10,7 @@ the exact verdict (bnb); then each method's robust-error upper bound beside Salm
 extends the table.
 
     python bench/seed_table.py --images 100 --only ADV_MLP_B_0.1 [--timeout 300] [--methods pgd,lp,lp-all,bm,bnb]
+        [--dask --workers 2]
     python bench/seed_table.py --report-only
 """
 from __future__ import annotations
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--option", "-o", action="append", default=[], metavar="METHOD.KEY=VALUE")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--dask", action="store_true", help="run the sweep on a local dask cluster")
+    parser.add_argument("--workers", type=int, default=2, help="dask workers (with --dask)")
     args = parser.parse_args()
     store = OUT / "runs.sqlite"
     if not args.report_only:
@@ -76,6 +79,7 @@ def _sweep(args, store: Path) -> None:
     from optcert.study.gap import gap_tasks, linf_properties, parse_methods, split_overrides
     from optcert.sweeps.run import SweepSettings, run_sweep
     from optcert.sweeps.store import ResultStore
+    from optcert.sweeps.types import Executor
 
     images = mnist_npz(args.mnist, args.images, OUT / f"mnist_test_first{args.images}.npz")
     wanted = {float(e) for e in args.eps.split(",") if e}
@@ -88,7 +92,8 @@ def _sweep(args, store: Path) -> None:
             props = linf_properties([str(BENCHMARKS / "salman_mnist" / net)], str(images), range(args.images), [eps])
             # image by image, every method: an interrupted run leaves whole rows of the table
             tasks = [t for p in props for t in gap_tasks([p], methods, args.timeout, overrides)]
-            summary = run_sweep(tasks, db, SweepSettings(progress=False))
+            executor = Executor.DASK if args.dask else Executor.SERIAL
+            summary = run_sweep(tasks, db, SweepSettings(executor=executor, workers=args.workers, progress=False))
             print(f"{net} eps {eps}: {summary.total} runs, {summary.skipped} stored before, {summary.done} done, "
                   f"{summary.failed} failed, {summary.timed_out} timed out, {summary.seconds:.0f} s", flush=True)
 
