@@ -38,7 +38,7 @@ def bisect_to(net: CheckNet, case: Case, d: Domain, want: float, rows: np.ndarra
             kids += [child(p, 0, i, point, 0), child(p, 0, i, point, 1)]
         spent += len(kids)
         open_ = []
-        for k in refine(kids, 1, net, case):
+        for k in refine(kids, 1, net, case, forward=True):
             reached = leaf_value(case, k) >= want and (k.empty or bool(np.all((k.out_lo >= rows) | (rows == -np.inf))))
             (done if reached else open_).append(k)
     if open_:

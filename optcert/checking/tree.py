@@ -191,7 +191,7 @@ class _Replay:
         self.bisected = 0               # lower mode: leaves the checker bisected itself (checking/bisect.py)
         self.bad: list[str] = []
         self.checked_items = 0
-        self.state = {0: self._own(0, root(net, case))}
+        self.state = {0: self._own(0, root(net, case, self.lower_mode))}
 
     def _own(self, n: int, d):
         """Fold the node's stored items into its bounds (each must re-derive to what it states)."""
@@ -238,7 +238,8 @@ class _Replay:
                 for side, c in enumerate(node.children):
                     groups.setdefault(start, []).append((c, child(d, node.layer, node.index, node.split, side)))
             for start, pairs in groups.items():
-                for (c, _), d in zip(pairs, refine([cd for _, cd in pairs], start, self.net, self.case)):
+                for (c, _), d in zip(pairs, refine([cd for _, cd in pairs], start, self.net, self.case,
+                                                     self.lower_mode)):
                     self.state[c] = self._own(c, d)
             level = [c for pairs in groups.values() for c, _ in pairs]
         if self.lower_mode:      # the proof needs only the checker's own leaf values to be positive
