@@ -18,8 +18,10 @@ case, max for an ANY case). Every item and every leaf must re-derive to its stat
 
 A tree of the batched input-split search (search/input_tree.py) states no value per leaf, only the
 least per row and of the case margin (`stated: least`, `least_rows`, `least_bound`): the checker's
-own bound at every leaf must reach them (to rounding). A leaf where it does not (the engine's
-forward-mode bounds were tighter there) leaves the stated bound resting on the engine's word
+own bound at every leaf must reach them (to rounding). Such a tree is replayed as the search bounds
+its boxes: the checker's own forward-mode bounds (forward.py) on every layer, then CROWN on the
+neurons left unstable and, for an ANY case, on every pairwise average of rows. A leaf it still
+does not reach, even bisected (bisect.py), leaves the stated bound resting on the engine's word
 (UNCHECKABLE); the proof still holds when the checker's own bounds are positive at every leaf.
 """
 from __future__ import annotations
