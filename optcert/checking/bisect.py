@@ -1,5 +1,6 @@
 """The checker's own bisection of an input box (a leaf of a tree that states only its least
-bounds, tree.py): where its CROWN over the whole leaf does not reach a wanted bound, it bisects
+bounds, tree.py): where its bounds (forward mode + CROWN, replay.refine) over the whole leaf do not
+reach a wanted bound, it bisects
 the leaf along its widest input (relative to the case box) and bounds the halves, up to a budget
 of boxes. Sound whatever the outcome: the halves cover the leaf, so the least of their bounds is a
 bound over the leaf (the same reasoning as an input-split tree, with the checker's own splits)."""
@@ -38,7 +39,7 @@ def bisect_to(net: CheckNet, case: Case, d: Domain, want: float, rows: np.ndarra
             kids += [child(p, 0, i, point, 0), child(p, 0, i, point, 1)]
         spent += len(kids)
         open_ = []
-        for k in refine(kids, 1, net, case):
+        for k in refine(kids, 1, net, case, forward=True):
             reached = leaf_value(case, k) >= want and (k.empty or bool(np.all((k.out_lo >= rows) | (rows == -np.inf))))
             (done if reached else open_).append(k)
     if open_:

@@ -18,8 +18,10 @@ case, max for an ANY case). Every item and every leaf must re-derive to its stat
 
 A tree of the batched input-split search (search/input_tree.py) states no value per leaf, only the
 least per row and of the case margin (`stated: least`, `least_rows`, `least_bound`): the checker's
-own bound at every leaf must reach them (to rounding). A leaf where it does not (the engine's
-forward-mode bounds were tighter there) leaves the stated bound resting on the engine's word
+own bound at every leaf must reach them (to rounding). Such a tree is replayed as the search bounds
+its boxes: the checker's own forward-mode bounds (forward.py) on every layer, then CROWN on the
+neurons left unstable and, for an ANY case, on every pairwise average of rows. A leaf it still
+does not reach, even bisected (bisect.py), leaves the stated bound resting on the engine's word
 (UNCHECKABLE); the proof still holds when the checker's own bounds are positive at every leaf.
 """
 from __future__ import annotations
@@ -191,7 +193,7 @@ class _Replay:
         self.bisected = 0               # lower mode: leaves the checker bisected itself (checking/bisect.py)
         self.bad: list[str] = []
         self.checked_items = 0
-        self.state = {0: self._own(0, root(net, case))}
+        self.state = {0: self._own(0, root(net, case, self.lower_mode))}
 
     def _own(self, n: int, d):
         """Fold the node's stored items into its bounds (each must re-derive to what it states)."""
@@ -238,7 +240,8 @@ class _Replay:
                 for side, c in enumerate(node.children):
                     groups.setdefault(start, []).append((c, child(d, node.layer, node.index, node.split, side)))
             for start, pairs in groups.items():
-                for (c, _), d in zip(pairs, refine([cd for _, cd in pairs], start, self.net, self.case)):
+                for (c, _), d in zip(pairs, refine([cd for _, cd in pairs], start, self.net, self.case,
+                                                     self.lower_mode)):
                     self.state[c] = self._own(c, d)
             level = [c for pairs in groups.values() for c, _ in pairs]
         if self.lower_mode:      # the proof needs only the checker's own leaf values to be positive
