@@ -40,6 +40,7 @@ from optcert.search.bounding import BOUNDING, Bounding, CaseContext
 from optcert.search.branching import Rule, Split, decide, row_weights, use_input_split
 from optcert.search.coordinator import Search, SearchSettings
 from optcert.search.falsify import FalsifySettings, falsify
+from optcert.search.input_branching import InputRule
 from optcert.search.input_split import InputSplitSearch, InputSplitSettings
 from optcert.search.input_tree import InputTree
 from optcert.search.leaves import exact_leaf
@@ -49,7 +50,8 @@ from optcert.spec.problem import Combine, VerificationProblem
 @dataclass(frozen=True)
 class BnbOptions:
     """`bounding`: per-domain bound (crown | alpha-crown | lp | bm); `split`: auto (input bisection for
-    ≤ 8 inputs) | relu | input; `branching`: ReLU rule (babsr | widest | fsb); `batch`: domains bounded
+    ≤ 8 inputs) | relu | input; `branching`: ReLU rule (babsr | widest | fsb);
+    `input_branching`: input dimension rule (lookahead | smear | balanced); `batch`: domains bounded
     per call; `max_domains`: queue cap (the run stops UNKNOWN beyond it); `node_limit`: domains
     bounded at most; `alpha_iterations`/`lr`: Adam on the output slopes (and betas);
     `beta`: optimise split multipliers too; `attack`: PGD at the start and on open domains;
@@ -61,6 +63,7 @@ class BnbOptions:
     bounding: Bounding = Bounding.ALPHA_CROWN
     split: Split = Split.AUTO
     branching: Rule = Rule.BABSR
+    input_branching: InputRule = InputRule.LOOKAHEAD
     batch: int = 64
     max_domains: int = 50_000
     node_limit: int = 1_000_000
@@ -221,7 +224,7 @@ def input_settings(options: BnbOptions) -> InputSplitSettings:
     """Input splitting bounds at least 1024 domains per call and keeps up to 100,000 open (as
     tensors: the box, the rows' bounds and the hidden layers' bounds of each)."""
     return InputSplitSettings(batch=max(options.batch, 1024), max_domains=max(options.max_domains, 100_000),
-                              node_limit=options.node_limit)
+                              node_limit=options.node_limit, rule=options.input_branching)
 
 
 MEMORY_BUDGET = 2 * 2 ** 30   # bytes of queued domain bounds, whatever max_domains says

@@ -9,9 +9,11 @@ children in one call (`bound_boxes`): forward-mode linear bounds on the hidden l
 output rows, in float32 with rigorous rounding — or CROWN on every layer (`Mode.CROWN`, for nets
 the forward mode does not handle). A child's rows are never below its parent's (a sub-box).
 
-Branching: the dimension with the largest smear Σ_rows w |Λ_0,d| width_d, Λ_0 the output pass's
-coefficients on the input and w the rows that still matter (ALL case: those not proved; ANY
-case: the best row); the widest dimension relative to the root box when the smear vanishes.
+Branching (search/input_branching.py): by default a look-ahead between two candidate dimensions
+per domain — the largest smear and the best balance of smear and relative width — both splits
+bounded in the same call, the one whose worse child has the better bound kept (the children's
+bounds are certified either way). Smear alone stalled on ACAS Xu 3_5 prop_1, splitting four
+dimensions to relative width 1e-6 and never the fifth (bench/results/input_branching.md).
 Falsification: the children's centres and the minimisers of their linear lower bounds are
 evaluated in float64 on the folded net; a violating one is handed to `check`, which re-checks it
 on the original network. Verdicts are decided in certify.py, not here.
@@ -30,8 +32,8 @@ from optcert.bounds.torch_net import torch_net
 from optcert.compiled import CompiledCase
 from optcert.precision import Precision
 from optcert.search.box_bounding import Mode, bound_boxes
-from optcert.search.branching import MIN_RELATIVE_WIDTH
 from optcert.search.coordinator import SearchResult
+from optcert.search.input_branching import InputRule, candidate_dims, choose
 from optcert.search.input_tree import InputTree
 from optcert.spec.problem import Combine
 
@@ -43,6 +45,7 @@ class InputSplitSettings:
     node_limit: int = 10_000_000
     precision: Precision = Precision.FLOAT32
     mode: Mode | None = None     # None: forward when the net supports it
+    rule: InputRule = InputRule.LOOKAHEAD
 
 
 @dataclass
@@ -53,7 +56,7 @@ class _Open:
     hi: Any
     rows: Any      # (N, m) certified lower bounds on the folded outputs
     value: Any     # (N,) certified lower bound on the case margin
-    dim: Any       # (N,) input dimension to split next
+    dim: Any       # (N, 2) candidate input dimensions to split next (−1: none left)
     depth: Any     # (N,)
     hid_lo: Any    # (N, Σ n_k) bounds on the hidden layers (valid in every sub-box)
     hid_hi: Any
@@ -92,6 +95,7 @@ class InputSplitSearch:
         self.any_case = self.cc.case.combine is Combine.ANY
         self.max_fold = float(np.max(self.cc.fold_error, initial=0.0))
         self.root_width = self.cc.hi - self.cc.lo
+        self.root_scale = np.where(self.root_width > 0, self.root_width, 1.0)
         m = self.cc.case.spec.rows
         self.floor_rows, self.floor_value, self.floor_key = np.full(m, np.inf), math.inf, math.inf
         self.cex: np.ndarray | None = None
@@ -100,9 +104,10 @@ class InputSplitSearch:
         self.tree_closed = False         # the open domains were recorded as leaves (the search ended)
         self.busy = 0.0                  # wall seconds spent in start/advance
         self.rate = 0.0                  # seconds per child of the last bounding call
+        self.fanout = 2.0                # children bounded per split domain in the last step (2–4)
         self.state: _Open | None = None
-        self.stats = {"nodes": 0, "batches": 0, "pruned": 0, "infeasible": 0, "leaf_lps": 0,
-                      "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
+        self.stats = {"nodes": 0, "batches": 0, "lookahead": 0, "second_choice": 0, "pruned": 0, "infeasible": 0,
+                      "leaf_lps": 0, "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
                       "split": "input (batched)", "bounding": self.mode.value,
                       "seconds": {"bound": 0.0, "branch": 0.0, "leaf": 0.0, "attack": 0.0}}
 
@@ -145,13 +150,12 @@ class InputSplitSearch:
         t = time.monotonic()
         self._try_candidates(out.candidates.cpu().numpy())
         self.stats["seconds"]["attack"] += time.monotonic() - t
-        relative = (hi - lo).cpu().numpy() / np.where(self.root_width > 0, self.root_width, 1.0)
-        allowed = relative > MIN_RELATIVE_WIDTH
-        smear = out.smear.cpu().numpy()
-        score = np.where(smear.max(axis=1, keepdims=True) > 0, smear + 1e-9 * relative, relative)
-        score = np.where(allowed, score, -np.inf)
-        dim = np.where(allowed.any(axis=1), np.argmax(score, axis=1), -1)
-        return rows, dim, out.hidden
+        dims = candidate_dims(out.smear.cpu().numpy(), (hi - lo).cpu().numpy() / self.root_scale)
+        if self.settings.rule is InputRule.SMEAR:
+            dims[:, 1] = dims[:, 0]
+        elif self.settings.rule is InputRule.BALANCED:
+            dims[:, 0] = dims[:, 1]
+        return rows, dims, out.hidden
 
     def _try_candidates(self, xs: np.ndarray) -> None:
         """Evaluate candidate inputs on the folded net (float64); re-check the worst violating one."""
@@ -227,33 +231,47 @@ class InputSplitSearch:
         pick = torch.topk(torch.as_tensor(-state.value), k).indices
         keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
         keep[pick] = False
-        lo, hi, kids_rows, depth, given, nodes = self._children(state, pick)
+        kids = self._children(state, pick)
         state = state.without(keep)
-        rows, dim, hidden = self._bound(lo, hi, kids_rows, given)
-        self.state = state.plus(self._absorb(lo, hi, rows, dim, depth, hidden, nodes))
+        self.state = state.plus(self._absorb(*kids))
         self.stats["batches"] += 1
         self.stats["max_queue"] = max(self.stats["max_queue"], self.state.lo.shape[0])
-        self.rate = (time.monotonic() - t) / max(1, lo.shape[0])
+        self.rate = (time.monotonic() - t) / max(1.0, k * self.fanout)
 
     def _children(self, state: _Open, pick):
-        """Both halves of each picked domain along its split dimension."""
+        """Both halves of each picked domain along the better of its two candidate dimensions
+        (module doc), bounded; the arguments of `_absorb`."""
         import torch
 
-        lo, hi = state.lo[pick], state.hi[pick]
-        d = torch.as_tensor(state.dim[pick.numpy()])
-        rows = torch.arange(lo.shape[0])
-        mid = lo[rows, d] + (hi[rows, d] - lo[rows, d]) / 2
-        left_hi, right_lo = hi.clone(), lo.clone()
-        left_hi[rows, d] = mid
-        right_lo[rows, d] = mid
-        parent_rows = state.rows[pick.numpy()]
-        depth = state.depth[pick] + 1
-        given = (state.hid_lo[pick].repeat(2, 1), state.hid_hi[pick].repeat(2, 1))
+        idx = pick.numpy()
+        lo, hi, dims = state.lo[pick], state.hi[pick], state.dim[idx]
+        alt = np.flatnonzero((dims[:, 1] != dims[:, 0]) & (dims[:, 1] >= 0))
+        owners = np.concatenate([np.arange(len(idx)), alt])            # one split per (domain, candidate)
+        d = np.concatenate([dims[:, 0], dims[alt, 1]])
+        olo, ohi = lo[torch.as_tensor(owners)], hi[torch.as_tensor(owners)]
+        at = torch.arange(len(owners))
+        dt = torch.as_tensor(d)
+        mid = olo[at, dt] + (ohi[at, dt] - olo[at, dt]) / 2
+        left_hi, right_lo = ohi.clone(), olo.clone()
+        left_hi[at, dt] = mid
+        right_lo[at, dt] = mid
+        both = np.concatenate([owners, owners])
+        parent_rows = state.rows[idx][both]
+        sel = torch.as_tensor(idx[both])
+        given = (state.hid_lo[sel], state.hid_hi[sel])
+        klo, khi = torch.cat([olo, right_lo]), torch.cat([left_hi, ohi])
+        rows, kid_dims, hidden = self._bound(klo, khi, parent_rows, given)
+        self.fanout = 2.0 * len(owners) / max(1, len(idx))
+        chosen = choose(self._values(rows), len(idx), alt)        # (k,) split index per domain
+        self.stats["lookahead"] += len(alt)
+        self.stats["second_choice"] += int(np.sum(chosen >= len(idx)))
+        take = torch.as_tensor(np.concatenate([chosen, chosen + len(owners)]))
+        depth = (state.depth[pick] + 1).repeat(2)
         nodes = None
         if self.tree is not None:
-            nodes = self.tree.split(state.node[pick.numpy()], d.numpy(), mid.numpy())
-        return (torch.cat([lo, right_lo]), torch.cat([left_hi, hi]), np.concatenate([parent_rows, parent_rows]),
-                torch.cat([depth, depth]), given, nodes)
+            nodes = self.tree.split(state.node[idx], d[chosen], mid[torch.as_tensor(chosen)].numpy())
+        return (klo[take], khi[take], rows[take.numpy()], kid_dims[take.numpy()], depth,
+                (hidden[0][take], hidden[1][take]), nodes)
 
     def _absorb(self, lo, hi, rows: np.ndarray, dim: np.ndarray, depth, hidden, nodes=None) -> _Open:
         """Prune the proved children (folding them into the floor), keep the rest open; a child
@@ -262,7 +280,7 @@ class InputSplitSearch:
 
         values = self._values(rows)
         proved = values > 0
-        stuck = ~proved & (dim < 0)
+        stuck = ~proved & (dim[:, 0] < 0)
         done = proved | stuck
         if done.any():
             self.floor_rows = np.minimum(self.floor_rows, rows[done, :-1].min(axis=0))
@@ -280,12 +298,13 @@ class InputSplitSearch:
                      hidden[0][keep], hidden[1][keep], None if nodes is None else nodes[~done])
 
     def _affordable(self, rate: float) -> int:
-        """Domains to split now so that bounding their children should end before the deadline
-        (from the last call's seconds per child, with a quarter to spare)."""
+        """Domains to split now so that bounding their children (`fanout` per domain, look-ahead
+        included) should end before the deadline (from the last call's seconds per child, with a
+        quarter to spare)."""
         remaining = self.deadline - time.monotonic()
         if rate <= 0 or not math.isfinite(remaining):
             return self.settings.batch if remaining > 0 else 0
-        return max(0, min(self.settings.batch, int(remaining / (2 * 1.25 * rate))))
+        return max(0, min(self.settings.batch, int(remaining / (self.fanout * 1.25 * rate))))
 
     def _stop(self, state: _Open, rate: float) -> str:
         if self.cex is not None:
@@ -314,3 +333,4 @@ class InputSplitSearch:
             if state is not None and state.lo.shape[0]:
                 self.tree.leaves(state.node, state.rows[:, :-1], state.value)
         return SearchResult(status, rows, key, self.cex, self.stats)
+

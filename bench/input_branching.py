@@ -1,0 +1,101 @@
+"""Issue 14 benchmark: which input dimension the batched input-split search bisects — smear
+(ReluVal), balanced (geometric mean of normalised smear and relative width), and the look-ahead
+that bounds both and keeps the better split (the default) — on shared ACAS Xu instances, `bnb`
+with input splits and no attack (the search alone), one thread, the three rules interleaved per
+instance in rotating order. Per run: verdict, domains bounded, wall and CPU seconds, the load;
+each record is appended to bench/results/input_branching_instances.csv at once (a rerun skips it).
+
+    python bench/input_branching.py [--cap 10] [--props prop_1,prop_2] [--nets 3_5,3_7]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BENCHMARKS, RESULTS, append_row, instances, machine, markdown_table, record  # noqa: E402
+
+CSV = RESULTS / "input_branching_instances.csv"
+FIELDS = ["instance", "rule", "verdict", "nodes", "second_choice", "bound", "wall", "cpu", "load"]
+RULES = ("smear", "balanced", "lookahead")
+
+
+def run(row: dict, rule: str, cap: float) -> dict:
+    from optcert.ir.from_onnx import load_onnx
+    from optcert.spec.vnnlib import read_vnnlib
+    from optcert.verify import verify
+
+    folder = BENCHMARKS / "acasxu"
+    problem = read_vnnlib(folder / row["vnnlib"]).problem(load_onnx(folder / row["onnx"]))
+    t, c = time.perf_counter(), time.process_time()
+    res = verify(problem, "bnb", cap, {"split": "input", "attack": False, "evidence": False,
+                                       "input_branching": rule})
+    cases = res.certificate.get("cases", [])
+    return {"instance": row["instance"], "rule": rule, "verdict": res.verdict.value,
+            "nodes": sum(int(x.get("nodes", 0)) for x in cases),
+            "second_choice": sum(int(x.get("second_choice", 0)) for x in cases), "bound": f"{res.bound:.5g}",
+            "wall": round(time.perf_counter() - t, 2), "cpu": round(time.process_time() - c, 2),
+            "load": round(os.getloadavg()[0], 2)}
+
+
+def summary(rows: list[dict], cap: float) -> str:
+    wrong = [r for r in rows if (r["verdict"], r.get("expected")) in {("falsified", "unsat"), ("proved", "sat")}]
+    agg = []
+    for rule in RULES:
+        rs = [r for r in rows if r["rule"] == rule]
+        solved = [r for r in rs if r["verdict"] != "unknown"]
+        agg.append([rule, f"{len(solved)} / {len(rs)}", round(sum(float(r["cpu"]) for r in solved), 1),
+                    round(sum(float(r["cpu"]) if r in solved else cap for r in rs), 1),
+                    sum(int(r["nodes"]) for r in rs)])
+    by = {}
+    for r in rows:
+        by.setdefault(r["instance"], {})[r["rule"]] = r
+    differ = [[name] + [f"{v[k]['verdict'][:1]} {float(v[k]['cpu']):.1f}s {v[k]['nodes']}" if k in v else "-"
+                        for k in RULES]
+              for name, v in sorted(by.items()) if len({v[k]["verdict"] for k in v}) > 1
+              or max(float(v[k]["cpu"]) for k in v) > 2 * min(float(v[k]["cpu"]) for k in v) + 0.5]
+    return "\n\n".join([
+        "# Input splitting: which dimension to bisect (issue 14)", f"Machine: {machine()}",
+        f"ACAS Xu, `bnb -o split=input,attack=false,evidence=false,input_branching=RULE`, {cap:g} s per run, "
+        "one thread; CPU seconds are the comparable time (an unsolved run counts the cap in the second "
+        f"sum).{' WRONG VERDICTS: ' + str(len(wrong)) if wrong else ''}",
+        markdown_table(["rule", "solved", "Σ CPU s (solved)", "Σ CPU s (cap for unsolved)", "Σ domains"], agg),
+        "Instances where the rules differ (verdict initial, CPU seconds, domains):",
+        markdown_table(["instance", *RULES], differ)])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cap", type=float, default=10.0)
+    ap.add_argument("--props", default="prop_1,prop_2")
+    ap.add_argument("--nets", default="", help="e.g. 3_5,3_7 (default: every net)")
+    args = ap.parse_args()
+    from optcert.threads import limit_threads
+
+    limit_threads(1)
+    props = set(args.props.split(","))
+    nets = set(filter(None, args.nets.split(",")))
+    chosen = [r for r in instances("acasxu") if Path(r["vnnlib"]).stem in props
+              and (not nets or any(f"_{n}_batch" in r["onnx"] for n in nets))]
+    expected = {r["instance"]: r["expected"] for r in chosen}
+    rows = [r for r in (csv.DictReader(open(CSV)) if CSV.is_file() else []) if r["instance"] in expected]
+    have = {(r["instance"], r["rule"]) for r in rows}
+    for i, row in enumerate(chosen):
+        for rule in RULES[i % 3:] + RULES[:i % 3]:
+            if (row["instance"], rule) in have:
+                continue
+            r = run(row, rule, args.cap)
+            append_row(CSV, FIELDS, r)
+            rows.append(r)
+            print(r, flush=True)
+    for r in rows:
+        r["expected"] = expected[r["instance"]]
+    record("input_branching", summary(rows, args.cap))
+
+
+if __name__ == "__main__":
+    main()
