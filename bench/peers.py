@@ -2,7 +2,8 @@
 shared ACAS Xu + mnistfc instances, interleaved per instance, each tool in a fresh process through
 its own VNN-COMP entry (start-up included), one thread for BLAS/OpenMP.
 
-Peers are found, never installed, by this script:
+Peers are found, never installed, by this script (bench/install_peers.sh installs them from their
+public source into scratch venvs and prints the variables below):
 * nnenum — `NNENUM_PYTHON`: a Python that can `import nnenum` (e.g. a venv with nnenum installed
   from its public repository); run as `python -m nnenum.nnenum NET PROP TIMEOUT RESULT` with
   OPENBLAS_NUM_THREADS=OMP_NUM_THREADS=1, as its vnncomp_scripts/run_instance.sh does;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Install the peer verifiers of bench/peers.py into scratch venvs, from their public source.
+#
+#   bash bench/install_peers.sh [DIR]        (default DIR: ../peers next to this checkout)
+#
+# nnenum (Stanley Bak, GPL-3): `git clone https://github.com/stanleybak/nnenum` into DIR/nnenum-src
+# (or put a checkout there yourself, e.g. where GitHub is unreachable), then `pip install .` into
+# DIR/nnenum-venv. alpha-beta-CROWN (BSD-3): a checkout with its auto_LiRPA submodule in
+# DIR/alpha-beta-CROWN, installed with its own requirements into DIR/abcrown-venv (a CPU torch:
+# pass TORCH_SPEC, default torch==2.13.0; auto_LiRPA goes in with --no-deps, since its pin
+# torch<2.9 would pull a multi-gigabyte CUDA build). A peer whose source cannot be obtained is skipped with a
+# message; the script ends with the variables bench/peers.py reads. Nothing here is used by optcert.
+set -u
+DIR=$(realpath -m "${1:-$(dirname "$0")/../../peers}")
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+mkdir -p "$DIR"
+exports=()
+
+fetch() {  # fetch NAME URL: a checkout in DIR/NAME, or a message and non-zero status
+    [ -d "$DIR/$1" ] && return 0
+    git clone --depth 1 --recursive "$2" "$DIR/$1" >/dev/null 2>&1 && return 0
+    echo "skip: could not clone $2 into $DIR/$1 (put a checkout there and rerun)" >&2
+    return 1
+}
+
+if fetch nnenum-src https://github.com/stanleybak/nnenum; then
+    if [ ! -x "$DIR/nnenum-venv/bin/python" ]; then
+        python3 -m venv "$DIR/nnenum-venv" && "$DIR/nnenum-venv/bin/pip" install -q "$DIR/nnenum-src" \
+            || echo "skip: nnenum did not install" >&2
+    fi
+    "$DIR/nnenum-venv/bin/python" -c "import nnenum" 2>/dev/null \
+        && exports+=("NNENUM_PYTHON=$DIR/nnenum-venv/bin/python")
+fi
+
+if fetch alpha-beta-CROWN https://github.com/Verified-Intelligence/alpha-beta-CROWN; then
+    if [ ! -x "$DIR/abcrown-venv/bin/python" ]; then
+        python3 -m venv "$DIR/abcrown-venv" \
+            && "$DIR/abcrown-venv/bin/pip" install -q "$TORCH_SPEC" \
+            && "$DIR/abcrown-venv/bin/pip" install -q --no-deps -e "$DIR/alpha-beta-CROWN/auto_LiRPA" \
+            && "$DIR/abcrown-venv/bin/pip" install -q onnx onnxruntime onnxoptimizer onnxsim skl2onnx pyyaml \
+                pandas appdirs sortedcontainers packaging psutil tqdm scipy scikit-learn protobuf mpmath ninja graphviz \
+            && { "$DIR/abcrown-venv/bin/pip" install -q --no-deps \
+                     git+https://github.com/Verified-Intelligence/onnx2pytorch.git 2>/dev/null \
+                 || "$DIR/abcrown-venv/bin/pip" install -q --no-deps onnx2pytorch; } \
+            || echo "skip: alpha-beta-CROWN did not install" >&2
+    fi
+    [ -f "$DIR/alpha-beta-CROWN/complete_verifier/abcrown.py" ] \
+        && "$DIR/abcrown-venv/bin/python" -c "import auto_LiRPA" 2>/dev/null \
+        && exports+=("ABCROWN_PYTHON=$DIR/abcrown-venv/bin/python" \
+                     "ABCROWN_DIR=$DIR/alpha-beta-CROWN/complete_verifier")
+fi
+
+echo "# for bench/peers.py:"
+for e in "${exports[@]}"; do echo "export $e"; done
