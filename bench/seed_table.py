@@ -108,14 +108,43 @@ def _report(store: Path, methods: set) -> None:
                 for inst in instances if methods <= set(inst.runs)]   # images every asked method finished
     print(f"{len(complete)} of {len(instances)} instances have every method ({', '.join(m.value for m in methods)})")
     instances = complete
+    ran = {(inst.network, f"{inst.eps:g}") for inst in instances}
+    kept_csv, kept_rows = _earlier(ran)
     write_csv(instances, OUT / "instances.csv")
+    if kept_csv:
+        with open(OUT / "instances.csv", "a") as f:
+            f.writelines(kept_csv)
     anchors = read_anchors(BENCHMARKS / "salman_mnist" / "anchors_table1.csv")
+    table = table1(instances, anchors).split("\n")
     text = "\n\n".join(["# The seed's table on real MNIST (issue 13)", f"Machine: {machine()}",
                         "Adversarial error bounds (%) over the images run so far (ours) beside Salman et al.'s "
                         "Table 1 (theirs: the full test set). Per image: bench/results/seed_table/instances.csv.",
-                        table1(instances, anchors)])
+                        "\n".join(table[:2] + kept_rows + table[2:])])
     (OUT / "table.md").write_text(text + "\n")
     print(text)
+
+
+def _earlier(ran: set) -> tuple[list[str], list[str]]:
+    """The per-image CSV lines and table rows of an earlier report for (network, eps) groups that are
+    not in this machine's store (the store is local; the report files are in the repository), so a
+    run on another machine or a fresh checkout adds to the table instead of replacing it."""
+    csv_lines, rows = [], []
+    if (OUT / "instances.csv").is_file():
+        for ln in open(OUT / "instances.csv").readlines()[1:]:
+            cols = ln.split(",")
+            if (cols[0], f"{float(cols[2]):g}") not in ran:
+                csv_lines.append(ln)
+    if (OUT / "table.md").is_file():
+        for ln in open(OUT / "table.md").read().splitlines():
+            cells = [c.strip() for c in ln.strip("|").split("|")]
+            if ln.startswith("| ") and len(cells) > 2 and cells[0] not in ("network", "---"):
+                try:
+                    key = (cells[0], f"{float(cells[1]):g}")
+                except ValueError:
+                    continue
+                if key not in ran:
+                    rows.append(ln)
+    return csv_lines, rows
 
 
 if __name__ == "__main__":

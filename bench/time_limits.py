@@ -24,9 +24,10 @@ from common import RESULTS, append_row, instances, machine, markdown_table, reco
 
 CSV = RESULTS / "time_limits.csv"
 FIELDS = ["instance", "timeout", "verdict", "wall", "cpu", "ratio", "kept", "load"]
-#: undecided at 60 s by optcert at commit 840c35f (bench/results/auto60_instances.csv, peers_instances.csv)
+#: undecided at 60 s by optcert (bench/results/auto60_instances.csv, peers_r2_instances.csv; ACAS Xu
+#: 2_2 prop_1 until commit ccb993b's input branching, 3_3 prop_2 since)
 HARD = (("mnistfc", "mnist-net_256x2-prop_10_0.05"), ("mnistfc", "mnist-net_256x4-prop_4_0.05"),
-        ("mnistfc", "mnist-net_256x6-prop_3_0.05"), ("acasxu", "ACASXU_run2a_2_2_batch_2000-prop_1"))
+        ("mnistfc", "mnist-net_256x6-prop_3_0.05"), ("acasxu", "ACASXU_run2a_3_3_batch_2000-prop_2"))
 
 
 def in_process(timeouts: list[float], engine: str) -> str:
