@@ -8,7 +8,8 @@
 # DIR/nnenum-venv. alpha-beta-CROWN (BSD-3): a checkout with its auto_LiRPA submodule in
 # DIR/alpha-beta-CROWN, installed with its own requirements into DIR/abcrown-venv (a CPU torch:
 # pass TORCH_SPEC, default torch==2.13.0; auto_LiRPA goes in with --no-deps, since its pin
-# torch<2.9 would pull a multi-gigabyte CUDA build). A peer whose source cannot be obtained is skipped with a
+# torch<2.9 would pull a multi-gigabyte CUDA build; onnx2pytorch imports torchvision, which must be
+# built for the same torch: TORCHVISION_SPEC, default the newest on the index). A peer whose source cannot be obtained is skipped with a
 # message; the script ends with the variables bench/peers.py reads. Nothing here is used by optcert.
 set -u
 DIR=$(realpath -m "${1:-$(dirname "$0")/../../peers}")
@@ -42,12 +43,15 @@ if fetch alpha-beta-CROWN https://github.com/Verified-Intelligence/alpha-beta-CR
             && { "$DIR/abcrown-venv/bin/pip" install -q --no-deps \
                      git+https://github.com/Verified-Intelligence/onnx2pytorch.git 2>/dev/null \
                  || "$DIR/abcrown-venv/bin/pip" install -q --no-deps onnx2pytorch; } \
+            && "$DIR/abcrown-venv/bin/pip" install -q --no-deps "${TORCHVISION_SPEC:-torchvision}" \
             || echo "skip: alpha-beta-CROWN did not install" >&2
     fi
     [ -f "$DIR/alpha-beta-CROWN/complete_verifier/abcrown.py" ] \
-        && "$DIR/abcrown-venv/bin/python" -c "import auto_LiRPA" 2>/dev/null \
+        && "$DIR/abcrown-venv/bin/python" -c "import auto_LiRPA, onnx2pytorch" 2>/dev/null \
         && exports+=("ABCROWN_PYTHON=$DIR/abcrown-venv/bin/python" \
-                     "ABCROWN_DIR=$DIR/alpha-beta-CROWN/complete_verifier")
+                     "ABCROWN_DIR=$DIR/alpha-beta-CROWN/complete_verifier") \
+        || echo "skip: alpha-beta-CROWN does not import (onnx2pytorch needs a torchvision built for this torch:" \
+                "set TORCHVISION_SPEC, e.g. a CPU wheel)" >&2
 fi
 
 echo "# for bench/peers.py:"
