@@ -1,26 +1,36 @@
-"""Rank-r Burer–Monteiro backend ("torch-lowrank"): augmented Lagrangian + batched L-BFGS in torch.
+"""Rank-r Burer–Monteiro backend ("torch-lowrank"): augmented Lagrangian in torch, balls kept by exact
+projection, damped Newton–CG (default) or batched L-BFGS inner steps; R problems at once, any device.
 
 Solves the `LowRankSDP` restriction of a `QuadraticModel` (Burer & Monteiro 2003; Chiu & Zhang 2023):
-  min ⟨C, UUᵀ⟩  s.t.  g_i(U) = ⟨Q_i, UUᵀ⟩ = 0 (equality) / ≤ 0,  U = [e₀ᵀ; W],  W ∈ R^{n×r} free.
-Outer loop: augmented Lagrangian (Conn, Gould & Toint 1991; Nocedal & Wright §17.3–17.4) with
-ψ = f + Σ_i (w_i² − y_i²)/(2ρ), w = y + ρg (equality rows) or max(0, y + ρg) (inequality rows); after
-each inner solve y ← w, and ρ ×= `rho_growth` when an inner solve that reached its tolerance ω left the
-violation above 1/4 of the previous one, or any solve left it above the previous one; ω ↓ 10× per solve.
-Inner solves: our own batched L-BFGS (compact form, Byrd–Nocedal–Schnabel 1994) with per-problem Armijo
-backtracking. torch.optim.LBFGS treats a batch as one vector (shared curvature pairs and step length, so
-a batch would not equal one-at-a-time and one hard problem would hold the rest back) and cannot stop per
-problem or look at the clock inside a step; ours keeps the R problems independent, freezes those done
-and checks `Limits.time_limit` at every evaluation.
+  min ⟨C, UUᵀ⟩  s.t.  g_i(U) = ⟨Q_i, UUᵀ⟩ = 0 (equality) / ≤ 0,  U = [e₀ᵀ; W],  W ∈ R^{n×r}.
+Balls (`balls`, default on; solvers/torch_bm_data.py): every row α‖U_v‖² + βU_v0 + γ ≤ 0 on one
+variable (the lowering's box on every variable) is kept by projecting row v of U into its ball; the
+rest are penalised. Outer loop: augmented Lagrangian (Conn, Gould & Toint 1991; Nocedal & Wright
+§17.3–17.4) with ψ = f + Σ_i (w_i² − y_i²)/(2ρ), w = y + ρg (equality rows) or max(0, y + ρg)
+(inequality rows); after each inner solve y ← w, and ρ ×= `rho_growth` when an inner solve that reached
+its tolerance ω (or stalled) left the violation above 1/4 of the previous one, or any solve left it above
+the previous one; ω ↓ 10× per such solve. Inner solves (solvers/torch_inner.py) over the product of
+balls: `inner="newton"`, Newton–CG on exact Hessian-vector products of ψ with a Levenberg–Marquardt
+damping and a Jacobi preconditioner, or `inner="lbfgs"`, the compact-form L-BFGS; both per problem, with
+a projected-arc Armijo search, checking `Limits.time_limit` at every evaluation.
+Measured on the seed's net (image 0 target 2/3, N = 827, one thread; bench/results/sdp_seed.md runs
+r5-before/r5 for the engine): ρ₀ = 10³ or 10⁴ instead of 100 left both inner methods far from
+converged at the time limit (certified −2.69 and −43.9 against 2.698 on target 2), so ρ₀ stays 100;
+on target 3 Newton–CG's multipliers certified 2.0334 after 52 CPU-s, L-BFGS's (same projection)
+2.0294 after 230 CPU-s.
 Evaluation, R problems at once as block-diagonal sparse patterns: slot values p_s = U_a·U_b by
 torch.sparse.sampled_addmm (the fused gather of rows U[slot_row], U[slot_col] and row-wise dot), g = M p
 (CSR spmm, batch as columns), ∇_U = (H + Hᵀ)U with H the slot matrix of h = c + Mᵀw (two CSR spmm).
 Rows of M are scaled to unit ∞-norm and c to unit ∞-norm per problem (tolerances are in these units).
+`monitors` (one per problem) see the multipliers after every outer iteration and may stop a problem.
 
 Output (`Solution`): `x` = U flattened row-major ((n+1)·r values, row 0 = e₀; see `unflatten`);
 `row_duals` = y (length m, original scale) for the Lagrangian ⟨C,P⟩ + Σ_i y_i⟨Q_i,P⟩, y_i ≥ 0 on
 inequality rows; `objective` = ⟨C, UUᵀ⟩ in float64; `bound` = None (certify from y elsewhere); `stats`:
 max_violation (max_i |g_i| / ‖q_i‖∞, inequality rows only their positive part, float64), outer and
-inner iterations, rank, rho (scaled units) and grad_norm (‖∇_W L(W, y)‖∞, scaled units).
+inner iterations, cg_iterations, rank, rho (scaled units), grad_norm (‖∇_W L(W, y)‖∞ with the radial part
+removed on active spheres, scaled units) and projected_rows (the balls). Ball rows' multipliers come
+from the first-order condition on their spheres (solvers/torch_bm_data.py). CUTOFF = a monitor stopped it.
 OPTIMAL means a first-order KKT point of the BM problem within the tolerances, not a global optimum
 (that needs S(y) ⪰ 0, which the caller checks — and raises r along its negative eigenvector if not).
 """
