@@ -8,8 +8,10 @@ t = 1, ½, … until ψ(W(t)) ≤ ψ(W) + 10⁻⁴⟨G, W(t) − W⟩ + 4ε|ψ(W
 Bertsekas 1982; Hager–Zhang's rounding slack).
 - "newton": truncated Newton–CG (Nocedal & Wright alg. 7.1) on the exact Hessian-vector products
   of ψ, restricted to the tangent spaces of the active spheres (plus their curvature μI); CG stops
-  at relative residual η = min(½, √‖Gr‖∞) (superlinear forcing), at negative curvature (keeping the
-  last positive-curvature iterate, or −Gr at the first) or after `cg_iterations`.
+  at relative residual η = min(½, √‖Gr‖∞) (superlinear forcing), after `cg_iterations`, or at a
+  direction p of negative curvature κ = pᵀHp/‖p‖² < 0: then the iterate so far plus the downhill unit
+  direction along p times |κ| (Royer & Wright 2018, "Complexity analysis of second-order line-search
+  algorithms for smooth nonconvex optimization"); λ ÷4 after a full step, ×4 after one below ¼.
 - "lbfgs": compact-form batched L-BFGS (Byrd, Nocedal & Schnabel 1994; N&W eq. 7.24) on Gr.
   torch.optim.LBFGS treats a batch as one vector (shared curvature pairs and step length) and cannot
   stop per problem or look at the clock inside a step; ours keeps the R problems independent.
@@ -104,10 +106,14 @@ def _cg(product, Gr, maxit: int, precondition):
         its = k + 1
         Hp = product(p)
         pHp = dot(p, Hp)
-        neg = live & ~(pHp > 1e-14 * dot(p, p))
+        pp = dot(p, p)
+        neg = live & ~(pHp > 1e-14 * pp)
         curved |= neg
-        if k == 0:
-            x[neg] = z[neg]
+        if bool(neg.any()):   # negative curvature: add the unit direction along p scaled by |κ|, downhill
+            kappa = (pHp / pp.clamp_min(1e-300)).abs()
+            sign = torch.where(dot(Gr, p) > 0, -1.0, 1.0).to(Gr.dtype)
+            step = (sign * kappa / pp.clamp_min(1e-300).sqrt())[:, None, None] * p
+            x[neg] += step[neg]
         live &= ~neg
         alpha = torch.where(live, rz / pHp.where(live, torch.ones_like(pHp)), torch.zeros_like(rz))
         x += alpha[:, None, None] * p
@@ -228,7 +234,7 @@ def inner_solve(data, fn, C, rho, st: Batch, idx, omega, opts, deadline: float):
         live[loc[stall[loc] >= STALL_STEPS]] = False
         if newton:   # Levenberg–Marquardt: trust the model more after full steps, less after short ones
             lam = st.damping[idx[loc]]
-            lam = torch.where((t >= 1) & ~curved, lam / 4, torch.where((t < 0.25) | curved, lam * 4, lam))
+            lam = torch.where(t >= 1, lam / 4, torch.where(t < 0.25, lam * 4, lam))
             st.damping[idx[loc]] = lam.clamp(DAMPING_MIN, 1e10)
         iters[loc] += 1
         live[loc[~ok]] = False
