@@ -22,7 +22,8 @@ Evaluation, R problems at once as block-diagonal sparse patterns: slot values p_
 torch.sparse.sampled_addmm (the fused gather of rows U[slot_row], U[slot_col] and row-wise dot), g = M p
 (CSR spmm, batch as columns), ∇_U = (H + Hᵀ)U with H the slot matrix of h = c + Mᵀw (two CSR spmm).
 Rows of M are scaled to unit ∞-norm and c to unit ∞-norm per problem (tolerances are in these units).
-`monitors` (one per problem) see the multipliers after every outer iteration and may stop a problem.
+`monitors` (one per problem) see the multipliers after every outer iteration whose violation is at most
+√`tolerance` (an iterate further off can be worth much less than the optimum) and may stop a problem.
 
 Output (`Solution`): `x` = U flattened row-major ((n+1)·r values, row 0 = e₀; see `unflatten`);
 `row_duals` = y (length m, original scale) for the Lagrangian ⟨C,P⟩ + Σ_i y_i⟨Q_i,P⟩, y_i ≥ 0 on
@@ -136,9 +137,9 @@ def _alm(data: BmData, C, W, y, opts: LowRankOptions, deadline: float, verbose: 
         g = st.g[idx].abs().where(data.eq, st.g[idx].clamp_min(0.0))
         viol, gn = g.amax(1) if g.shape[1] else g.new_zeros(len(idx)), st.Gr[idx].flatten(1).abs().amax(1)
         _classify(status, idx, st.psi[idx], viol, gn, timed, opts)
-        for i in idx.tolist() if ask is not None else ():
-            if status[i] is None and ask(i, st, y):
-                status[i] = SolveStatus.CUTOFF
+        for j, i in enumerate(idx.tolist() if ask is not None else ()):   # near-feasible iterates only:
+            if status[i] is None and viol[j] <= math.sqrt(opts.tolerance) and ask(i, st, y):   # their value
+                status[i] = SolveStatus.CUTOFF                                # is then close to the optimum
         solved = (gn <= omega[idx]) | stalled  # an inexact inner solve only says something when nothing improved
         grow = idx[((solved & (viol > 0.25 * prev[idx])) | (viol > prev[idx])) & (viol > opts.tolerance)]
         rho[grow] = (rho[grow] * opts.rho_growth).clamp_max(RHO_MAX)
@@ -217,7 +218,8 @@ class TorchLowRankBackend(LicenceFreeBackend):
         """Solve R problems sharing `model`'s constraints, objectives (R × n_slots), at once. `init`: a
         start U ((n+1) × rank, or one per problem); `duals`: starting multipliers y ((m,) or (R, m), as
         in `row_duals`, e.g. from a lower rank of the staircase); `monitors`: one callable per problem,
-        `monitor(y, objective) -> bool` after each outer iteration (y as in `row_duals`), True stops
+        `monitor(y, objective) -> bool` after each outer iteration with violation ≤ √tolerance (y as in
+        `row_duals`), True stops
         that problem (status CUTOFF). Bad options raise InvalidOptionError,
         bad shapes ValueError; solver failures and limits come back as Solutions."""
         start = time.perf_counter()
