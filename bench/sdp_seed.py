@@ -12,6 +12,9 @@ bench/results/sdp_seed.csv at once (a rerun skips what is there); the load avera
 `--run NAME` keeps a session's records in bench/results/sdp_seed_NAME.csv (its own dated section of
 sdp_seed.md; PGD, LP-ALL and MILP references are shared between runs), e.g. round 3's
 `--run r3 rows --backends ipm-lowrank,ipopt-lowrank` and `--run r3 gap --methods bm,bm-value --timeout 120`.
+Round 5 (the torch backend, `--run r5 rows --backends torch-lowrank,ipm-lowrank --timeout 300`): r5-before
+= torch-lowrank as it was (augmented Lagrangian + L-BFGS, boxes penalised); r5a, r5b = intermediate
+versions (r5a: before following negative curvature; r5b: monitor asked at any violation); r5 = final.
 """
 from __future__ import annotations
 

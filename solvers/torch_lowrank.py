@@ -1,26 +1,37 @@
-"""Rank-r Burer–Monteiro backend ("torch-lowrank"): augmented Lagrangian + batched L-BFGS in torch.
+"""Rank-r Burer–Monteiro backend ("torch-lowrank"): augmented Lagrangian in torch, balls kept by exact
+projection, damped Newton–CG (default) or batched L-BFGS inner steps; R problems at once, any device.
 
 Solves the `LowRankSDP` restriction of a `QuadraticModel` (Burer & Monteiro 2003; Chiu & Zhang 2023):
-  min ⟨C, UUᵀ⟩  s.t.  g_i(U) = ⟨Q_i, UUᵀ⟩ = 0 (equality) / ≤ 0,  U = [e₀ᵀ; W],  W ∈ R^{n×r} free.
-Outer loop: augmented Lagrangian (Conn, Gould & Toint 1991; Nocedal & Wright §17.3–17.4) with
-ψ = f + Σ_i (w_i² − y_i²)/(2ρ), w = y + ρg (equality rows) or max(0, y + ρg) (inequality rows); after
-each inner solve y ← w, and ρ ×= `rho_growth` when an inner solve that reached its tolerance ω left the
-violation above 1/4 of the previous one, or any solve left it above the previous one; ω ↓ 10× per solve.
-Inner solves: our own batched L-BFGS (compact form, Byrd–Nocedal–Schnabel 1994) with per-problem Armijo
-backtracking. torch.optim.LBFGS treats a batch as one vector (shared curvature pairs and step length, so
-a batch would not equal one-at-a-time and one hard problem would hold the rest back) and cannot stop per
-problem or look at the clock inside a step; ours keeps the R problems independent, freezes those done
-and checks `Limits.time_limit` at every evaluation.
+  min ⟨C, UUᵀ⟩  s.t.  g_i(U) = ⟨Q_i, UUᵀ⟩ = 0 (equality) / ≤ 0,  U = [e₀ᵀ; W],  W ∈ R^{n×r}.
+Balls (`balls`, default on; solvers/torch_bm_data.py): every row α‖U_v‖² + βU_v0 + γ ≤ 0 on one
+variable (the lowering's box on every variable) is kept by projecting row v of U into its ball; the
+rest are penalised. Outer loop: augmented Lagrangian (Conn, Gould & Toint 1991; Nocedal & Wright
+§17.3–17.4) with ψ = f + Σ_i (w_i² − y_i²)/(2ρ), w = y + ρg (equality rows) or max(0, y + ρg)
+(inequality rows); after each inner solve y ← w, and ρ ×= `rho_growth` when an inner solve that reached
+its tolerance ω (or stalled) left the violation above 1/4 of the previous one, or any solve left it above
+the previous one; ω ↓ 10× per such solve. Inner solves (solvers/torch_inner.py) over the product of
+balls: `inner="newton"`, Newton–CG on exact Hessian-vector products of ψ with a Levenberg–Marquardt
+damping and a Jacobi preconditioner, or `inner="lbfgs"`, the compact-form L-BFGS; both per problem, with
+a projected-arc Armijo search, checking `Limits.time_limit` at every evaluation.
+Measured on the seed's net (image 0 target 2/3, N = 827, one thread; bench/results/sdp_seed.md runs
+r5-before/r5 for the engine): ρ₀ = 10³ or 10⁴ instead of 100 left both inner methods far from
+converged at the time limit (certified −2.69 and −43.9 against 2.698 on target 2), so ρ₀ stays 100;
+on target 3 Newton–CG's multipliers certified 2.0334 after 52 CPU-s, L-BFGS's (same projection)
+2.0294 after 230 CPU-s.
 Evaluation, R problems at once as block-diagonal sparse patterns: slot values p_s = U_a·U_b by
 torch.sparse.sampled_addmm (the fused gather of rows U[slot_row], U[slot_col] and row-wise dot), g = M p
 (CSR spmm, batch as columns), ∇_U = (H + Hᵀ)U with H the slot matrix of h = c + Mᵀw (two CSR spmm).
 Rows of M are scaled to unit ∞-norm and c to unit ∞-norm per problem (tolerances are in these units).
+`monitors` (one per problem) see the multipliers after every outer iteration whose violation is at most
+√`tolerance` (an iterate further off can be worth much less than the optimum) and may stop a problem.
 
 Output (`Solution`): `x` = U flattened row-major ((n+1)·r values, row 0 = e₀; see `unflatten`);
 `row_duals` = y (length m, original scale) for the Lagrangian ⟨C,P⟩ + Σ_i y_i⟨Q_i,P⟩, y_i ≥ 0 on
 inequality rows; `objective` = ⟨C, UUᵀ⟩ in float64; `bound` = None (certify from y elsewhere); `stats`:
 max_violation (max_i |g_i| / ‖q_i‖∞, inequality rows only their positive part, float64), outer and
-inner iterations, rank, rho (scaled units) and grad_norm (‖∇_W L(W, y)‖∞, scaled units).
+inner iterations, cg_iterations, rank, rho (scaled units), grad_norm (‖∇_W L(W, y)‖∞ with the radial part
+removed on active spheres, scaled units) and projected_rows (the balls). Ball rows' multipliers come
+from the first-order condition on their spheres (solvers/torch_bm_data.py). CUTOFF = a monitor stopped it.
 OPTIMAL means a first-order KKT point of the BM problem within the tolerances, not a global optimum
 (that needs S(y) ⪰ 0, which the caller checks — and raises r along its negative eigenvector if not).
 """
@@ -28,7 +39,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -39,9 +49,12 @@ from optcert.forms import Limits, LowRankSDP, QuadraticModel, Solution, SolveSta
 from optcert.options import build_options
 from optcert.precision import Precision, check_device
 from solvers.base import LicenceFreeBackend, refusal
+from solvers.torch_bm_data import BmData
+from solvers.torch_inner import Batch, inner_solve
 
 NAME = "torch-lowrank"
 RHO_MAX = 1e10
+INNER = ("newton", "lbfgs")
 
 
 def _torch():
@@ -52,7 +65,9 @@ def _torch():
 
 @dataclass(frozen=True)
 class LowRankOptions:
-    """Typed options (also accepted through `raw`, validated). Tolerances are in scaled units."""
+    """Typed options (also accepted through `raw`, validated). Tolerances are in scaled units.
+    `inner`: "newton" (Newton–CG, exact Hessian-vector products) | "lbfgs"; `balls`: keep the ball
+    rows by projection (else penalise them like every row); `cg_iterations`: per Newton step."""
 
     device: str = "cpu"
     precision: Precision = Precision.FLOAT64
@@ -64,171 +79,26 @@ class LowRankOptions:
     rho_growth: float = 5.0
     memory: int = 10
     seed: int = 0
+    inner: str = "newton"
+    balls: bool = True
+    cg_iterations: int = 100
 
     def __post_init__(self):
         lowest = {"outer_iterations": 1, "inner_iterations": 1, "memory": 1, "tolerance": 0.0,
-                  "grad_tolerance": 0.0, "rho": 0.0, "rho_growth": 1.0}  # ints: ≥, floats: >
+                  "grad_tolerance": 0.0, "rho": 0.0, "rho_growth": 1.0, "cg_iterations": 1}  # ints: ≥, floats: >
         for key, low in lowest.items():
             value, strict = getattr(self, key), isinstance(low, float)
             if not (math.isfinite(value) and (value > low if strict else value >= low)):
                 bound = f"{'>' if strict else '≥'} {low}"
                 raise InvalidOptionError(f"{NAME}: option {key!r} must be {bound}, got {value!r}")
+        if self.inner not in INNER:
+            raise InvalidOptionError(f"{NAME}: option 'inner' must be one of {', '.join(INNER)}, got {self.inner!r}")
         check_device(self.device)
 
 
 def unflatten(solution: Solution, n: int, rank: int) -> np.ndarray:
     """The factor U ((n+1) × rank, row 0 = e₀) stored row-major in `solution.x`."""
     return np.asarray(solution.x, dtype=np.float64).reshape(n + 1, rank)
-
-
-def _cols(x):
-    """(R, k) → (k, R) contiguous (a plain reshape when R = 1: torch's spmm is slow on (1, k) strides)."""
-    return x.reshape(-1, 1) if x.shape[0] == 1 else x.T.contiguous()
-
-
-class _Data:
-    """The model on the device: row-scaled CSR M and Mᵀ, R-block slot patterns (slots in CSR order)."""
-
-    def __init__(self, model: QuadraticModel, rank: int, R: int, opts: LowRankOptions):
-        import scipy.sparse as sp
-
-        torch = _torch()
-        self.n, self.rank, self.S = model.n, rank, model.n_slots
-        self.dt, self.dev = opts.precision.torch(), torch.device(opts.device)
-        self.ix = torch.int32 if R * (max(self.S, model.n) + 2) < 2 ** 31 else torch.int64
-        self.perm = np.lexsort((model.slot_col, model.slot_row))
-        a, b = model.slot_row[self.perm], model.slot_col[self.perm]
-        self.row_scale = np.maximum(abs(model.constraints).max(axis=1).toarray().ravel(), 1e-300)
-        M = (sp.diags(1.0 / self.row_scale) @ model.constraints[:, self.perm]).tocsr()
-        self.M, self.Mt = (self._csr(X.indptr, X.indices, X.data, X.shape) for X in (M, M.T.tocsr()))
-        self.eq = torch.as_tensor(model.equality, device=self.dev)
-        self.e0 = torch.eye(1, rank, dtype=self.dt, device=self.dev)
-        tperm = np.lexsort((a, b))  # the transposed (lower) pattern of the same slots
-        self.up, self.low = self._tiled(a, b, R), self._tiled(b[tperm], a[tperm], R)
-        self.tperm = (torch.as_tensor(tperm)[None] + self.S * torch.arange(R)[:, None]).reshape(-1).to(self.dev)
-        self.zero = torch.zeros(R * self.S, dtype=self.dt, device=self.dev)
-
-    def _csr(self, crow, col, values, shape):
-        torch = _torch()
-        with warnings.catch_warnings():  # "sparse CSR support is in beta"
-            warnings.simplefilter("ignore")
-            return torch.sparse_csr_tensor(torch.as_tensor(crow, dtype=self.ix, device=self.dev),
-                                           torch.as_tensor(col, dtype=self.ix, device=self.dev),
-                                           torch.as_tensor(values, dtype=self.dt, device=self.dev), shape)
-
-    def _tiled(self, i, j, R: int):
-        """CSR indices of the block-diagonal matrix of R copies of the (row-sorted) pattern (i, j)."""
-        torch, N = _torch(), self.n + 1
-        k = torch.arange(R, dtype=torch.int64)[:, None]
-        crow = torch.as_tensor(np.searchsorted(i, np.arange(N + 1)))
-        crow = torch.cat([(crow[:-1] + i.size * k).reshape(-1), torch.tensor([R * i.size])])
-        return crow.to(self.dev, self.ix), (torch.as_tensor(j) + N * k).reshape(-1).to(self.dev, self.ix)
-
-    def _block(self, pattern, values, R: int):
-        """The R-block sparse matrix with `pattern` (a prefix of the tiled one) and `values`."""
-        N = self.n + 1
-        return self._csr(pattern[0][:R * N + 1], pattern[1][:R * self.S], values, (R * N, R * N))
-
-    def evaluate(self, W, C, y, rho):
-        """For W (R,n,r), C (R,S), y (R,m), ρ (R,): ψ (R,), ∇_W ψ (R,n,r), g (R,m), w (R,m)."""
-        torch = _torch()
-        R, N, r = W.shape[0], self.n + 1, self.rank
-        U = torch.cat([self.e0.expand(R, 1, r), W], 1).reshape(R * N, r)
-        pattern = self._block(self.up, self.zero[:R * self.S], R)
-        p = torch.sparse.sampled_addmm(pattern, U, U.T, beta=0.0).values().view(R, self.S)
-        g = (self.M @ _cols(p)).T
-        shifted = y + rho[:, None] * g
-        w = torch.where(self.eq, shifted, shifted.clamp_min(0.0))
-        psi = (C * p).sum(1) + (w * w - y * y).sum(1) / (2 * rho)
-        h = (C + (self.Mt @ _cols(w)).T).reshape(-1)  # ∂ψ/∂p; ∇_U = (H + Hᵀ)U, diagonal twice
-        G = self._block(self.up, h, R) @ U + self._block(self.low, h[self.tperm[:R * self.S]], R) @ U
-        return psi, G.view(R, N, r)[:, 1:], g, w
-
-
-class _Batch:
-    """Iterates W (R,n,r) and their last evaluation ψ, ∇ψ, g, w (leading batch dimension R)."""
-
-    def __init__(self, W, m: int):
-        torch = _torch()
-        R = W.shape[0]
-        self.W, self.G = W, torch.zeros_like(W)
-        self.psi = torch.full((R,), math.nan, dtype=W.dtype, device=W.device)
-        self.g, self.w = (torch.zeros(R, m, dtype=W.dtype, device=W.device) for _ in range(2))
-
-    def put(self, idx, W, values) -> None:
-        self.W[idx] = W
-        self.psi[idx], self.G[idx], self.g[idx], self.w[idx] = values
-
-
-def _direction(G, Sh, Yh, gamma):
-    """−H·G, H the L-BFGS inverse Hessian in compact form (Byrd, Nocedal & Schnabel 1994; N&W eq. 7.24):
-    H = γI + [S γY] [[R⁻ᵀ(D + γYᵀY)R⁻¹, −R⁻ᵀ], [−R⁻¹, 0]] [Sᵀ; γYᵀ], R = triu(SᵀY), D = diag(SᵀY).
-    Batched; Sh, Yh (R,mem,N) hold the pairs oldest first, empty slots are zero (and get R_ii = 1)."""
-    torch = _torch()
-    g = G.flatten(1)[:, :, None]
-    SY, YY = Sh @ Yh.transpose(1, 2), Yh @ Yh.transpose(1, 2)
-    D = torch.diagonal(SY, dim1=1, dim2=2)
-    Rm = torch.triu(SY) + torch.diag_embed((D == 0).to(SY.dtype))
-    a, b, gam = Sh @ g, Yh @ g, gamma[:, None, None]
-    ra = torch.linalg.solve_triangular(Rm, a, upper=True)
-    p = torch.linalg.solve_triangular(Rm.transpose(1, 2), D[..., None] * ra + gam * (YY @ ra - b), upper=False)
-    return -(gam * g + Sh.transpose(1, 2) @ p - gam * (Yh.transpose(1, 2) @ ra)).view_as(G)
-
-
-def _armijo(fn, st: _Batch, idx, D, slope, deadline: float):
-    """Per-problem backtracking t = 1, ½, … until ψ(W + tD) ≤ ψ(W) + 10⁻⁴ t·slope + 4ε|ψ(W)|
-    (N&W alg. 3.1 with Hager–Zhang's rounding slack); accepted points go into `st`. Returns the mask."""
-    torch = _torch()
-    t, ok = torch.ones_like(slope), torch.zeros(slope.shape, dtype=torch.bool, device=slope.device)
-    W0, psi0 = st.W[idx], st.psi[idx]
-    slack = 4 * torch.finfo(slope.dtype).eps * psi0.abs()
-    pend = torch.arange(idx.numel(), device=idx.device)
-    for _ in range(40):
-        Wc = W0[pend] + t[pend, None, None] * D[pend]
-        values = fn(idx[pend], Wc)
-        good = values[0] <= psi0[pend] + 1e-4 * t[pend] * slope[pend] + slack[pend]
-        st.put(idx[pend[good]], Wc[good], tuple(v[good] for v in values))
-        ok[pend[good]] = True
-        pend = pend[~good]
-        if pend.numel() == 0 or time.perf_counter() > deadline:
-            break
-        t[pend] *= 0.5
-    return ok
-
-
-def _lbfgs(fn, st: _Batch, idx, omega, opts: LowRankOptions, deadline: float):
-    """Batched L-BFGS on ψ for problems `idx` until ‖∇ψ‖∞ ≤ ω (per problem), `inner_iterations`,
-    a failed line search or the deadline. Updates `st`; returns (iterations per problem, timed out)."""
-    torch = _torch()
-    st.put(idx, st.W[idx], fn(idx, st.W[idx]))
-    R, nvar, mem = idx.numel(), st.W[0].numel(), opts.memory
-    Sh, Yh = (torch.zeros(R, mem, nvar, dtype=st.W.dtype, device=st.W.device) for _ in range(2))
-    gamma = 1.0 / st.G[idx].flatten(1).norm(dim=1).clamp_min(1.0)
-    live, iters = torch.isfinite(st.psi[idx]), torch.zeros(R, dtype=torch.long, device=idx.device)
-    for _ in range(opts.inner_iterations):
-        if time.perf_counter() > deadline:
-            return iters, True
-        live &= st.G[idx].flatten(1).abs().amax(1) > omega
-        loc = live.nonzero().flatten()
-        if loc.numel() == 0:
-            break
-        G0, W0 = st.G[idx[loc]], st.W[idx[loc]]
-        D = _direction(G0, Sh[loc], Yh[loc], gamma[loc])
-        slope = (D * G0).flatten(1).sum(1)
-        bad = ~(slope < 0)  # not a descent direction: forget the pairs, take a gradient step
-        D[bad], Sh[loc[bad]], Yh[loc[bad]] = -gamma[loc[bad], None, None] * G0[bad], 0.0, 0.0
-        slope[bad] = -(gamma[loc[bad]] * G0[bad].flatten(1).pow(2).sum(1))
-        ok = _armijo(fn, st, idx[loc], D, slope, deadline)
-        iters[loc] += 1
-        live[loc[~ok]] = False
-        s, yv = (st.W[idx[loc]] - W0).flatten(1), (st.G[idx[loc]] - G0).flatten(1)
-        sy = (s * yv).sum(1)
-        use = ok & (sy > 1e-10 * s.norm(dim=1) * yv.norm(dim=1))
-        u = loc[use]
-        Sh[u] = torch.cat([Sh[u, 1:], s[use, None]], 1)
-        Yh[u] = torch.cat([Yh[u, 1:], yv[use, None]], 1)
-        gamma[u] = sy[use] / yv[use].pow(2).sum(1)
-    return iters, False
 
 
 def _classify(status: list, idx, psi, viol, gn, timed: bool, opts: LowRankOptions) -> None:
@@ -242,40 +112,47 @@ def _classify(status: list, idx, psi, viol, gn, timed: bool, opts: LowRankOption
             status[i] = SolveStatus.TIME_LIMIT
 
 
-def _alm(data: _Data, C, W, y, opts: LowRankOptions, deadline: float, verbose: bool):
+def _alm(data: BmData, C, W, y, opts: LowRankOptions, deadline: float, verbose: bool, ask=None):
     """Augmented-Lagrangian outer loop over the R problems with scaled objectives C (R,S) from W (R,n,r)
-    and multipliers y (R,m). Returns the final `_Batch`, y, ρ (R,), statuses, outer and inner counts."""
+    and multipliers y (R,m) of the penalised rows. Returns the final `Batch`, y, ρ (R,), statuses,
+    outer, inner and CG counts. `ask(i, st, y)` (after each outer iteration of problem i) True stops it."""
     torch = _torch()
     R, m = C.shape[0], data.M.shape[0]
-    st = _Batch(W, m)
+    st = Batch(data.balls.project(W), m, data.balls.count)
     status: list[SolveStatus | None] = [None] * R
     rho = torch.full((R,), opts.rho, dtype=W.dtype, device=W.device)
     omega = torch.full_like(rho, max(1e-2, opts.grad_tolerance))
-    prev, outer, inner = torch.full_like(rho, math.inf), np.zeros(R, int), np.zeros(R, int)
+    prev, outer, inner, cg = torch.full_like(rho, math.inf), np.zeros(R, int), np.zeros(R, int), np.zeros(R, int)
     fn = lambda sel, Wc: data.evaluate(Wc, C[sel], y[sel], rho[sel])  # noqa: E731
+    clock = time.perf_counter()
     for k in range(opts.outer_iterations):
         idx = torch.tensor([i for i in range(R) if status[i] is None], dtype=torch.long, device=W.device)
         if idx.numel() == 0:
             break
-        its, timed = _lbfgs(fn, st, idx, omega[idx], opts, deadline)
+        its, cg_its, stalled, timed = inner_solve(data, fn, C, rho, st, idx, omega[idx], opts, deadline)
         inner[idx.cpu().numpy()] += its.cpu().numpy()
+        cg[idx.cpu().numpy()] += cg_its
         outer[idx.cpu().numpy()] += 1
         y[idx] = st.w[idx]
         g = st.g[idx].abs().where(data.eq, st.g[idx].clamp_min(0.0))
-        viol, gn = g.amax(1) if g.shape[1] else g.new_zeros(len(idx)), st.G[idx].flatten(1).abs().amax(1)
+        viol, gn = g.amax(1) if g.shape[1] else g.new_zeros(len(idx)), st.Gr[idx].flatten(1).abs().amax(1)
         _classify(status, idx, st.psi[idx], viol, gn, timed, opts)
-        solved = gn <= omega[idx]  # an inexact inner solve only says something when nothing improved
+        for j, i in enumerate(idx.tolist() if ask is not None else ()):   # near-feasible iterates only:
+            if status[i] is None and viol[j] <= math.sqrt(opts.tolerance) and ask(i, st, y):   # their value
+                status[i] = SolveStatus.CUTOFF                                # is then close to the optimum
+        solved = (gn <= omega[idx]) | stalled  # an inexact inner solve only says something when nothing improved
         grow = idx[((solved & (viol > 0.25 * prev[idx])) | (viol > prev[idx])) & (viol > opts.tolerance)]
         rho[grow] = (rho[grow] * opts.rho_growth).clamp_max(RHO_MAX)
         prev[idx] = viol
         omega[idx] = torch.where(solved, (omega[idx] * 0.1).clamp_min(opts.grad_tolerance), omega[idx])
         if verbose:
             print(f"{NAME}: outer {k}: {idx.numel()} active, max violation {float(viol.max()):.2e}, "
-                  f"max |grad| {float(gn.max()):.2e}, max rho {float(rho.max()):.1e}")
+                  f"max |grad| {float(gn.max()):.2e}, max rho {float(rho.max()):.1e}, inner {int(its.max())}, "
+                  f"cg {cg_its}, {time.perf_counter() - clock:.1f} s", flush=True)
         if timed:
             break
     final = [s or SolveStatus.ITERATION_LIMIT for s in status]
-    return st, y, rho, final, outer, inner
+    return st, y, rho, final, (outer, inner, cg)
 
 
 def _start(model: QuadraticModel, rank: int, init, R: int, seed: int) -> np.ndarray:
@@ -298,17 +175,20 @@ def _start(model: QuadraticModel, rank: int, init, R: int, seed: int) -> np.ndar
     return U[:, 1:]
 
 
-def _report(model, objectives, data: _Data, U, y, rho, status, outer, inner, scale, gn, seconds):
-    """One Solution per problem, values re-evaluated in float64 in the original scale."""
+def _report(model, objectives, U, y, rho, status, counts, gn, seconds, row_scale, projected: int):
+    """One Solution per problem, values re-evaluated in float64 in the original scale (y too)."""
     out = []
+    outer, inner, cg = counts
     for i in range(U.shape[0]):
         p = (U[i][model.slot_row] * U[i][model.slot_col]).sum(1)
-        g = model.constraints @ p / data.row_scale
+        g = model.constraints @ p / row_scale
         viol = float(np.max(np.where(model.equality, abs(g), np.maximum(g, 0)), initial=0.0))
         stats = {"max_violation": viol, "outer_iterations": float(outer[i]), "inner_iterations": float(inner[i]),
-                 "rank": float(U.shape[2]), "rho": float(rho[i]), "grad_norm": float(gn[i])}
+                 "cg_iterations": float(cg[i]), "rank": float(U.shape[2]), "rho": float(rho[i]),
+                 "grad_norm": float(gn[i]), "projected_rows": float(projected)}
+        message = "stopped by the monitor" if status[i] is SolveStatus.CUTOFF else status[i].value
         out.append(Solution(status[i], NAME, seconds, float(objectives[i] @ p), None, U[i].reshape(-1),
-                            y[i] * scale[i] / data.row_scale, None, status[i].value, stats))
+                            y[i], None, message, stats))
     return out
 
 
@@ -334,10 +214,13 @@ class TorchLowRankBackend(LicenceFreeBackend):
 
     def solve_batch(self, model: QuadraticModel, objectives: np.ndarray, rank: int, init: np.ndarray | None = None,
                     limits: Limits = Limits(), options: LowRankOptions | Mapping[str, Any] | None = None,
-                    duals: np.ndarray | None = None) -> list[Solution]:
+                    duals: np.ndarray | None = None, monitors=None) -> list[Solution]:
         """Solve R problems sharing `model`'s constraints, objectives (R × n_slots), at once. `init`: a
         start U ((n+1) × rank, or one per problem); `duals`: starting multipliers y ((m,) or (R, m), as
-        in `row_duals`, e.g. from a lower rank of the staircase). Bad options raise InvalidOptionError,
+        in `row_duals`, e.g. from a lower rank of the staircase); `monitors`: one callable per problem,
+        `monitor(y, objective) -> bool` after each outer iteration with violation ≤ √tolerance (y as in
+        `row_duals`), True stops
+        that problem (status CUTOFF). Bad options raise InvalidOptionError,
         bad shapes ValueError; solver failures and limits come back as Solutions."""
         start = time.perf_counter()
         opts = options if isinstance(options, LowRankOptions) else build_options(LowRankOptions, options)
@@ -351,27 +234,40 @@ class TorchLowRankBackend(LicenceFreeBackend):
         threads = torch.get_num_threads()
         try:
             torch.set_num_threads(int(limits.threads or threads))
-            return self._run(model, objectives, rank, W0, y0, limits, opts, start)
+            return self._run(model, objectives, rank, W0, y0, limits, opts, start, monitors)
         except Exception as err:  # a solver failure is a status, never a crash
             return [Solution(SolveStatus.ERROR, self.name, time.perf_counter() - start,
                              message=f"{NAME} failed: {type(err).__name__}: {err}")] * R
         finally:
             torch.set_num_threads(threads)
 
-    def _run(self, model, objectives, rank, W0, y0, limits: Limits, opts: LowRankOptions, start: float):
+    def _run(self, model, objectives, rank, W0, y0, limits: Limits, opts: LowRankOptions, start: float,
+             monitors=None):
         torch = _torch()
-        data = _Data(model, rank, objectives.shape[0], opts)
+        data = BmData(model, rank, objectives.shape[0], opts.precision.torch(), opts.device, opts.balls)
         scale = np.abs(objectives).max(axis=1, initial=0.0)
         scale = np.where(scale > 0, scale, 1.0)
         C = torch.as_tensor(objectives[:, data.perm] / scale[:, None], dtype=data.dt, device=data.dev)
         W = torch.as_tensor(W0, dtype=data.dt, device=data.dev)
         deadline = start + limits.time_limit if limits.time_limit is not None else math.inf
-        y = torch.as_tensor(y0 * data.row_scale / scale[:, None], dtype=data.dt, device=data.dev)
-        st, y, rho, status, outer, inner = _alm(data, C, W, y, opts, deadline, limits.verbose)
+        y_scaled = y0 * data.row_scale / scale[:, None]
+        y = torch.as_tensor(y_scaled[:, data.pen], dtype=data.dt, device=data.dev)
+        def multipliers(st, y, sel=slice(None)):
+            out = np.zeros((len(W0), model.m))[sel]
+            out[..., data.pen] = y[sel].double().cpu().numpy()
+            out[..., data.balls.rows] = data.balls.multipliers(st.mu[sel]).double().cpu().numpy()
+            return out * scale[sel, None] / data.row_scale if out.ndim == 2 else out * scale[sel] / data.row_scale
+
+        def ask(i: int, st, y) -> bool:
+            U = np.concatenate([np.eye(1, rank), st.W[i].double().cpu().numpy()])
+            p = (U[model.slot_row] * U[model.slot_col]).sum(1)
+            return bool(monitors[i](multipliers(st, y, i), float(objectives[i] @ p)))
+
+        st, y, rho, status, counts = _alm(data, C, W, y, opts, deadline, limits.verbose, ask if monitors else None)
         U = np.concatenate([np.broadcast_to(np.eye(1, rank), (len(W0), 1, rank)), st.W.double().cpu().numpy()], 1)
-        gn = st.G.flatten(1).abs().amax(1).double().cpu().numpy()
-        return _report(model, objectives, data, U, y.double().cpu().numpy(), rho.double().cpu().numpy(),
-                       status, outer, inner, scale, gn, time.perf_counter() - start)
+        gn = st.Gr.flatten(1).abs().amax(1).double().cpu().numpy()
+        return _report(model, objectives, U, multipliers(st, y), rho.double().cpu().numpy(),
+                       status, counts, gn, time.perf_counter() - start, data.row_scale, data.balls.count)
 
 
 BACKEND = TorchLowRankBackend()

@@ -8,8 +8,8 @@ Newton step, numpy/scipy only: the default, `backend=auto` — measured on the s
 targets 2/3/9, interleaved (bench/results/sdp_seed.md, run r3): 3.3–3.8 CPU-s per whole run
 against IPOPT's 93–102, certified 2.6986/2.0338/1.6302 against 2.6985/2.0337/1.6299),
 `ipopt-lowrank` (IPOPT with MUMPS, `pip install optcert[ipopt]`; the same method with a general
-sparse solver) and `torch-lowrank` (augmented Lagrangian in torch, batched over the rows; any
-device). The certificate records which ran.
+sparse solver) and `torch-lowrank` (augmented Lagrangian in torch with Newton–CG inner steps and
+the boxes kept by projection, batched over the rows; any device). The certificate records which ran.
 
 Per row: warm start at the row's PGD point (V ≈ 0), rank r = L+1; while the row is not proved and
 primal − certified > `gap`·(1 + |primal|), one more column along the most negative eigenvector of

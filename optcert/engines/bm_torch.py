@@ -1,6 +1,8 @@
 """The `bm` engine on the torch backend (solvers/torch_lowrank.py): all open rows of a case in one
 batched augmented-Lagrangian solve (the GPU path), then the rank staircase per row; every rank's
-multipliers are certified and the best bound kept (engines/bm.py has the method)."""
+multipliers are certified and the best bound kept (engines/bm.py has the method) — at every outer
+iteration of the augmented Lagrangian too, so a time limit keeps the best multipliers seen, and a row
+stops once they certify its iterate's value within `gap`."""
 from __future__ import annotations
 
 import math
@@ -38,7 +40,8 @@ def torch_case(out: EngineOutput, cc: CompiledCase, bounds, rows: list[int], sta
     settings = LowRankOptions(device=options.device, precision=options.precision, tolerance=options.tolerance)
     objectives = np.stack([lw.form.objective for lw in lowered])
     solutions = BACKEND.solve_batch(model, objectives, rank, init, Limits(time_limit=remaining(deadline, 0.8)),
-                                    settings)
+                                    settings, monitors=[_Monitor(out, cc, r, lw.form, options.gap)
+                                              for lw, r in zip(lowered, rows)])
     for lw, row, solution in zip(lowered, rows, solutions):
         _staircase(out, cc, lw, row, solution, rank, max_rank, settings, options.gap, deadline)
 
@@ -75,4 +78,21 @@ def _staircase(out: EngineOutput, cc: CompiledCase, lowered, row: int, solution,
         U = add_direction(U, direction)
         solution = BACKEND.solve_batch(model, model.objective[None], rank, U[None],
                                        Limits(time_limit=remaining(deadline, 0.8)), settings,
-                                       duals=solution.row_duals)[0]
+                                       duals=solution.row_duals, monitors=[_Monitor(out, cc, row, model, gap)])[0]
+
+
+class _Monitor:
+    """After each outer iteration: certify the multipliers (certificates/sdp.certify, a short λ
+    search) and keep the best bound as the row's; True (stop this rank) once the bound is within
+    `gap`·(1 + |primal|) of the iterate's value, as the staircase's own test."""
+
+    def __init__(self, out: EngineOutput, cc: CompiledCase, row: int, model, gap: float):
+        self.out, self.cc, self.row, self.model, self.gap = out, cc, row, model, gap
+
+    def __call__(self, y: np.ndarray, objective: float) -> bool:
+        from optcert.certificates.sdp import certify
+        from optcert.engines.sdp_rows import raise_row
+
+        cert = certify(self.model, y, objective, deadline=time.monotonic() + 2.0, primal=objective)
+        raise_row(self.out, self.cc, self.row, cert.bound, "bm")
+        return bool(objective - cert.bound <= self.gap * (1 + abs(objective)))
