@@ -16,6 +16,7 @@ extends the table.
 from __future__ import annotations
 
 import argparse
+import csv
 import gzip
 import sys
 from dataclasses import replace
@@ -112,8 +113,8 @@ def _report(store: Path, methods: set) -> None:
     kept_csv, kept_rows = _earlier(ran)
     write_csv(instances, OUT / "instances.csv")
     if kept_csv:
-        with open(OUT / "instances.csv", "a") as f:
-            f.writelines(kept_csv)
+        with open(OUT / "instances.csv", "a", newline="") as f:
+            csv.writer(f).writerows(kept_csv)
     anchors = read_anchors(BENCHMARKS / "salman_mnist" / "anchors_table1.csv")
     table = table1(instances, anchors).split("\n")
     text = "\n\n".join(["# The seed's table on real MNIST (issue 13)", f"Machine: {machine()}",
@@ -124,27 +125,24 @@ def _report(store: Path, methods: set) -> None:
     print(text)
 
 
-def _earlier(ran: set) -> tuple[list[str], list[str]]:
-    """The per-image CSV lines and table rows of an earlier report for (network, eps) groups that are
-    not in this machine's store (the store is local; the report files are in the repository), so a
-    run on another machine or a fresh checkout adds to the table instead of replacing it."""
-    csv_lines, rows = [], []
+def _earlier(ran: set) -> tuple[list[list[str]], list[str]]:
+    """The per-image CSV records and table rows of an earlier report for (network, eps) groups that
+    are not in this machine's store (the store is local; the report files are in the repository), so
+    a run on another machine or a fresh checkout adds to the table instead of replacing it."""
+    def other(network: str, eps: str = "") -> bool:
+        try:
+            return (network, f"{float(eps):g}") not in ran
+        except ValueError:          # a header or separator cell, or no eps cell
+            return False
+
+    records: list[list[str]] = []
+    rows: list[str] = []
     if (OUT / "instances.csv").is_file():
-        for ln in open(OUT / "instances.csv").readlines()[1:]:
-            cols = ln.split(",")
-            if (cols[0], f"{float(cols[2]):g}") not in ran:
-                csv_lines.append(ln)
+        records = [r for r in list(csv.reader(open(OUT / "instances.csv")))[1:] if other(r[0], r[2])]
     if (OUT / "table.md").is_file():
-        for ln in open(OUT / "table.md").read().splitlines():
-            cells = [c.strip() for c in ln.strip("|").split("|")]
-            if ln.startswith("| ") and len(cells) > 2 and cells[0] not in ("network", "---"):
-                try:
-                    key = (cells[0], f"{float(cells[1]):g}")
-                except ValueError:
-                    continue
-                if key not in ran:
-                    rows.append(ln)
-    return csv_lines, rows
+        rows = [ln for ln in open(OUT / "table.md").read().splitlines()
+                if ln.startswith("| ") and other(*[c.strip() for c in ln.strip("|").split("|")][:2])]
+    return records, rows
 
 
 if __name__ == "__main__":

@@ -27,14 +27,12 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def _torch():
-    import torch  # lazy: `import optcert` must not import torch
+def lazy_torch():
+    """torch, imported on first use (`import optcert` must not import torch); shared by the torch
+    backend's modules."""
+    import torch
 
     return torch
-
-
-def torch_min(a, b):
-    return _torch().minimum(a, b)
 
 
 def cols(x):
@@ -71,7 +69,7 @@ class Balls:
     """Projection onto the product of balls, multipliers and tangent spaces (module doc)."""
 
     def __init__(self, found, dtype, device):
-        torch = _torch()
+        torch = lazy_torch()
         rows, var, alpha, centre, radius2 = found
         self.rows = rows
         as_t = lambda x: torch.as_tensor(x, dtype=dtype, device=device)  # noqa: E731
@@ -105,7 +103,7 @@ class Balls:
         dd = (d * d).sum(2)
         gd = (G[:, self.var] * d).sum(2)
         pg = (W - self.project(W - G)).flatten(1).abs().amax(1)
-        eps = torch_min(0.1 * self.rad[None], pg[:, None])
+        eps = lazy_torch().minimum(0.1 * self.rad[None], pg[:, None])
         norm = dd.sqrt()
         on = (norm >= self.rad - eps) & (gd < 0)
         mu = (-gd / dd.clamp_min(1e-300)).where(on, gd.new_zeros(()))
@@ -139,7 +137,7 @@ class BmData:
     (slots in CSR order), the balls when `balls`."""
 
     def __init__(self, model, rank: int, R: int, dtype, device: str, balls: bool):
-        torch = _torch()
+        torch = lazy_torch()
         self.n, self.rank, self.S = model.n, rank, model.n_slots
         self.dt, self.dev = dtype, torch.device(device)
         self.ix = torch.int32 if R * (max(self.S, model.n) + 2) < 2 ** 31 else torch.int64
@@ -165,7 +163,7 @@ class BmData:
     def _jacobian_pattern(self, M, a, b) -> None:
         """Index maps for the Gauss–Newton diagonal: every nonzero (i, s = (a, b)) of M adds
         M_is·U_b to ∂g_i/∂U_a and M_is·U_a to ∂g_i/∂U_b (pairs (i, variable) numbered once)."""
-        torch = _torch()
+        torch = lazy_torch()
         coo = M.tocoo()
         rows, at, other = np.r_[coo.row, coo.row], np.r_[a[coo.col], b[coo.col]], np.r_[b[coo.col], a[coo.col]]
         val, keep = np.r_[coo.data, coo.data], np.r_[a[coo.col], b[coo.col]] > 0
@@ -178,7 +176,7 @@ class BmData:
         self.diag_var = as_l(a[(a == b) & (a > 0)])
 
     def _csr(self, crow, col, values, shape):
-        torch = _torch()
+        torch = lazy_torch()
         with warnings.catch_warnings():  # "sparse CSR support is in beta"
             warnings.simplefilter("ignore")
             return torch.sparse_csr_tensor(torch.as_tensor(crow, dtype=self.ix, device=self.dev),
@@ -187,7 +185,7 @@ class BmData:
 
     def _tiled(self, i, j, R: int):
         """CSR indices of the block-diagonal matrix of R copies of the (row-sorted) pattern (i, j)."""
-        torch, N = _torch(), self.n + 1
+        torch, N = lazy_torch(), self.n + 1
         k = torch.arange(R, dtype=torch.int64)[:, None]
         crow = torch.as_tensor(np.searchsorted(i, np.arange(N + 1)))
         crow = torch.cat([(crow[:-1] + i.size * k).reshape(-1), torch.tensor([R * i.size])])
@@ -200,11 +198,11 @@ class BmData:
 
     def _factor(self, W):
         R, r = W.shape[0], self.rank
-        return _torch().cat([self.e0.expand(R, 1, r), W], 1).reshape(R * (self.n + 1), r)
+        return lazy_torch().cat([self.e0.expand(R, 1, r), W], 1).reshape(R * (self.n + 1), r)
 
     def _slots(self, X, Y, R: int):
         """(R, S) values X_a·Y_b over the slots (a, b)."""
-        torch = _torch()
+        torch = lazy_torch()
         pattern = self._block(self.up, self.zero[:R * self.S], R)
         return torch.sparse.sampled_addmm(pattern, X, Y.T, beta=0.0).values().view(R, self.S)
 
@@ -214,7 +212,7 @@ class BmData:
 
     def evaluate(self, W, C, y, rho):
         """For W (R,n,r), C (R,S), y (R,m), ρ (R,): ψ (R,), ∇_W ψ (R,n,r), g (R,m), w (R,m)."""
-        torch = _torch()
+        torch = lazy_torch()
         R, N, r = W.shape[0], self.n + 1, self.rank
         U = self._factor(W)
         p = self._slots(U, U, R)
@@ -228,7 +226,7 @@ class BmData:
     def diagonal(self, W, C, w, rho):
         """|diag ∇²_W ψ| estimate (R,n,r) for Jacobi preconditioning: |2h_vv| plus the Gauss–Newton
         diagonal ρ Σ_i act_i (∂g_i/∂U_vk)² (the exact diagonal up to the sign of the h term)."""
-        torch = _torch()
+        torch = lazy_torch()
         R, N, r = W.shape[0], self.n + 1, self.rank
         U = torch.cat([self.e0.expand(R, 1, r), W], 1)
         h = C + (self.Mt @ cols(w)).T
@@ -242,7 +240,7 @@ class BmData:
 
     def hessian(self, W, C, w, rho):
         """D ↦ ∇²_W ψ [D] at W (module doc) for the batch of W, given its w (R,m) and ρ (R,)."""
-        torch = _torch()
+        torch = lazy_torch()
         R, N, r = W.shape[0], self.n + 1, self.rank
         U = self._factor(W)
         h = (C + (self.Mt @ cols(w)).T).reshape(-1)

@@ -21,18 +21,13 @@ from __future__ import annotations
 import math
 import time
 
-from solvers.torch_bm_data import Balls
+from solvers.torch_bm_data import Balls, lazy_torch
 
 DAMPING = 1.0          # starting Levenberg–Marquardt term λ (scaled units); ×4 / ÷4 per step
 DAMPING_MIN = 1e-10
 STALL, STALL_STEPS = 1e-12, 5   # a stall: this many steps in a row lowering ψ by ≤ STALL·(1 + |ψ|)
 ETA = 0.5                       # CG forcing term: relative residual min(ETA, √‖Gr‖∞)
 
-
-def _torch():
-    import torch  # lazy: `import optcert` must not import torch
-
-    return torch
 
 
 def dot(a, b):
@@ -45,7 +40,7 @@ class Batch:
     mask, offsets), g, w."""
 
     def __init__(self, W, m: int, nb: int):
-        torch = _torch()
+        torch = lazy_torch()
         R = W.shape[0]
         self.W, self.G, self.Gr = W, torch.zeros_like(W), torch.zeros_like(W)
         self.psi = torch.full((R,), math.nan, dtype=W.dtype, device=W.device)
@@ -68,7 +63,7 @@ class Batch:
 def _armijo(fn, balls: Balls, st: Batch, idx, D, deadline: float):
     """Per-problem backtracking along the projected arc (module doc); accepted points go into `st`.
     Returns the mask of problems that moved."""
-    torch = _torch()
+    torch = lazy_torch()
     R = idx.numel()
     t, ok = torch.ones(R, dtype=D.dtype, device=D.device), torch.zeros(R, dtype=torch.bool, device=D.device)
     W0, psi0, G0 = st.W[idx], st.psi[idx], st.G[idx]
@@ -91,7 +86,7 @@ def _cg(product, Gr, maxit: int, precondition):
     """Truncated preconditioned CG on (reduced Hessian) D = −Gr per problem (module doc);
     `precondition` maps a residual to M⁻¹r (in the same tangent space). Returns (D, iterations,
     negative curvature met)."""
-    torch = _torch()
+    torch = lazy_torch()
     x, r = torch.zeros_like(Gr), -Gr
     z = precondition(r)
     p, rz, rr = z.clone(), dot(r, z), dot(r, r)
@@ -134,7 +129,7 @@ def _newton_direction(data, C, rho, st: Batch, loc, opts):
     tangent on the ε-active spheres. A ball row on its sphere that is not active but that D would
     push outwards joins the tangent set and D is recomputed (at most twice more): projection would
     clip it at first order. Returns (D, CG iterations, negative curvature met)."""
-    torch = _torch()
+    torch = lazy_torch()
     balls = data.balls
     W, w, on, d, mu = st.W[loc], st.w[loc], st.on[loc], st.d[loc], st.mu[loc]
     full, lam = data.hessian(W, C[loc], w, rho[loc]), st.damping[loc][:, None, None]
@@ -179,7 +174,7 @@ def _lbfgs_direction(G, Sh, Yh, gamma):
     """−H·G, H the L-BFGS inverse Hessian in compact form (Byrd, Nocedal & Schnabel 1994; N&W eq. 7.24):
     H = γI + [S γY] [[R⁻ᵀ(D + γYᵀY)R⁻¹, −R⁻ᵀ], [−R⁻¹, 0]] [Sᵀ; γYᵀ], R = triu(SᵀY), D = diag(SᵀY).
     Batched; Sh, Yh (R,mem,N) hold the pairs oldest first, empty slots are zero (and get R_ii = 1)."""
-    torch = _torch()
+    torch = lazy_torch()
     g = G.flatten(1)[:, :, None]
     SY, YY = Sh @ Yh.transpose(1, 2), Yh @ Yh.transpose(1, 2)
     Dg = torch.diagonal(SY, dim1=1, dim2=2)
@@ -194,7 +189,7 @@ def inner_solve(data, fn, C, rho, st: Batch, idx, omega, opts, deadline: float):
     """`opts.inner` on ψ for problems `idx` until ‖Gr‖∞ ≤ ω (per problem), `inner_iterations`, a
     failed line search, a stall (`STALL_STEPS` steps in a row that lower ψ by ≤ `STALL`·(1 + |ψ|)) or the
     deadline. Updates `st`; returns (iterations, CG iterations, stalled, timed out)."""
-    torch = _torch()
+    torch = lazy_torch()
     balls = data.balls
     st.put(idx, st.W[idx], fn(idx, st.W[idx]), balls)
     R, nvar, mem = idx.numel(), st.W[0].numel(), opts.memory

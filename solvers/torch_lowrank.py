@@ -49,18 +49,13 @@ from optcert.forms import Limits, LowRankSDP, QuadraticModel, Solution, SolveSta
 from optcert.options import build_options
 from optcert.precision import Precision, check_device
 from solvers.base import LicenceFreeBackend, refusal
-from solvers.torch_bm_data import BmData
+from solvers.torch_bm_data import BmData, lazy_torch
 from solvers.torch_inner import Batch, inner_solve
 
 NAME = "torch-lowrank"
 RHO_MAX = 1e10
 INNER = ("newton", "lbfgs")
 
-
-def _torch():
-    import torch  # lazy: `import optcert` must not import torch
-
-    return torch
 
 
 @dataclass(frozen=True)
@@ -116,7 +111,7 @@ def _alm(data: BmData, C, W, y, opts: LowRankOptions, deadline: float, verbose: 
     """Augmented-Lagrangian outer loop over the R problems with scaled objectives C (R,S) from W (R,n,r)
     and multipliers y (R,m) of the penalised rows. Returns the final `Batch`, y, ρ (R,), statuses,
     outer, inner and CG counts. `ask(i, st, y)` (after each outer iteration of problem i) True stops it."""
-    torch = _torch()
+    torch = lazy_torch()
     R, m = C.shape[0], data.M.shape[0]
     st = Batch(data.balls.project(W), m, data.balls.count)
     status: list[SolveStatus | None] = [None] * R
@@ -202,7 +197,7 @@ class TorchLowRankBackend(LicenceFreeBackend):
     form_type = LowRankSDP
 
     def version(self) -> str:
-        return str(_torch().__version__)
+        return str(lazy_torch().__version__)
 
     def solve(self, form: LowRankSDP, limits: Limits = Limits(), raw: Mapping[str, Any] | None = None) -> Solution:
         """Solve `form`; `raw` holds `LowRankOptions` fields (bad ones raise InvalidOptionError)."""
@@ -230,7 +225,7 @@ class TorchLowRankBackend(LicenceFreeBackend):
         if objectives.shape[1] != model.n_slots or rank < 1 or not np.all(np.isfinite(y0)):
             raise ValueError(f"objectives must be R × {model.n_slots}, rank ≥ 1 and duals finite")
         y0 = np.where(model.equality, y0, np.maximum(y0, 0.0))
-        W0, torch = _start(model, rank, init, R, opts.seed), _torch()
+        W0, torch = _start(model, rank, init, R, opts.seed), lazy_torch()
         threads = torch.get_num_threads()
         try:
             torch.set_num_threads(int(limits.threads or threads))
@@ -243,7 +238,7 @@ class TorchLowRankBackend(LicenceFreeBackend):
 
     def _run(self, model, objectives, rank, W0, y0, limits: Limits, opts: LowRankOptions, start: float,
              monitors=None):
-        torch = _torch()
+        torch = lazy_torch()
         data = BmData(model, rank, objectives.shape[0], opts.precision.torch(), opts.device, opts.balls)
         scale = np.abs(objectives).max(axis=1, initial=0.0)
         scale = np.where(scale > 0, scale, 1.0)

@@ -94,8 +94,8 @@ class InputSplitSearch:
         self.mode = self.settings.mode or (Mode.HYBRID if supported(self.tn) else Mode.CROWN)
         self.any_case = self.cc.case.combine is Combine.ANY
         self.max_fold = float(np.max(self.cc.fold_error, initial=0.0))
-        self.root_width = self.cc.hi - self.cc.lo
-        self.root_scale = np.where(self.root_width > 0, self.root_width, 1.0)
+        width = self.cc.hi - self.cc.lo
+        self.root_scale = np.where(width > 0, width, 1.0)   # relative widths are widths / this
         m = self.cc.case.spec.rows
         self.floor_rows, self.floor_value, self.floor_key = np.full(m, np.inf), math.inf, math.inf
         self.cex: np.ndarray | None = None
@@ -244,20 +244,20 @@ class InputSplitSearch:
         import torch
 
         idx = pick.numpy()
-        lo, hi, dims = state.lo[pick], state.hi[pick], state.dim[idx]
+        dims = state.dim[idx]
         alt = np.flatnonzero((dims[:, 1] != dims[:, 0]) & (dims[:, 1] >= 0))
         owners = np.concatenate([np.arange(len(idx)), alt])            # one split per (domain, candidate)
         d = np.concatenate([dims[:, 0], dims[alt, 1]])
-        olo, ohi = lo[torch.as_tensor(owners)], hi[torch.as_tensor(owners)]
+        at_state = torch.as_tensor(idx[owners])
+        olo, ohi = state.lo[at_state], state.hi[at_state]
         at = torch.arange(len(owners))
         dt = torch.as_tensor(d)
         mid = olo[at, dt] + (ohi[at, dt] - olo[at, dt]) / 2
         left_hi, right_lo = ohi.clone(), olo.clone()
         left_hi[at, dt] = mid
         right_lo[at, dt] = mid
-        both = np.concatenate([owners, owners])
-        parent_rows = state.rows[idx][both]
-        sel = torch.as_tensor(idx[both])
+        parent_rows = np.concatenate([state.rows[idx[owners]]] * 2)
+        sel = at_state.repeat(2)
         given = (state.hid_lo[sel], state.hid_hi[sel])
         klo, khi = torch.cat([olo, right_lo]), torch.cat([left_hi, ohi])
         rows, kid_dims, hidden = self._bound(klo, khi, parent_rows, given)
@@ -333,4 +333,3 @@ class InputSplitSearch:
             if state is not None and state.lo.shape[0]:
                 self.tree.leaves(state.node, state.rows[:, :-1], state.value)
         return SearchResult(status, rows, key, self.cex, self.stats)
-
