@@ -64,6 +64,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--option", "-o", action="append", default=[], metavar="METHOD.KEY=VALUE")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--extra-runs", type=Path, action="append", default=[], metavar="CSV",
+                        help="per-image CSV of further runs on the same images (e.g. `optcert gap --out DIR`'s "
+                             "instances.csv of longer exact runs on the open ones), for the known bracket")
     parser.add_argument("--dask", action="store_true", help="run the sweep on a local dask cluster")
     parser.add_argument("--workers", type=int, default=2, help="dask workers (with --dask)")
     args = parser.parse_args()
@@ -72,7 +75,7 @@ def main() -> None:
         _sweep(args, store)
     from optcert.study.gap import parse_methods
 
-    _report(store, set(parse_methods(args.methods)))
+    _report(store, set(parse_methods(args.methods)), args.extra_runs)
 
 
 def _sweep(args, store: Path) -> None:
@@ -99,7 +102,7 @@ def _sweep(args, store: Path) -> None:
                   f"{summary.failed} failed, {summary.timed_out} timed out, {summary.seconds:.0f} s", flush=True)
 
 
-def _report(store: Path, methods: set) -> None:
+def _report(store: Path, methods: set, extra: list[Path]) -> None:
     from optcert.study.report import load_instances, read_anchors, table1, write_csv
     from optcert.sweeps.store import ResultStore
 
@@ -120,9 +123,41 @@ def _report(store: Path, methods: set) -> None:
     text = "\n\n".join(["# The seed's table on real MNIST (issue 13)", f"Machine: {machine()}",
                         "Adversarial error bounds (%) over the images run so far (ours) beside Salman et al.'s "
                         "Table 1 (theirs: the full test set). Per image: bench/results/seed_table/instances.csv.",
-                        "\n".join(table[:2] + kept_rows + table[2:])])
+                        "\n".join(table[:2] + kept_rows + table[2:]),
+                        "Known bracket: an image is non-robust once any method found a counterexample (re-checked "
+                        "in float64), robust once any method proved it (bnb, or a relaxation's certificate); "
+                        "exact robust error in [falsified, 100 − proved] %. bm − exact: bm's upper bound minus "
+                        "the exact one, at its best and worst over the open images."
+                        + "".join(f" With {p}." for p in extra),
+                        known_bracket([OUT / "instances.csv", *extra])])
     (OUT / "table.md").write_text(text + "\n")
     print(text)
+
+
+def known_bracket(paths: list[Path]) -> str:
+    """Per (network, eps) of the per-image CSVs: images, falsified and proved by any method, open,
+    the exact robust error's bracket (%), bm's upper bound (%) and its distance to the bracket."""
+    from optcert.outputs import markdown_table
+
+    verdicts: dict[tuple[str, str], dict[str, set]] = {}
+    for path in paths:
+        for r in csv.DictReader(open(path)):
+            if r["target"] != "all" or r["status"] != "done":
+                continue
+            image = verdicts.setdefault((r["network"], f"{float(r['eps']):g}"), {}).setdefault(r["instance"], set())
+            image.add(r["verdict"] if r["method"] != "bm" else f"bm-{r['verdict']}")
+    rows = []
+    for (network, eps), images in sorted(verdicts.items()):
+        n = len(images)
+        falsified = sum(bool({"falsified", "bm-falsified"} & v) for v in images.values())
+        proved = sum(bool({"proved", "bm-proved"} & v) for v in images.values())
+        bm_open = sum("bm-proved" not in v for v in images.values())
+        pct = (lambda k: 100.0 * k / n)
+        rows.append([network, eps, n, falsified, proved, n - falsified - proved,
+                     f"[{pct(falsified):.1f}, {pct(n - proved):.1f}]", f"{pct(bm_open):.1f}",
+                     f"{pct(bm_open - (n - proved)):.1f} to {pct(bm_open - falsified):.1f}"])
+    return markdown_table(["network", "eps", "images", "falsified", "proved", "open", "exact robust error %",
+                           "bm ub %", "bm − exact (points)"], rows)
 
 
 def _earlier(ran: set) -> tuple[list[list[str]], list[str]]:

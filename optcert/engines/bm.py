@@ -218,7 +218,7 @@ class _Monitor:
         if not objective > 0:
             return False
         self.checks += 1
-        cert = quick_certify(self.model, y, objective)
+        cert = quick_certify(self.model, y, objective, proof=True)
         if cert is None:
             return False
         raise_row(self.out, self.cc, self.row, cert.bound, "bm")

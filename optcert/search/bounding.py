@@ -308,7 +308,7 @@ def _bm_solve(ctx: CaseContext, lowered, starts, rank: int, deadline: float) -> 
             best = [-math.inf]
 
             def proved(y, objective, model=lw.form, best=best):   # certify iterates; stop once > 0
-                cert = quick_certify(model, y, objective)
+                cert = quick_certify(model, y, objective, proof=True)
                 best[0] = max(best[0], cert.bound if cert is not None else -math.inf)
                 return best[0] > 0
 

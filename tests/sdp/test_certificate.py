@@ -148,7 +148,8 @@ def test_primal_shortcut_and_quick_certify_never_exceed_the_truth(seed):
     for trial in (y, y * (1 + 0.1 * rng.normal(size=y.size)), rng.normal(size=y.size) * 10, np.zeros_like(y)):
         for claim in (value, truth + 1.0, truth + 100.0, value - 1.0, math.inf):
             assert certify(model, trial, value, primal=claim).bound <= truth + 1e-9
-            quick = quick_certify(model, trial, claim)
-            assert quick is None or quick.bound <= truth + 1e-9
+            for proof in (False, True):
+                quick = quick_certify(model, trial, claim, proof)
+                assert quick is None or quick.bound <= truth + 1e-9
     full = certify(model, y, value)
     assert certify(model, y, value, primal=value).bound >= full.bound - 2e-5 * (1 + abs(value))
