@@ -23,11 +23,9 @@ from typing import Any, Callable
 import numpy as np
 
 from optcert.compiled import CompiledCase
-from optcert.engines.bnb import BnbOptions, CaseTask, domain_cap, input_settings
+from optcert.engines.bnb import BnbOptions, CaseTask, domain_cap, input_search
 from optcert.search.branching import use_input_split
 from optcert.search.coordinator import Search, SearchSettings
-from optcert.search.input_split import InputSplitSearch
-from optcert.search.input_tree import InputTree
 from optcert.spec.problem import Combine
 
 
@@ -51,9 +49,7 @@ class SearchArm:
         self.name, self.task = name, task
         self.search: Any
         if use_input_split(options.split, task.cc.net.n_inputs):
-            self.search = InputSplitSearch(task.cc, task.check, input_settings(options), deadline, options.device,
-                                           tree=InputTree() if options.evidence else None)
-            task.recorder.inputs = self.search.tree       # the tree the certificate states (optcert check)
+            self.search = input_search(task, options, deadline)
             self._start: Callable[[], str | None] = self.search.start
         else:
             settings = SearchSettings(options.batch, domain_cap(task.cc, options), options.node_limit,

@@ -58,7 +58,9 @@ class BnbOptions:
     `seed`: PGD seed; `device`: torch device; `progress`: progress line on a terminal;
     `deep_alpha` > 0: on ReLU-split domains with at least this many splits, re-optimise the
     intermediate layers by alpha-CROWN (0: off); `evidence`: record the search tree for `optcert
-    check` (off: faster, and a proof is then UNCHECKABLE)."""
+    check` (off: faster, and a proof is then UNCHECKABLE); `leaf_lp` > 0: input splitting solves the LP
+    triangle relaxation on its domains at least this many bisections deep (search/input_split.py;
+    0: off)."""
 
     bounding: Bounding = Bounding.ALPHA_CROWN
     split: Split = Split.AUTO
@@ -76,6 +78,7 @@ class BnbOptions:
     progress: bool = False
     deep_alpha: int = 0
     evidence: bool = True
+    leaf_lp: int = 0
 
     def __post_init__(self):
         check_device(self.device)
@@ -84,6 +87,8 @@ class BnbOptions:
         for name in ("batch", "max_domains", "node_limit"):
             if getattr(self, name) < 1:
                 raise InvalidOptionError(f"option {name!r} must be ≥ 1, got {getattr(self, name)}")
+        if self.leaf_lp < 0:
+            raise InvalidOptionError(f"option 'leaf_lp' must be ≥ 0, got {self.leaf_lp}")
         if self.alpha_iterations < 0:
             raise InvalidOptionError(f"option 'alpha_iterations' must be ≥ 0, got {self.alpha_iterations}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -200,10 +205,7 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
             def report(text: str, k: int = cc.index) -> None:
                 update(f"case {k}: {text}")
             if use_input_split(options.split, cc.net.n_inputs):   # batched, tensors only (input_split.py)
-                search = InputSplitSearch(cc, task.check, input_settings(options), case_deadline,
-                                          options.device, tree=InputTree() if options.evidence else None)
-                result = search.run()
-                task.recorder.inputs = search.tree
+                result = input_search(task, options, case_deadline).run()
             else:
                 result = Search(task, settings, case_deadline, report).run(task.any_case)
             out.lower[cc.index] = result.rows
@@ -220,11 +222,19 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
     return out
 
 
-def input_settings(options: BnbOptions) -> InputSplitSettings:
-    """Input splitting bounds at least 1024 domains per call and keeps up to 100,000 open (as
-    tensors: the box, the rows' bounds and the hidden layers' bounds of each)."""
-    return InputSplitSettings(batch=max(options.batch, 1024), max_domains=max(options.max_domains, 100_000),
-                              node_limit=options.node_limit, rule=options.input_branching)
+def input_search(task: "CaseTask", options: BnbOptions, deadline: float) -> InputSplitSearch:
+    """The case's input-split search, recording its tree (and its LP leaves' items) in the task's
+    recorder when evidence is on. It bounds at least 1024 domains per call and keeps up to 100,000
+    open (as tensors: the box, the rows' bounds and the hidden layers' bounds of each)."""
+    settings = InputSplitSettings(batch=max(options.batch, 1024), max_domains=max(options.max_domains, 100_000),
+                                  node_limit=options.node_limit, rule=options.input_branching,
+                                  lp_depth=options.leaf_lp)
+    recording = options.evidence
+    search = InputSplitSearch(task.cc, task.check, settings, deadline, options.device,
+                              tree=InputTree() if recording else None,
+                              lp_item=task.recorder.input_lp_item if recording else None)
+    task.recorder.inputs = search.tree       # the tree the certificate states (optcert check)
+    return search
 
 
 MEMORY_BUDGET = 2 * 2 ** 30   # bytes of queued domain bounds, whatever max_domains says

@@ -103,6 +103,15 @@ class TreeRecorder:
 
         return replace(answer, rows=rows, key=key)
 
+    def input_lp_item(self, bounds, lowered, duals: np.ndarray) -> dict | None:
+        """The checker item of an input-split LP leaf (search/input_split.py): the LP's duals as
+        multipliers, its row (None for an ANY case's min-max)."""
+        item = lp_item(self.cc, bounds, lowered, duals, RECIPE)
+        if item is not None:
+            rows = lowered.info["objective"].rows
+            item["row"] = int(rows[0]) if len(rows) == 1 else None
+        return item
+
     def entry(self, status: str, rows: np.ndarray) -> dict:
         """The case's evidence entry: its tree when proved, else nothing (or trusted items)."""
         m = self.cc.case.spec.rows

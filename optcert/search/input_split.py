@@ -14,6 +14,17 @@ per domain — the largest smear and the best balance of smear and relative widt
 bounded in the same call, the one whose worse child has the better bound kept (the children's
 bounds are certified either way). Smear alone stalled on ACAS Xu 3_5 prop_1, splitting four
 dimensions to relative width 1e-6 and never the fifth (bench/results/input_branching.md).
+LP leaves (`lp_depth` > 0; off by default): the worst domains picked for splitting that are at least
+`lp_depth` bisections deep get the LP triangle relaxation over their box and hidden bounds (search/leaves.py; for an ANY
+case the minimum of the rows' max, which weighs the rows optimally — a CROWN pass bounds single
+rows and pairwise averages only), worst first, while LP time stays within `lp_share` of the
+search's. A domain the LP proves is a leaf, its LP duals its certificate item (`lp_item`, given by
+the engine when recording); the others are split with their rows raised. Measured on ACAS Xu
+3_3 prop_2 (a near tie, rows 0 and 2): the 200 worst open boxes after 40 s have CROWN bounds
+around −0.011 and LP bounds +0.0028 each; at depth ≥ 20 the LP proves 60–100 % of the boxes it is
+given (4_2 prop_2 likewise), but at 20–30 ms per LP it closes ~50 boxes a second against ~20,000
+open ones, so neither near tie is proved within 60 s, and on other instances the LPs would only
+cost time: hence off by default (bench/results/input_branching.md).
 Falsification: the children's centres and the minimisers of their linear lower bounds are
 evaluated in float64 on the folded net; a violating one is handed to `check`, which re-checks it
 on the original network. Verdicts are decided in certify.py, not here.
@@ -46,6 +57,8 @@ class InputSplitSettings:
     precision: Precision = Precision.FLOAT32
     mode: Mode | None = None     # None: forward when the net supports it
     rule: InputRule = InputRule.LOOKAHEAD
+    lp_depth: int = 0            # LP leaves on domains at least this deep (module doc; 0: none)
+    lp_share: float = 0.5        # ... within this share of the search's time
 
 
 @dataclass
@@ -88,6 +101,7 @@ class InputSplitSearch:
     device: str = "cpu"
     stats: dict = field(default_factory=dict)
     tree: InputTree | None = None    # records the splits and leaves (certificates) when given
+    lp_item: Callable | None = None  # (bounds, lowered, duals) -> checker item of an LP leaf, or None
 
     def __post_init__(self):
         self.tn = torch_net(self.cc.net, self.device, self.settings.precision)
@@ -106,8 +120,9 @@ class InputSplitSearch:
         self.rate = 0.0                  # seconds per child of the last bounding call
         self.fanout = 2.0                # children bounded per split domain in the last step (2–4)
         self.state: _Open | None = None
+        self.started = time.monotonic()
         self.stats = {"nodes": 0, "batches": 0, "lookahead": 0, "second_choice": 0, "pruned": 0, "infeasible": 0,
-                      "leaf_lps": 0, "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
+                      "leaf_lps": 0, "lp_leaves": 0, "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
                       "split": "input (batched)", "bounding": self.mode.value,
                       "seconds": {"bound": 0.0, "branch": 0.0, "leaf": 0.0, "attack": 0.0}}
 
@@ -229,14 +244,92 @@ class InputSplitSearch:
         assert state is not None, "start() bounds the root first"
         k = min(self.settings.batch, state.lo.shape[0], self._affordable(self.rate))
         pick = torch.topk(torch.as_tensor(-state.value), k).indices
+        pick, proved = self._lp_leaves(state, pick, self.rate * k * self.fanout)
+        pick = pick[:self._affordable(self.rate)]       # what is left of the time after the LPs
         keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
         keep[pick] = False
-        kids = self._children(state, pick)
+        keep[proved] = False
+        t = time.monotonic()
+        kids = self._children(state, pick) if len(pick) else None
         state = state.without(keep)
-        self.state = state.plus(self._absorb(*kids))
+        self.state = state.plus(self._absorb(*kids)) if kids else state
         self.stats["batches"] += 1
         self.stats["max_queue"] = max(self.stats["max_queue"], self.state.lo.shape[0])
         self.rate = (time.monotonic() - t) / max(1.0, k * self.fanout)
+
+    def _lp_leaves(self, state: _Open, pick, step: float):
+        """LP leaves among the picked domains (module doc), within the search's LP share and at
+        most `step` seconds (about one bounding call); (picked domains still to split, proved)."""
+        import torch
+
+        none = torch.zeros(0, dtype=torch.long)
+        if not self.settings.lp_depth:
+            return pick, none
+        spent = self.stats["seconds"]["leaf"]
+        budget = min(step, self.settings.lp_share * (time.monotonic() - self.started) - spent)
+        deep = pick[state.depth[pick] >= self.settings.lp_depth].numpy()
+        proved = []
+        for i in deep:
+            if budget <= 0 or time.monotonic() > self.deadline:
+                break
+            t = time.monotonic()
+            rows, items = self._leaf_lp(state, int(i))
+            budget -= time.monotonic() - t
+            self.stats["seconds"]["leaf"] += time.monotonic() - t
+            state.rows[i] = np.maximum(state.rows[i], rows)
+            state.value[i] = self._values(state.rows[i:i + 1])[0]
+            if state.value[i] > 0:
+                proved.append(int(i))
+                if self.tree is not None:
+                    self.tree.items += [(int(state.node[i]), item) for item in items]
+        if not proved:
+            return pick, none
+        done = np.array(proved)
+        self.stats["pruned"] += len(done)
+        self.stats["lp_leaves"] += len(done)
+        self.floor_rows = np.minimum(self.floor_rows, state.rows[done, :-1].min(axis=0))
+        self.floor_value = min(self.floor_value, float(state.value[done].min()))
+        self.floor_key = min(self.floor_key, float(self._keys(state.rows[done]).min()))
+        self.closed += float(np.sum(0.5 ** state.depth[torch.as_tensor(done)].numpy().astype(np.float64)))
+        if self.tree is not None:
+            self.tree.leaves(state.node[done], state.rows[done, :-1], state.value[done])
+        gone = torch.as_tensor(done)
+        return pick[~torch.isin(pick, gone)], gone
+
+    def _leaf_lp(self, state: _Open, i: int) -> tuple[np.ndarray, list]:
+        """The LP bounds of domain i on the folded rows (m + 1 columns, −inf where none; the last:
+        an ANY case's min-max) and their certificate items (none without `lp_item`)."""
+        from optcert.bounds.interval import ibp
+        from optcert.bounds.layer_bounds import Bounds
+        from optcert.search.leaves import solve_leaf_lp
+
+        m = self.cc.case.spec.rows
+        sizes = self.cc.net.sizes()
+        cuts = np.cumsum(sizes[1:-1])[:-1]
+        lo, hi = state.lo[i].numpy(), state.hi[i].numpy()
+        inf = np.full(sizes[-1], np.inf)
+        given = Bounds((lo, *np.split(state.hid_lo[i].numpy(), cuts), -inf),
+                       (hi, *np.split(state.hid_hi[i].numpy(), cuts), inf))
+        bounds = ibp(self.cc.net, lo, hi, given)
+        out, items = np.full(m + 1, -np.inf), []
+        objectives = [tuple(range(m))] if self.any_case else \
+            [(r,) for r in np.flatnonzero(self.cc.sound(state.rows[i, :-1]) <= 0)]
+        for rows in objectives:
+            value, x, duals = solve_leaf_lp(self, bounds, rows, self.deadline)
+            self.stats["leaf_lps"] += 1
+            if x is not None:
+                self._try_candidates(np.asarray(x, dtype=np.float64)[None])
+            if not (-np.inf < value < np.inf) or duals is None:
+                continue                     # no bound, or an (uncertified) empty box: nothing gained
+            if self.lp_item is not None:     # what the certificate states is what the checker re-derives
+                item = self.lp_item(bounds, duals[1], duals[2])
+                if item is None:
+                    continue
+                items.append(item)
+                fold = self.max_fold if self.any_case else float(self.cc.fold_error[rows[0]])
+                value = min(value, item["bound"] + fold)
+            out[m if self.any_case else rows[0]] = value
+        return out, items
 
     def _children(self, state: _Open, pick):
         """Both halves of each picked domain along the better of its two candidate dimensions

@@ -3,8 +3,8 @@
 Nodes are numbered as they are made (the root is 0). `split` records the bisection of each picked
 domain (dimension, split point) and numbers its two children (left: x_d ≤ point, right: x_d ≥
 point); `leaves` records each finished domain's certified per-row bounds (folded outputs) and
-case-margin bound. `encode` writes the tree in the preorder format of optcert.checking.tree with
-no value per leaf, only the least over the leaves per row and of the case margin (`stated:
+case-margin bound, `items` the checker items of its LP leaves. `encode` writes the tree in the
+preorder format of optcert.checking.tree with no value per leaf, only the least over the leaves per row and of the case margin (`stated:
 least`): what the result claims, and what the checker's own bound must reach at every leaf. The
 search bounds its boxes by forward-mode linear bounds in float32, which the checker's CROWN does not
 reproduce to the last digit; a leaf's own value need only reach the least one.
@@ -25,6 +25,7 @@ class InputTree:
         self.leaf_nodes: list[np.ndarray] = []
         self.leaf_rows: list[np.ndarray] = []
         self.leaf_values: list[np.ndarray] = []
+        self.items: list[tuple[int, dict]] = []    # (node id, checker item), e.g. an LP leaf's duals
 
     def split(self, parents: np.ndarray, dims: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Record k bisections; the ids of the 2k children in the search's order (lefts, rights)."""
@@ -63,9 +64,11 @@ class InputTree:
         leaf_at = {int(n): i for i, n in enumerate(cat(self.leaf_nodes, np.int64))}
         rows, values = cat(self.leaf_rows, np.float64).reshape(-1, m), cat(self.leaf_values, np.float64)
         layer, index, split, order = [], [], [], []
+        preorder: dict[int, int] = {}
         stack = [0]
         while stack:
             n = stack.pop()
+            preorder[n] = len(layer)
             if n in offset:
                 i = offset[n]
                 layer.append(0)
@@ -83,4 +86,4 @@ class InputTree:
             raise ValueError(f"{len(leaf_at) - len(order)} finished leaves are not in the tree")
         return {"layer": pack(layer, "i4"), "index": pack(index, "i4"), "split": pack(split),
                 "stated": "least", "least_rows": pack(rows.min(axis=0)), "least_bound": pack([values.min()]),
-                "items": pack_items([])}
+                "items": pack_items([(preorder[n], item) for n, item in self.items])}
