@@ -60,11 +60,11 @@ def test_acasxu_3_5_prop_1_is_proved_where_smear_stalls(rule):
 
 @pytest.mark.parametrize("delta", [-0.002, 0.002])
 @pytest.mark.parametrize("seed,sizes,combine", CASES[1::3])
-def test_lp_leaves_stay_complete_and_sound_on_near_ties(seed, sizes, combine, delta):
-    """LP leaves from the first bisection on (`leaf_lp=1`): their bounds and optimal inputs never
+def test_alpha_leaves_stay_complete_and_sound_on_near_ties(seed, sizes, combine, delta):
+    """alpha-CROWN on every domain after the first bisection (`input_alpha=1`): its bounds never
     give a wrong verdict (brute force)."""
     truth = _truth(seed, sizes, combine)
     result = verify(_problem(seed, sizes, combine, shift=-truth + delta), "bnb", 60,
-                    {"split": "input", "attack": False, "leaf_lp": 1})
+                    {"split": "input", "attack": False, "input_alpha": 1})
     _check(result, delta)
     assert result.verdict is (Verdict.PROVED if delta > 0 else Verdict.FALSIFIED), result.reason

@@ -58,9 +58,8 @@ class BnbOptions:
     `seed`: PGD seed; `device`: torch device; `progress`: progress line on a terminal;
     `deep_alpha` > 0: on ReLU-split domains with at least this many splits, re-optimise the
     intermediate layers by alpha-CROWN (0: off); `evidence`: record the search tree for `optcert
-    check` (off: faster, and a proof is then UNCHECKABLE); `leaf_lp` > 0: input splitting solves the LP
-    triangle relaxation on its domains at least this many bisections deep (search/input_split.py;
-    0: off)."""
+    check` (off: faster, and a proof is then UNCHECKABLE); `input_alpha` > 0: input splitting runs alpha-CROWN
+    on its domains at least this many bisections deep (search/input_split.py; 0: off)."""
 
     bounding: Bounding = Bounding.ALPHA_CROWN
     split: Split = Split.AUTO
@@ -78,7 +77,7 @@ class BnbOptions:
     progress: bool = False
     deep_alpha: int = 0
     evidence: bool = True
-    leaf_lp: int = 0
+    input_alpha: int = 0
 
     def __post_init__(self):
         check_device(self.device)
@@ -87,8 +86,8 @@ class BnbOptions:
         for name in ("batch", "max_domains", "node_limit"):
             if getattr(self, name) < 1:
                 raise InvalidOptionError(f"option {name!r} must be ≥ 1, got {getattr(self, name)}")
-        if self.leaf_lp < 0:
-            raise InvalidOptionError(f"option 'leaf_lp' must be ≥ 0, got {self.leaf_lp}")
+        if self.input_alpha < 0:
+            raise InvalidOptionError(f"option 'input_alpha' must be ≥ 0, got {self.input_alpha}")
         if self.alpha_iterations < 0:
             raise InvalidOptionError(f"option 'alpha_iterations' must be ≥ 0, got {self.alpha_iterations}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -223,16 +222,16 @@ def run_bnb(problem: VerificationProblem, compiled: list[CompiledCase], options:
 
 
 def input_search(task: "CaseTask", options: BnbOptions, deadline: float) -> InputSplitSearch:
-    """The case's input-split search, recording its tree (and its LP leaves' items) in the task's
+    """The case's input-split search, recording its tree (and its alpha-CROWN leaves' items) in the task's
     recorder when evidence is on. It bounds at least 1024 domains per call and keeps up to 100,000
     open (as tensors: the box, the rows' bounds and the hidden layers' bounds of each)."""
     settings = InputSplitSettings(batch=max(options.batch, 1024), max_domains=max(options.max_domains, 100_000),
                                   node_limit=options.node_limit, rule=options.input_branching,
-                                  lp_depth=options.leaf_lp)
+                                  alpha_depth=options.input_alpha)
     recording = options.evidence
     search = InputSplitSearch(task.cc, task.check, settings, deadline, options.device,
                               tree=InputTree() if recording else None,
-                              lp_item=task.recorder.input_lp_item if recording else None)
+                              alpha_items=task.recorder.input_alpha_items if recording else None)
     task.recorder.inputs = search.tree       # the tree the certificate states (optcert check)
     return search
 

@@ -103,14 +103,16 @@ class TreeRecorder:
 
         return replace(answer, rows=rows, key=key)
 
-    def input_lp_item(self, bounds, lowered, duals: np.ndarray) -> dict | None:
-        """The checker item of an input-split LP leaf (search/input_split.py): the LP's duals as
-        multipliers, its row (None for an ANY case's min-max)."""
-        item = lp_item(self.cc, bounds, lowered, duals, RECIPE)
-        if item is not None:
-            rows = lowered.info["objective"].rows
-            item["row"] = int(rows[0]) if len(rows) == 1 else None
-        return item
+    def input_alpha_items(self, lower: list, upper: list, nus: dict, weights: np.ndarray) -> list[list[dict]]:
+        """Checker items of input-split domains bounded by alpha-CROWN (search/input_split.py): per
+        domain, one per objective row (a spec row, or an ANY case's weighted combination)."""
+        spec = self.cc.case.spec
+        items = batch_items(self.cc.base, lower, upper, spec.C, spec.d, nus, weights)
+        single = weights.shape[1] > 1           # an ALL case: one item per spec row
+        for its in items:
+            for r, item in enumerate(its):
+                item["row"] = r if single else None
+        return items
 
     def entry(self, status: str, rows: np.ndarray) -> dict:
         """The case's evidence entry: its tree when proved, else nothing (or trusted items)."""

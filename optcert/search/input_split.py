@@ -14,17 +14,19 @@ per domain — the largest smear and the best balance of smear and relative widt
 bounded in the same call, the one whose worse child has the better bound kept (the children's
 bounds are certified either way). Smear alone stalled on ACAS Xu 3_5 prop_1, splitting four
 dimensions to relative width 1e-6 and never the fifth (bench/results/input_branching.md).
-LP leaves (`lp_depth` > 0; off by default): the worst domains picked for splitting that are at least
-`lp_depth` bisections deep get the LP triangle relaxation over their box and hidden bounds (search/leaves.py; for an ANY
-case the minimum of the rows' max, which weighs the rows optimally — a CROWN pass bounds single
-rows and pairwise averages only), worst first, while LP time stays within `lp_share` of the
-search's. A domain the LP proves is a leaf, its LP duals its certificate item (`lp_item`, given by
-the engine when recording); the others are split with their rows raised. Measured on ACAS Xu
-3_3 prop_2 (a near tie, rows 0 and 2): the 200 worst open boxes after 40 s have CROWN bounds
-around −0.011 and LP bounds +0.0028 each; at depth ≥ 20 the LP proves 60–100 % of the boxes it is
-given (4_2 prop_2 likewise), but at 20–30 ms per LP it closes ~50 boxes a second against ~20,000
-open ones, so neither near tie is proved within 60 s, and on other instances the LPs would only
-cost time: hence off by default (bench/results/input_branching.md).
+Deep domains (`alpha_depth` > 0): the picked domains at least `alpha_depth` bisections deep get
+alpha-CROWN on the output before they are split (bounding.py's `_optimise_output`, float64, the
+hidden bounds fixed; for an ANY case the rows' weights optimised with the slopes), all in one
+batch; a domain it proves is a leaf whose best iterate's multipliers are its certificate items
+(`alpha_items`, given by the engine when recording), the others are split with their rows raised.
+The single lower slope of CROWN is what leaves near ties open: on ACAS Xu 3_3 prop_2 the 200 worst
+open boxes after 40 s have CROWN bounds ≈ −0.011, and the LP triangle relaxation (+0.0028 on every
+one, 11–30 ms per box with HiGHS) or 8 Adam steps of alpha-CROWN (+0.0002, 0.34 ms per box
+batched; 20 steps, the default, +0.0028) prove all of them; finer row weights in CROWN alone gain
+nothing. In the search itself (3_3 prop_2, 60 s, bench/results/input_alpha.md) alpha from depth 20
+raises the bound from −0.0107 to −0.0059 and from depth 30 proves 99 % of the domains it is given,
+yet ~30,000 shallower domains stay open: not enough for a proof, and extra work elsewhere, so it is
+off by default.
 Falsification: the children's centres and the minimisers of their linear lower bounds are
 evaluated in float64 on the folded net; a violating one is handed to `check`, which re-checks it
 on the original network. Verdicts are decided in certify.py, not here.
@@ -57,8 +59,8 @@ class InputSplitSettings:
     precision: Precision = Precision.FLOAT32
     mode: Mode | None = None     # None: forward when the net supports it
     rule: InputRule = InputRule.LOOKAHEAD
-    lp_depth: int = 0            # LP leaves on domains at least this deep (module doc; 0: none)
-    lp_share: float = 0.5        # ... within this share of the search's time
+    alpha_depth: int = 0         # alpha-CROWN on domains at least this deep (module doc; 0: none)
+    alpha_iterations: int = 20
 
 
 @dataclass
@@ -101,7 +103,7 @@ class InputSplitSearch:
     device: str = "cpu"
     stats: dict = field(default_factory=dict)
     tree: InputTree | None = None    # records the splits and leaves (certificates) when given
-    lp_item: Callable | None = None  # (bounds, lowered, duals) -> checker item of an LP leaf, or None
+    alpha_items: Callable | None = None  # (lower, upper, nus, weights) -> checker items per domain
 
     def __post_init__(self):
         self.tn = torch_net(self.cc.net, self.device, self.settings.precision)
@@ -120,9 +122,9 @@ class InputSplitSearch:
         self.rate = 0.0                  # seconds per child of the last bounding call
         self.fanout = 2.0                # children bounded per split domain in the last step (2–4)
         self.state: _Open | None = None
-        self.started = time.monotonic()
+        self.alpha_ctx = None            # bounding.CaseContext of the deep domains' alpha-CROWN
         self.stats = {"nodes": 0, "batches": 0, "lookahead": 0, "second_choice": 0, "pruned": 0, "infeasible": 0,
-                      "leaf_lps": 0, "lp_leaves": 0, "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
+                      "leaf_lps": 0, "alpha_domains": 0, "alpha_leaves": 0, "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
                       "split": "input (batched)", "bounding": self.mode.value,
                       "seconds": {"bound": 0.0, "branch": 0.0, "leaf": 0.0, "attack": 0.0}}
 
@@ -244,7 +246,7 @@ class InputSplitSearch:
         assert state is not None, "start() bounds the root first"
         k = min(self.settings.batch, state.lo.shape[0], self._affordable(self.rate))
         pick = torch.topk(torch.as_tensor(-state.value), k).indices
-        pick, proved = self._lp_leaves(state, pick, self.rate * k * self.fanout)
+        pick, proved = self._deep_leaves(state, pick)
         pick = pick[:self._affordable(self.rate)]       # what is left of the time after the LPs
         keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
         keep[pick] = False
@@ -257,36 +259,33 @@ class InputSplitSearch:
         self.stats["max_queue"] = max(self.stats["max_queue"], self.state.lo.shape[0])
         self.rate = (time.monotonic() - t) / max(1.0, k * self.fanout)
 
-    def _lp_leaves(self, state: _Open, pick, step: float):
-        """LP leaves among the picked domains (module doc), within the search's LP share and at
-        most `step` seconds (about one bounding call); (picked domains still to split, proved)."""
+    def _deep_leaves(self, state: _Open, pick):
+        """alpha-CROWN on the picked domains deep enough (module doc), raising their rows; the
+        picked domains still to split, and the ones it proved."""
         import torch
 
         none = torch.zeros(0, dtype=torch.long)
-        if not self.settings.lp_depth:
+        if not self.settings.alpha_depth:
             return pick, none
-        spent = self.stats["seconds"]["leaf"]
-        budget = min(step, self.settings.lp_share * (time.monotonic() - self.started) - spent)
-        deep = pick[state.depth[pick] >= self.settings.lp_depth].numpy()
-        proved = []
-        for i in deep:
-            if budget <= 0 or time.monotonic() > self.deadline:
-                break
-            t = time.monotonic()
-            rows, items = self._leaf_lp(state, int(i))
-            budget -= time.monotonic() - t
-            self.stats["seconds"]["leaf"] += time.monotonic() - t
-            state.rows[i] = np.maximum(state.rows[i], rows)
-            state.value[i] = self._values(state.rows[i:i + 1])[0]
-            if state.value[i] > 0:
-                proved.append(int(i))
-                if self.tree is not None:
-                    self.tree.items += [(int(state.node[i]), item) for item in items]
-        if not proved:
+        deep = pick[state.depth[pick] >= self.settings.alpha_depth]
+        if not len(deep):
             return pick, none
-        done = np.array(proved)
+        t = time.monotonic()
+        i = deep.numpy()
+        rows, items = self._alpha(state, i)
+        state.rows[i] = np.maximum(state.rows[i], rows)
+        state.value[i] = self._values(state.rows[i])
+        self.stats["alpha_domains"] += len(i)
+        self.stats["seconds"]["leaf"] += time.monotonic() - t
+        won = state.value[i] > 0
+        if not won.any():
+            return pick, none
+        done = i[won]
+        if self.tree is not None and items is not None:
+            self.tree.items += [(int(state.node[b]), item) for b, its in zip(i[won], np.asarray(items, dtype=object)[won])
+                                for item in its]
         self.stats["pruned"] += len(done)
-        self.stats["lp_leaves"] += len(done)
+        self.stats["alpha_leaves"] += len(done)
         self.floor_rows = np.minimum(self.floor_rows, state.rows[done, :-1].min(axis=0))
         self.floor_value = min(self.floor_value, float(state.value[done].min()))
         self.floor_key = min(self.floor_key, float(self._keys(state.rows[done]).min()))
@@ -296,39 +295,42 @@ class InputSplitSearch:
         gone = torch.as_tensor(done)
         return pick[~torch.isin(pick, gone)], gone
 
-    def _leaf_lp(self, state: _Open, i: int) -> tuple[np.ndarray, list]:
-        """The LP bounds of domain i on the folded rows (m + 1 columns, −inf where none; the last:
-        an ANY case's min-max) and their certificate items (none without `lp_item`)."""
-        from optcert.bounds.interval import ibp
-        from optcert.bounds.layer_bounds import Bounds
-        from optcert.search.leaves import solve_leaf_lp
+    def _alpha(self, state: _Open, i: np.ndarray) -> tuple[np.ndarray, list | None]:
+        """alpha-CROWN bounds of domains i on the folded rows ((k, m + 1), −inf where none; the
+        last column: an ANY case's weighted combination) and each domain's certificate items (None
+        without `alpha_items`)."""
+        import torch
 
-        m = self.cc.case.spec.rows
-        sizes = self.cc.net.sizes()
-        cuts = np.cumsum(sizes[1:-1])[:-1]
-        lo, hi = state.lo[i].numpy(), state.hi[i].numpy()
-        inf = np.full(sizes[-1], np.inf)
-        given = Bounds((lo, *np.split(state.hid_lo[i].numpy(), cuts), -inf),
-                       (hi, *np.split(state.hid_hi[i].numpy(), cuts), inf))
-        bounds = ibp(self.cc.net, lo, hi, given)
-        out, items = np.full(m + 1, -np.inf), []
-        objectives = [tuple(range(m))] if self.any_case else \
-            [(r,) for r in np.flatnonzero(self.cc.sound(state.rows[i, :-1]) <= 0)]
-        for rows in objectives:
-            value, x, duals = solve_leaf_lp(self, bounds, rows, self.deadline)
-            self.stats["leaf_lps"] += 1
-            if x is not None:
-                self._try_candidates(np.asarray(x, dtype=np.float64)[None])
-            if not (-np.inf < value < np.inf) or duals is None:
-                continue                     # no bound, or an (uncertified) empty box: nothing gained
-            if self.lp_item is not None:     # what the certificate states is what the checker re-derives
-                item = self.lp_item(bounds, duals[1], duals[2])
-                if item is None:
-                    continue
-                items.append(item)
-                fold = self.max_fold if self.any_case else float(self.cc.fold_error[rows[0]])
-                value = min(value, item["bound"] + fold)
-            out[m if self.any_case else rows[0]] = value
+        from optcert.bounds.torch_net import DomainBatch
+        from optcert.search.bounding import CaseContext, _optimise_output
+
+        if self.alpha_ctx is None:
+            self.alpha_ctx = CaseContext(self.cc, self.device, self.settings.alpha_iterations, 0.1, False)
+        ctx, m, L = self.alpha_ctx, self.cc.case.spec.rows, self.tn.depth
+        at = torch.as_tensor(i)
+        sizes = self.tn.sizes()[1:L]
+        lower = [state.lo[at].double(), *torch.split(state.hid_lo[at].double(), sizes, dim=1)]
+        upper = [state.hi[at].double(), *torch.split(state.hid_hi[at].double(), sizes, dim=1)]
+        inner = DomainBatch(tuple(x.to(self.device) for x in lower), tuple(x.to(self.device) for x in upper))
+        start = torch.as_tensor(state.rows[i, :-1]) if self.any_case else None
+        best = _optimise_output(ctx, inner, self.deadline, start).cpu().numpy()
+        out = np.full((len(i), m + 1), -np.inf)
+        if self.any_case:
+            out[:, m] = best[:, 0]
+        else:
+            out[:, :m] = best
+        if self.alpha_items is None:
+            return out, None
+        kept = ctx.last_best.numpy()
+        items = self.alpha_items([x.numpy() for x in lower], [x.numpy() for x in upper], kept["nus"],
+                                 kept["weights"][:, None, :] if self.any_case else
+                                 np.broadcast_to(np.eye(m), (len(i), m, m)))
+        stated = np.array([[it["bound"] for it in its] for its in items])     # what the checker re-derives
+        fold = self.max_fold if self.any_case else self.cc.fold_error
+        if self.any_case:
+            out[:, m] = np.minimum(out[:, m], stated[:, 0] + fold)
+        else:
+            out[:, :m] = np.minimum(out[:, :m], stated + fold)
         return out, items
 
     def _children(self, state: _Open, pick):

@@ -17,7 +17,7 @@ from optcert.search.coordinator import LeafAnswer
 from optcert.solve.linear import solve_bound
 
 
-def solve_leaf_lp(ctx, bounds: Bounds, rows: tuple[int, ...], deadline: float):
+def _solve_lp(ctx, bounds: Bounds, rows: tuple[int, ...], deadline: float):
     """(certified value, optimal input or None, (rows, lowering, row duals) or None) of the LP
     triangle over `bounds` for `rows` (one row: its minimum; several: the minimum of their max);
     +inf when certified infeasible."""
@@ -40,10 +40,10 @@ def exact_leaf(ctx, bounds: Bounds, deadline: float) -> LeafAnswer:
     """The LP of a domain; exact when no neuron is unstable (a linear region)."""
     m = ctx.m
     if ctx.any_case:
-        value, x, duals = solve_leaf_lp(ctx, bounds, tuple(range(m)), deadline)
+        value, x, duals = _solve_lp(ctx, bounds, tuple(range(m)), deadline)
         return LeafAnswer(np.full(m, math.inf if value == math.inf else -math.inf), value, x,
                           value > -math.inf, (duals,) if duals else ())
-    values, xs, duals = zip(*(solve_leaf_lp(ctx, bounds, (i,), deadline) for i in range(m)))
+    values, xs, duals = zip(*(_solve_lp(ctx, bounds, (i,), deadline) for i in range(m)))
     rows = np.array(values, dtype=np.float64)
     worst = int(np.argmin(rows))
     key = math.inf if np.any(rows == math.inf) else float(rows.min())

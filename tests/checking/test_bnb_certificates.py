@@ -94,17 +94,17 @@ def test_lp_bounding_is_marked_not_re_checkable():
 
 @pytest.mark.parametrize("combine", list(Combine))
 @pytest.mark.parametrize("seed", (5, 6))
-def test_input_split_lp_leaves_re_verify(seed, combine):
-    """Input splitting with LP leaves from the first bisection on (`leaf_lp=1`): domains the LP
-    proves end as leaves whose LP duals are tree items; the checker re-derives them over its own
-    bounds and finds the proof VALID."""
+def test_input_split_alpha_leaves_re_verify(seed, combine):
+    """Input splitting with alpha-CROWN from the first bisection on (`input_alpha=1`): domains it
+    proves end as leaves whose best multipliers are tree items; the checker re-derives them over
+    its own bounds and finds the proof VALID."""
     problem = needs_branching(seed, combine)
-    result = verify(problem, "bnb", 60, {"split": "input", "attack": False, "leaf_lp": 1})
+    result = verify(problem, "bnb", 60, {"split": "input", "attack": False, "input_alpha": 1})
     assert result.verdict is Verdict.PROVED, result.reason
     stats = result.certificate["cases"][0]
-    assert stats["lp_leaves"] > 0
+    assert stats["alpha_leaves"] > 0
     d = as_json(result)
     tree = d["certificate"]["evidence"]["cases"][0]["tree"]
-    assert unpack(tree["items"]["node"]).size >= stats["lp_leaves"]
+    assert unpack(tree["items"]["node"]).size >= stats["alpha_leaves"]
     report = check(d, problem)
     assert report.status is Status.VALID, report.summary()
