@@ -19,6 +19,7 @@ from optcert.checking.tree import encode_tree
 from optcert.compiled import CompiledCase
 from optcert.engines.lp_evidence import lp_item
 from optcert.search.input_tree import InputTree
+from optcert.spec.problem import Combine
 
 RECIPE = "crown-unstable"
 
@@ -108,10 +109,10 @@ class TreeRecorder:
         domain, one per objective row (a spec row, or an ANY case's weighted combination)."""
         spec = self.cc.case.spec
         items = batch_items(self.cc.base, lower, upper, spec.C, spec.d, nus, weights)
-        single = weights.shape[1] > 1           # an ALL case: one item per spec row
+        clause = self.cc.case.combine is Combine.ANY and spec.rows > 1    # one weighted item, else one per row
         for its in items:
             for r, item in enumerate(its):
-                item["row"] = r if single else None
+                item["row"] = None if clause else r
         return items
 
     def entry(self, status: str, rows: np.ndarray) -> dict:

@@ -124,7 +124,8 @@ class InputSplitSearch:
         self.state: _Open | None = None
         self.alpha_ctx = None            # bounding.CaseContext of the deep domains' alpha-CROWN
         self.stats = {"nodes": 0, "batches": 0, "lookahead": 0, "second_choice": 0, "pruned": 0, "infeasible": 0,
-                      "leaf_lps": 0, "alpha_domains": 0, "alpha_leaves": 0, "unresolved_leaves": 0, "max_queue": 0, "max_depth": 0, "attacks": 0,
+                      "leaf_lps": 0, "alpha_domains": 0, "alpha_leaves": 0, "unresolved_leaves": 0, "max_queue": 0,
+                      "max_depth": 0, "attacks": 0,
                       "split": "input (batched)", "bounding": self.mode.value,
                       "seconds": {"bound": 0.0, "branch": 0.0, "leaf": 0.0, "attack": 0.0}}
 
@@ -247,7 +248,7 @@ class InputSplitSearch:
         k = min(self.settings.batch, state.lo.shape[0], self._affordable(self.rate))
         pick = torch.topk(torch.as_tensor(-state.value), k).indices
         pick, proved = self._deep_leaves(state, pick)
-        pick = pick[:self._affordable(self.rate)]       # what is left of the time after the LPs
+        pick = pick[:self._affordable(self.rate)]       # what is left of the time after alpha-CROWN
         keep = torch.ones(state.lo.shape[0], dtype=torch.bool)
         keep[pick] = False
         keep[proved] = False
@@ -282,17 +283,13 @@ class InputSplitSearch:
             return pick, none
         done = i[won]
         if self.tree is not None and items is not None:
-            self.tree.items += [(int(state.node[b]), item) for b, its in zip(i[won], np.asarray(items, dtype=object)[won])
+            self.tree.items += [(int(state.node[b]), item) for b, its in zip(done, [items[w] for w in np.flatnonzero(won)])
                                 for item in its]
         self.stats["pruned"] += len(done)
         self.stats["alpha_leaves"] += len(done)
-        self.floor_rows = np.minimum(self.floor_rows, state.rows[done, :-1].min(axis=0))
-        self.floor_value = min(self.floor_value, float(state.value[done].min()))
-        self.floor_key = min(self.floor_key, float(self._keys(state.rows[done]).min()))
-        self.closed += float(np.sum(0.5 ** state.depth[torch.as_tensor(done)].numpy().astype(np.float64)))
-        if self.tree is not None:
-            self.tree.leaves(state.node[done], state.rows[done, :-1], state.value[done])
         gone = torch.as_tensor(done)
+        self._finish(state.rows[done], state.value[done], state.depth[gone].numpy(),
+                     None if state.node is None else state.node[done])
         return pick[~torch.isin(pick, gone)], gone
 
     def _alpha(self, state: _Open, i: np.ndarray) -> tuple[np.ndarray, list | None]:
@@ -378,12 +375,7 @@ class InputSplitSearch:
         stuck = ~proved & (dim[:, 0] < 0)
         done = proved | stuck
         if done.any():
-            self.floor_rows = np.minimum(self.floor_rows, rows[done, :-1].min(axis=0))
-            self.floor_value = min(self.floor_value, float(values[done].min()))
-            self.floor_key = min(self.floor_key, float(self._keys(rows[done]).min()))
-        self.closed += float(np.sum(0.5 ** depth.numpy()[done].astype(np.float64)))
-        if self.tree is not None and done.any():
-            self.tree.leaves(nodes[done], rows[done, :-1], values[done])
+            self._finish(rows[done], values[done], depth.numpy()[done], None if nodes is None else nodes[done])
         self.stats["pruned"] += int(proved.sum())
         self.stats["unresolved_leaves"] += int(stuck.sum())
         if depth.numel():
@@ -391,6 +383,16 @@ class InputSplitSearch:
         keep = torch.as_tensor(~done)
         return _Open(lo[keep], hi[keep], rows[~done], values[~done], dim[~done], depth[keep],
                      hidden[0][keep], hidden[1][keep], None if nodes is None else nodes[~done])
+
+    def _finish(self, rows: np.ndarray, values: np.ndarray, depth: np.ndarray, nodes) -> None:
+        """Fold finished domains (proved, or too narrow to split) into the floor, the closed share
+        and the recorded tree."""
+        self.floor_rows = np.minimum(self.floor_rows, rows[:, :-1].min(axis=0))
+        self.floor_value = min(self.floor_value, float(values.min()))
+        self.floor_key = min(self.floor_key, float(self._keys(rows).min()))
+        self.closed += float(np.sum(0.5 ** depth.astype(np.float64)))
+        if self.tree is not None:
+            self.tree.leaves(nodes, rows[:, :-1], values)
 
     def _affordable(self, rate: float) -> int:
         """Domains to split now so that bounding their children (`fanout` per domain, look-ahead
