@@ -58,10 +58,13 @@ def summary(rows: list[dict], cap: float, rules: list[str]) -> str:
     by = {}
     for r in rows:
         by.setdefault(r["instance"], {})[r["rule"]] = r
-    differ = [[name] + [f"{v[k]['verdict'][:1]} {float(v[k]['cpu']):.1f}s {v[k]['nodes']}" if k in v else "-"
-                        for k in rules]
+    def cell(r: dict) -> str:
+        return f"{r['verdict'][:1]} {float(r['cpu']):.1f}s {r['nodes']}" + \
+            (f" ({float(r['bound']):.2g})" if r["verdict"] == "unknown" else "")
+    differ = [[name] + [cell(v[k]) if k in v else "-" for k in rules]
               for name, v in sorted(by.items()) if len({v[k]["verdict"] for k in v}) > 1
-              or max(float(v[k]["cpu"]) for k in v) > 2 * min(float(v[k]["cpu"]) for k in v) + 0.5]
+              or max(float(v[k]["cpu"]) for k in v) > 2 * min(float(v[k]["cpu"]) for k in v) + 0.5
+              or any(v[k]["verdict"] == "unknown" for k in v)]
     return "\n\n".join([
         "# Input splitting: which dimension to bisect (issue 14)", f"Machine: {machine()}",
         f"ACAS Xu, `bnb -o split=input,attack=false,evidence=false,input_branching=RULE` (`+alphaD`: "
@@ -69,7 +72,8 @@ def summary(rows: list[dict], cap: float, rules: list[str]) -> str:
         "one thread; CPU seconds are the comparable time (an unsolved run counts the cap in the second "
         f"sum).{' WRONG VERDICTS: ' + str(len(wrong)) if wrong else ''}",
         markdown_table(["rule", "solved", "Σ CPU s (solved)", "Σ CPU s (cap for unsolved)", "Σ domains"], agg),
-        "Instances where the rules differ (verdict initial, CPU seconds, domains):",
+        "Instances where the rules differ or stay open (verdict initial, CPU seconds, domains, the "
+        "certified bound of an open one):",
         markdown_table(["instance", *rules], differ)])
 
 
