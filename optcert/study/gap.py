@@ -72,7 +72,7 @@ METHODS: dict[Method, MethodSpec] = {
     Method.LP: MethodSpec(Engine.LP, Kind.RELAXATION, {}, True),
     Method.LP_ALL: MethodSpec(Engine.LP, Kind.RELAXATION, {"bounds": "lp-all"}, True),
     Method.SDP: MethodSpec(Engine.SDP, Kind.RELAXATION, {}, True),
-    Method.BM: MethodSpec(Engine.BM, Kind.RELAXATION, {}, True),
+    Method.BM: MethodSpec(Engine.BM, Kind.RELAXATION, {"proof_stop": False}, True),   # bounds: the relaxation's
     Method.MILP: MethodSpec(Engine.MILP, Kind.EXACT, {"exact": True}),
     Method.BNB: MethodSpec(Engine.BNB, Kind.EXACT),
     Method.LIPSCHITZ: MethodSpec(Engine.LIPSCHITZ, Kind.RELAXATION),

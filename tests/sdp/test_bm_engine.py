@@ -69,6 +69,21 @@ def test_ipm_bound_never_exceeds_the_exact_milp_value(seed):
     assert bm.verdict is not Verdict.PROVED or min(truth) > 0
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_a_proof_stop_never_beats_the_relaxation_value_and_the_gap_study_reports_the_value(seed):
+    """`proof_stop` (the default) may end a proved row at any certified bound below its relaxation
+    value; without it (what the gap study runs) a proved row's bound is the value (as with
+    `early_stop=false`), and neither is above the truth."""
+    from optcert.study.gap import METHODS, Method
+
+    problem, truth = _problem(seed)
+    fast = np.array(verify(problem, "bm", 60, {"bounds": "lp-all"}).cases[0].lower)
+    tight = np.array(verify(problem, "bm", 60, {"bounds": "lp-all", **METHODS[Method.BM].options}).cases[0].lower)
+    value = np.array(verify(problem, "bm", 60, {"bounds": "lp-all", "early_stop": False}).cases[0].lower)
+    assert np.all(fast <= tight + 1e-6 * (1 + np.abs(tight))) and np.all(tight <= np.array(truth) + 1e-9)
+    assert np.allclose(tight, value, rtol=1e-4, atol=1e-4), (tight, value)
+
+
 def test_a_solver_failure_is_an_unknown_row_not_a_crash(monkeypatch):
     from solvers import ipm_step
 
