@@ -176,7 +176,8 @@ def _earlier(ran: set) -> tuple[list[list[str]], list[str]]:
     if (OUT / "instances.csv").is_file():
         records = [r for r in list(csv.reader(open(OUT / "instances.csv")))[1:] if other(r[0], r[2])]
     if (OUT / "table.md").is_file():
-        rows = [ln for ln in open(OUT / "table.md").read().splitlines()
+        table = open(OUT / "table.md").read().split("\nKnown bracket:")[0]     # Table 1's rows only
+        rows = [ln for ln in table.splitlines()
                 if ln.startswith("| ") and other(*[c.strip() for c in ln.strip("|").split("|")][:2])]
     return records, rows
 
