@@ -153,7 +153,8 @@ def known_bracket(paths: list[Path]) -> str:
         falsified = sum(bool({"falsified", "bm-falsified"} & v) for v in images.values())
         proved = sum(bool({"proved", "bm-proved"} & v) for v in images.values())
         bm_open = sum("bm-proved" not in v for v in images.values())
-        pct = (lambda k: 100.0 * k / n)
+        def pct(k: int, n: int = n) -> float:
+            return 100.0 * k / n
         rows.append([network, eps, n, falsified, proved, n - falsified - proved,
                      f"[{pct(falsified):.1f}, {pct(n - proved):.1f}]", f"{pct(bm_open):.1f}",
                      f"{pct(bm_open - (n - proved)):.1f} to {pct(bm_open - falsified):.1f}"])

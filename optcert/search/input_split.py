@@ -283,8 +283,8 @@ class InputSplitSearch:
             return pick, none
         done = i[won]
         if self.tree is not None and items is not None:
-            self.tree.items += [(int(state.node[b]), item) for b, its in zip(done, [items[w] for w in np.flatnonzero(won)])
-                                for item in its]
+            for b, w in zip(done, np.flatnonzero(won)):
+                self.tree.items += [(int(state.node[b]), item) for item in items[w]]
         self.stats["pruned"] += len(done)
         self.stats["alpha_leaves"] += len(done)
         gone = torch.as_tensor(done)
@@ -318,6 +318,7 @@ class InputSplitSearch:
             out[:, :m] = best
         if self.alpha_items is None:
             return out, None
+        assert ctx.last_best is not None, "_optimise_output keeps its best iterates"
         kept = ctx.last_best.numpy()
         items = self.alpha_items([x.numpy() for x in lower], [x.numpy() for x in upper], kept["nus"],
                                  kept["weights"][:, None, :] if self.any_case else

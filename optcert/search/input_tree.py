@@ -3,11 +3,12 @@
 Nodes are numbered as they are made (the root is 0). `split` records the bisection of each picked
 domain (dimension, split point) and numbers its two children (left: x_d ≤ point, right: x_d ≥
 point); `leaves` records each finished domain's certified per-row bounds (folded outputs) and
-case-margin bound, `items` the checker items of its LP leaves. `encode` writes the tree in the
-preorder format of optcert.checking.tree with no value per leaf, only the least over the leaves per row and of the case margin (`stated:
-least`): what the result claims, and what the checker's own bound must reach at every leaf. The
-search bounds its boxes by forward-mode linear bounds in float32, which the checker's CROWN does not
-reproduce to the last digit; a leaf's own value need only reach the least one.
+case-margin bound, `items` the checker items of its alpha-CROWN leaves. `encode` writes the tree
+in the preorder format of optcert.checking.tree with no value per leaf, only the least over the
+leaves per row and of the case margin (`stated: least`): what the result claims, and what the
+checker's own bound must reach at every leaf. The search bounds its boxes by forward-mode linear
+bounds in float32, which the checker's CROWN does not reproduce to the last digit; a leaf's own
+value need only reach the least one.
 """
 from __future__ import annotations
 
@@ -63,7 +64,10 @@ class InputTree:
                  for p in self.parent[b]}
         leaf_at = {int(n): i for i, n in enumerate(cat(self.leaf_nodes, np.int64))}
         rows, values = cat(self.leaf_rows, np.float64).reshape(-1, m), cat(self.leaf_values, np.float64)
-        layer, index, split, order = [], [], [], []
+        layer: list[int] = []
+        index: list[int] = []
+        split: list[float] = []
+        order: list[int] = []
         preorder: dict[int, int] = {}
         stack = [0]
         while stack:
