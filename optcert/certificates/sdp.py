@@ -235,8 +235,9 @@ def quick_certify(model: QuadraticModel, y: np.ndarray, primal: float, proof: bo
     yp = project(model, y)
     S, E = slack_matrix(model, yp)
     projected = int(np.sum(yp != np.where(np.isfinite(y), y, 0.0)))
-    scalings = list(_scalings(model, S, E))
-    for A, F, T in scalings:
+    scalings = []                    # built lazily: the second scaling only when the first fails
+    for A, F, T in _scalings(model, S, E):
+        scalings.append((A, F, T))
         quick = _quick(A, F, T, primal, projected)
         if quick is not None:
             return _with_slack(quick, slack_loss(model, yp))
