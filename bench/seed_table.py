@@ -153,11 +153,10 @@ def known_bracket(paths: list[Path]) -> str:
         falsified = sum(bool({"falsified", "bm-falsified"} & v) for v in images.values())
         proved = sum(bool({"proved", "bm-proved"} & v) for v in images.values())
         bm_open = sum("bm-proved" not in v for v in images.values())
-        def pct(k: int, n: int = n) -> float:
-            return 100.0 * k / n
+        pct = 100.0 / n
         rows.append([network, eps, n, falsified, proved, n - falsified - proved,
-                     f"[{pct(falsified):.1f}, {pct(n - proved):.1f}]", f"{pct(bm_open):.1f}",
-                     f"{pct(bm_open - (n - proved)):.1f} to {pct(bm_open - falsified):.1f}"])
+                     f"[{pct * falsified:.1f}, {pct * (n - proved):.1f}]", f"{pct * bm_open:.1f}",
+                     f"{pct * (bm_open - (n - proved)):.1f} to {pct * (bm_open - falsified):.1f}"])
     return markdown_table(["network", "eps", "images", "falsified", "proved", "open", "exact robust error %",
                            "bm ub %", "bm − exact (points)"], rows)
 

@@ -29,7 +29,6 @@ STALL, STALL_STEPS = 1e-12, 5   # a stall: this many steps in a row lowering ψ 
 ETA = 0.5                       # CG forcing term: relative residual min(ETA, √‖Gr‖∞)
 
 
-
 def dot(a, b):
     """Per-problem inner products of (R, n, r) batches."""
     return (a * b).flatten(1).sum(1)

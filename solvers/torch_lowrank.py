@@ -57,7 +57,6 @@ RHO_MAX = 1e10
 INNER = ("newton", "lbfgs")
 
 
-
 @dataclass(frozen=True)
 class LowRankOptions:
     """Typed options (also accepted through `raw`, validated). Tolerances are in scaled units.

@@ -38,13 +38,16 @@ def test_lookahead_keeps_the_split_whose_worse_child_is_better():
     assert chosen.tolist() == [3, 1, 2]    # d0' (worse child 0.2 > −0.5); d2 (−2 > −3)
 
 
-@pytest.mark.parametrize("rule", [r.value for r in InputRule])
+@pytest.mark.parametrize("search", [{"input_branching": r.value} for r in InputRule] + [{"input_alpha": 1}],
+                         ids=[r.value for r in InputRule] + ["alpha-leaves"])
 @pytest.mark.parametrize("delta", [-0.002, 0.002])
 @pytest.mark.parametrize("seed,sizes,combine", CASES[1::3])
-def test_every_rule_is_complete_and_sound_on_near_ties(seed, sizes, combine, delta, rule):
+def test_every_rule_is_complete_and_sound_on_near_ties(seed, sizes, combine, delta, search):
+    """Each branching rule, and alpha-CROWN on every domain after the first bisection
+    (`input_alpha=1`): never a wrong verdict against brute force, and complete."""
     truth = _truth(seed, sizes, combine)
     result = verify(_problem(seed, sizes, combine, shift=-truth + delta), "bnb", 60,
-                    {"split": "input", "attack": False, "input_branching": rule})
+                    {"split": "input", "attack": False, **search})
     _check(result, delta)
     assert result.verdict is (Verdict.PROVED if delta > 0 else Verdict.FALSIFIED), result.reason
 
@@ -57,14 +60,3 @@ def test_acasxu_3_5_prop_1_is_proved_where_smear_stalls(rule):
     result = verify(problem, "bnb", 60, {"split": "input", "attack": False, "input_branching": rule})
     assert result.verdict is Verdict.PROVED, result.reason
 
-
-@pytest.mark.parametrize("delta", [-0.002, 0.002])
-@pytest.mark.parametrize("seed,sizes,combine", CASES[1::3])
-def test_alpha_leaves_stay_complete_and_sound_on_near_ties(seed, sizes, combine, delta):
-    """alpha-CROWN on every domain after the first bisection (`input_alpha=1`): its bounds never
-    give a wrong verdict (brute force)."""
-    truth = _truth(seed, sizes, combine)
-    result = verify(_problem(seed, sizes, combine, shift=-truth + delta), "bnb", 60,
-                    {"split": "input", "attack": False, "input_alpha": 1})
-    _check(result, delta)
-    assert result.verdict is (Verdict.PROVED if delta > 0 else Verdict.FALSIFIED), result.reason

@@ -26,7 +26,7 @@ class InputTree:
         self.leaf_nodes: list[np.ndarray] = []
         self.leaf_rows: list[np.ndarray] = []
         self.leaf_values: list[np.ndarray] = []
-        self.items: list[tuple[int, dict]] = []    # (node id, checker item), e.g. an LP leaf's duals
+        self.items: list[tuple[int, dict]] = []    # (node id, checker item) of alpha-CROWN leaves
 
     def split(self, parents: np.ndarray, dims: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Record k bisections; the ids of the 2k children in the search's order (lefts, rights)."""
