@@ -1,5 +1,6 @@
 """Start-up time of the command line: `optcert --help`, `optcert info NET` and a trivial `interval`
-verdict (`optcert verify NET PROP --engine interval -q`), each run N times as a fresh process,
+verdict (`optcert verify NET PROP --engine interval -q`), the default engine's verdict (which imports torch and
+onnx: the start-up every verification run pays), each run N times as a fresh process,
 interleaved, reporting the median wall and CPU seconds (children's user + system time) and the load
 average. Targets (issue 15): --help and info under 0.3 s, the trivial verdict under 1 s wall.
 For reference, measured on this machine by an interleaved run (shared/MEASURED.md): nnenum starts in
@@ -9,6 +10,8 @@ For reference, measured on this machine by an interleaved run (shared/MEASURED.m
 
 `--baseline DIR`: a checkout of an earlier optcert (e.g. `git archive e92bd3f | tar -x -C DIR`), run
 interleaved with this one on the same commands, so the ratio is measured under the same load.
+`--baseline-python PY`: the baseline runs under another interpreter (an environment with other
+dependency versions, e.g. ml_dtypes 0.7.0 against the pinned < 0.7), this checkout's code.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ COMMANDS = {
     "optcert info NET": ["info", str(NET)],
     "optcert verify NET PROP --engine interval -q": ["verify", str(NET), str(EXAMPLE / "prop_3.vnnlib"),
                                                       "--engine", "interval", "-q"],
+    "optcert verify NET PROP -q (auto)": ["verify", str(NET), str(EXAMPLE / "prop_3.vnnlib"), "-q"],
     "python -c pass (interpreter alone)": None,
 }
 TARGETS = {"optcert --help": 0.3, "optcert info NET": 0.3, "optcert verify NET PROP --engine interval -q": 1.0}
@@ -36,9 +40,9 @@ REFERENCE = {"nnenum (MEASURED.md)": 3.5, "alpha-beta-CROWN (MEASURED.md)": 12.6
              "optcert before issue 15, trivial verdict (MEASURED.md)": 4.5}
 
 
-def run_once(argv: list[str] | None, root: Path = ROOT) -> tuple[float, float]:
-    """(wall, cpu) seconds of one fresh process running the optcert found at `root`."""
-    cmd = [sys.executable, "-c", "pass"] if argv is None else [sys.executable, "-m", "optcert.cli", *argv]
+def run_once(argv: list[str] | None, root: Path = ROOT, python: str = sys.executable) -> tuple[float, float]:
+    """(wall, cpu) seconds of one fresh process of `python` running the optcert found at `root`."""
+    cmd = [python, "-c", "pass"] if argv is None else [python, "-m", "optcert.cli", *argv]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
@@ -54,16 +58,19 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "startup.md")
     p.add_argument("--baseline", type=Path, help="an earlier optcert checkout, run interleaved as the baseline")
+    p.add_argument("--baseline-python", help="the baseline's interpreter (default: this one)")
     args = p.parse_args()
-    roots = {"": ROOT, **({" (baseline)": args.baseline.resolve()} if args.baseline else {})}
+    roots = {"": (ROOT, sys.executable)}
+    if args.baseline or args.baseline_python:
+        roots[" (baseline)"] = ((args.baseline or ROOT).resolve(), args.baseline_python or sys.executable)
     samples: dict[str, list[tuple[float, float]]] = {}
     loads = [os.getloadavg()[0]]
     for _ in range(args.repeat):                 # interleaved: every command (and baseline) once per round
         for name, argv in COMMANDS.items():
-            for tag, root in roots.items():
+            for tag, (root, python) in roots.items():
                 if argv is None and tag:
                     continue
-                samples.setdefault(name + tag, []).append(run_once(argv, root))
+                samples.setdefault(name + tag, []).append(run_once(argv, root, python))
         loads.append(os.getloadavg()[0])
     lines = [f"# Start-up of the command line ({args.repeat} fresh processes each, interleaved)", "",
              f"Load average (1 min) during the run: {min(loads):.2f}–{max(loads):.2f} on {os.cpu_count()} cores. "
