@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from optcert.certify import EngineOutput
+from optcert.certify import EngineOutput, check_counterexample
 from optcert.compiled import CompiledCase
 from optcert.engines.common import decided, empty_output, tightened
 from optcert.engines.sdp_rows import certify_row, floors, negative_direction, remaining, start_sources, timed_out
@@ -50,8 +50,9 @@ class BmOptions:
     `ipm_tolerance`: the interior points' KKT tolerance; `early_stop`: certify the interior point's
     iterates every few late iterations and stop once the row is proved (off: solve every rank to the tolerance, for
     measuring the relaxation's value); `proof_stop`: with early_stop, also stop at a certified bound
-    far below the primal value once it proves the row (faster verdicts; off: a proved row's bound is
-    the relaxation's value at its rank, what the gap study reports); `attack`: warm start at each row's PGD point;
+    far below the primal value once it proves the row, and end the run once a PGD point re-checks as a
+    counterexample (faster verdicts; off: a proved row's bound is the relaxation's value at its rank, and
+    every row is bounded, what the gap study reports); `attack`: warm start at each row's PGD point;
     `triangle`/`hidden_boxes` as in `SdpOptions`; `device`/`precision`: torch backend only."""
 
     bounds: Tightening = Tightening.LP
@@ -104,7 +105,12 @@ def run_bm(problem: VerificationProblem, compiled: list[CompiledCase], options: 
     for number, cc in enumerate(compiled):
         bounds = tightened(cc, options.bounds, "highs", deadline, out.certificate)
         floors(out, cc, bounds, options.bounds, options.triangle, deadline)
+        found = len(out.candidates)
         starts = _attack_points(cc, out, options, deadline)
+        stop = options.early_stop and options.proof_stop
+        if stop and any(check_counterexample(problem, cc, x) for _, x in out.candidates[found:]):
+            out.certificate["stopped"] = f"counterexample re-checked on case {cc.index} (proof_stop)"
+            return out
         rows = [r for r in range(cc.case.spec.rows) if not decided(out, cc, (r,))]
         if rows and time.monotonic() < deadline:
             if backend in ("ipm-lowrank", "ipopt-lowrank"):

@@ -20,7 +20,7 @@ def test_bm_is_sound_and_matches_the_full_sdp(seed, backend):
     if not available()[backend].available:
         pytest.skip(available()[backend].reason)
     problem, truth = _problem(seed)
-    bm = verify(problem, "bm", 60, {"backend": backend})
+    bm = verify(problem, "bm", 60, {"backend": backend, "proof_stop": False})   # the relaxation's value
     sdp = verify(problem, "sdp", 60, {"backend": "clarabel", "bounds": "lp-all"})
     lower_bm, lower_sdp = np.array(bm.cases[0].lower), np.array(sdp.cases[0].lower)
     assert np.all(lower_bm <= np.array(truth) + 1e-9)
@@ -82,6 +82,18 @@ def test_a_proof_stop_never_beats_the_relaxation_value_and_the_gap_study_reports
     value = np.array(verify(problem, "bm", 60, {"bounds": "lp-all", "early_stop": False}).cases[0].lower)
     assert np.all(fast <= tight + 1e-6 * (1 + np.abs(tight))) and np.all(tight <= np.array(truth) + 1e-9)
     assert np.allclose(tight, value, rtol=1e-4, atol=1e-4), (tight, value)
+
+
+def test_a_proof_stop_ends_at_a_rechecked_counterexample_and_the_gap_study_still_bounds_every_row():
+    """With `proof_stop` a PGD point that re-checks as a counterexample ends the run FALSIFIED before
+    any row is solved; without it (the gap study) every row is still bounded, and soundly."""
+    problem, truth = _problem(3)      # both rows' exact minima are negative (−1.43, −0.77)
+    fast = verify(problem, "bm", 60, {"bounds": "lp-all"})
+    full = verify(problem, "bm", 60, {"bounds": "lp-all", "proof_stop": False})
+    assert fast.verdict is Verdict.FALSIFIED and full.verdict is Verdict.FALSIFIED
+    assert "counterexample" in fast.certificate["stopped"] and not fast.certificate.get("rows")
+    assert "stopped" not in full.certificate and full.certificate["rows"]
+    assert np.all(np.array(full.cases[0].lower) <= np.array(truth) + 1e-9)
 
 
 def test_a_solver_failure_is_an_unknown_row_not_a_crash(monkeypatch):
