@@ -11,7 +11,8 @@ extends the table.
 
     python bench/seed_table.py --images 100 --only ADV_MLP_B_0.1 [--timeout 300] [--methods pgd,lp,lp-all,bm,bnb]
         [--dask --workers 2]
-    python bench/seed_table.py --report-only
+    python bench/seed_table.py --report-only --extra-runs bench/results/seed_table/adv_open/instances.csv \
+        --extra-runs bench/results/seed_table/bnb_bm/adv53.csv ...   (the longer runs of hard_images.md)
 """
 from __future__ import annotations
 
