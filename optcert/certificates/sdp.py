@@ -243,9 +243,8 @@ def quick_certify(model: QuadraticModel, y: np.ndarray, primal: float, proof: bo
             return _with_slack(quick, slack_loss(model, yp))
     if not (proof and primal > 0):
         return None
-    for share in (0.8, 0.5):
+    for lam in (0.8 * primal, 0.5 * primal):
         for A, F, T in scalings:
-            lam = share * primal
             cert = _certify_quick(A, F, T, lam, 0.75 * lam / T, projected)
             if cert is not None:
                 return _with_slack(cert, slack_loss(model, yp))

@@ -105,10 +105,9 @@ def run_bm(problem: VerificationProblem, compiled: list[CompiledCase], options: 
     for number, cc in enumerate(compiled):
         bounds = tightened(cc, options.bounds, "highs", deadline, out.certificate)
         floors(out, cc, bounds, options.bounds, options.triangle, deadline)
-        found = len(out.candidates)
-        starts = _attack_points(cc, out, options, deadline)
         stop = options.early_stop and options.proof_stop
-        if stop and any(check_counterexample(problem, cc, x) for _, x in out.candidates[found:]):
+        starts, falsified = _attack_points(problem, cc, out, options, deadline, recheck=stop)
+        if falsified:
             out.certificate["stopped"] = f"counterexample re-checked on case {cc.index} (proof_stop)"
             return out
         rows = [r for r in range(cc.case.spec.rows) if not decided(out, cc, (r,))]
@@ -125,19 +124,22 @@ def run_bm(problem: VerificationProblem, compiled: list[CompiledCase], options: 
     return out
 
 
-def _attack_points(cc: CompiledCase, out: EngineOutput, options: BmOptions, deadline: float) -> dict:
-    """Best PGD input per row (the warm starts); every one is also a candidate counterexample."""
+def _attack_points(problem: VerificationProblem, cc: CompiledCase, out: EngineOutput, options: BmOptions,
+                   deadline: float, recheck: bool) -> tuple[dict, bool]:
+    """Best PGD input per row (the warm starts), every one also a candidate counterexample; and, with
+    `recheck`, whether one of them re-checks in float64 as a counterexample."""
     from optcert.search.attack import AttackOptions, pgd_case
 
     if not options.attack:
-        return {}
+        return {}, False
     stop = time.monotonic() + max(0.0, (deadline - time.monotonic()) / 10) if math.isfinite(deadline) else math.inf
-    starts = {}
+    starts, falsified = {}, False
     for found in pgd_case(cc, AttackOptions(every_clause=True, device=options.device), stop):
         out.candidates.append((cc.index, found.x))
+        falsified = falsified or (recheck and check_counterexample(problem, cc, found.x) is not None)
         for row in found.clause:
             starts[row] = found.x
-    return starts
+    return starts, falsified
 
 
 def _newton_rows(out: EngineOutput, cc: CompiledCase, bounds, rows: list[int], starts: dict, options: BmOptions,
