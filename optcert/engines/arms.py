@@ -6,8 +6,10 @@
   time can be projected from its pace (`projected`).
 * `MilpArm`: the exact big-M MILP (Tjeng et al. 2019) after per-neuron LP tightening, one sign-only
   MILP per undecided violation clause, HiGHS by default. A MILP cannot be paused: each slice runs
-  the tightening (kept between slices) or a MILP with the slice as its time limit, and a MILP cut
-  short is started again with the next, longer slice (doubling slices waste at most half).
+  the tightening (resumable, solve by solve) or a MILP with the slice as its time limit, and a MILP
+  cut short is started again with the next, longer slice (doubling slices waste at most half).
+* `TightenArm`: that per-neuron LP tightening alone, where no MILP arm runs it; the portfolio
+  restarts ReLU splitting from the tightened root either way.
 
 Every arm reports certified per-row lower bounds on the folded outputs (and an optional direct
 bound on an ANY case's margin); the portfolio keeps the best per row, which is valid whatever arm
@@ -26,6 +28,7 @@ from optcert.compiled import CompiledCase
 from optcert.engines.bnb import BnbOptions, CaseTask, domain_cap, input_search
 from optcert.search.branching import use_input_split
 from optcert.search.coordinator import Search, SearchSettings
+from optcert.solve.progressive import ResumableTightening
 from optcert.spec.problem import Combine
 
 
@@ -57,6 +60,7 @@ class SearchArm:
             self.search = Search(task, settings, deadline)
             self._start = lambda: self.search.start(task.any_case)
         self.started = False
+        self.root_note: str | None = None   # how the root's bounds were obtained, when not by IBP
         self.state = ArmState(np.full(task.cc.case.spec.rows, -np.inf))
 
     def advance(self, until: float) -> str | None:
@@ -70,6 +74,8 @@ class SearchArm:
         self.state.busy = self.search.busy
         self.state.certificate = {"status": status or "running", **result.stats,
                                   "deep_domains": self.task.ctx.deep_domains}
+        if self.root_note:
+            self.state.certificate["root"] = self.root_note
         return status
 
     def projected(self) -> float:
@@ -77,7 +83,39 @@ class SearchArm:
 
 
 MIN_SOLVE = 0.25   # seconds: a MILP is not started with less time than this left in its slice
-TIGHTEN_MIN = 3.0  # seconds the per-neuron LP tightening may take at once
+
+
+class TightenArm:
+    """Per-neuron LP tightening of the root's intermediate bounds (Salman et al. 2019's LP-ALL;
+    certified by the LPs' duals), resumable in slices of any length; it ends with status
+    "tightened", and the portfolio restarts ReLU splitting from the tightened root (bab-refine in
+    alpha-beta-CROWN's terms, Wang et al. 2021, with LPs for its MILPs). It decides nothing itself
+    except a proof when the tightened output bounds already suffice."""
+
+    name = "tighten"
+
+    def __init__(self, tightening: ResumableTightening):
+        self.tightening = tightening
+        self.state = ArmState(np.full(tightening.bounds.lower[-1].shape, -np.inf))
+        self.state.certificate = {"method": "per-neuron LP tightening (LP-ALL)"}
+
+    def projected(self) -> None:
+        return None       # no pace to measure: it keeps its prior share
+
+    def advance(self, until: float) -> str | None:
+        t = time.monotonic()
+        done = self.tightening.advance(until)
+        self.state.busy += time.monotonic() - t
+        self.state.rows = np.maximum(self.state.rows, self.tightening.bounds.lower[-1])
+        self.state.certificate.update(tightening_report(self.tightening))
+        self.state.status = "tightened" if done else None
+        return self.state.status
+
+
+def tightening_report(tightening: ResumableTightening) -> dict:
+    report = tightening.report
+    return {"tightening_seconds": round(sum(report.seconds.values()), 3), "tightening_solves": report.solves,
+            "unstable": report.unstable}
 
 
 class MilpArm:
@@ -86,20 +124,21 @@ class MilpArm:
     name = "milp"
 
     def __init__(self, cc: CompiledCase, check: Callable[[np.ndarray], bool],
-                 known: Callable[[], np.ndarray], deadline: float, backend: str = "highs"):
+                 known: Callable[[], np.ndarray], deadline: float, tightening: ResumableTightening,
+                 backend: str = "highs"):
         """`check(x)`: the case's counterexample re-check; `known()`: the portfolio's best certified
-        row bounds so far (rows already proved need no MILP); `deadline`: the case's."""
+        row bounds so far (rows already proved need no MILP); `deadline`: the case's;
+        `tightening`: the per-neuron LP tightening it runs first (shared with the portfolio)."""
         self.cc, self.check, self.known, self.backend = cc, check, known, backend
-        self.deadline = deadline
-        self.bounds, self.tightened, self.tightenings = cc.ibp, False, 0
+        self.deadline, self.tightening = deadline, tightening
         self.state = ArmState(np.full(cc.case.spec.rows, -np.inf))
         self.state.certificate = {"method": "MILP big-M (Tjeng et al. 2019)", "backend": backend,
                                   "trust": "solver", "solves": []}
         self.attempts: dict[tuple[int, ...], int] = {}
         self.lowered: dict[tuple[int, ...], object] = {}   # per clause, built once after tightening
 
-    def projected(self) -> float:
-        return math.inf     # a MILP shows no progress until it ends
+    def projected(self) -> None:
+        return None       # a MILP shows no progress until it ends: it keeps its prior share
 
     def advance(self, until: float) -> str | None:
         t = time.monotonic()
@@ -111,20 +150,11 @@ class MilpArm:
         return self.state.status
 
     def _advance(self, until: float) -> str | None:
-        from optcert.solve.progressive import Tightening, tighten
-
-        if not self.tightened:
-            # the tightening restarts from its CROWN stage when cut short, so it gets at least
-            # TIGHTEN_MIN seconds (within the arm's deadline) instead of a short slice
-            if self.deadline - time.monotonic() < MIN_SOLVE:
-                return None
-            self.tightenings += 1       # … doubled after each cut: the waste stays at most half
-            until = min(self.deadline, max(until, time.monotonic() + TIGHTEN_MIN * 2 ** (self.tightenings - 1)))
-            self.bounds, report = tighten(self.cc.net, self.bounds, Tightening.LP, self.backend, deadline=until)
-            self.tightened = not report.stopped
-            self.state.rows = np.maximum(self.state.rows, self.bounds.lower[-1])
-            self.state.certificate["tightening_seconds"] = sum(report.seconds.values())
-            if not self.tightened or time.monotonic() > until:
+        if not self.tightening.done:
+            done = self.tightening.advance(until)
+            self.state.rows = np.maximum(self.state.rows, self.tightening.bounds.lower[-1])
+            self.state.certificate.update(tightening_report(self.tightening))
+            if not done or time.monotonic() > until:
                 return None
         for clause in self.cc.case.clauses():
             if self._decided(clause):
@@ -156,7 +186,7 @@ class MilpArm:
 
         self.attempts[clause] = self.attempts.get(clause, 0) + 1
         if clause not in self.lowered:
-            self.lowered[clause] = lower_milp(self.cc.net, self.bounds, Objective(clause))
+            self.lowered[clause] = lower_milp(self.cc.net, self.tightening.bounds, Objective(clause))
         lowered: Any = self.lowered[clause]
         result = solve_bound(lowered.form, self.backend, deadline=until, cutoff=SIGN_CUTOFF)
         self.state.certificate["solves"].append({"clause": list(clause), **result.summary()})

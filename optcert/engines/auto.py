@@ -22,6 +22,7 @@ Verdicts are decided in certify.py, as for every engine.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -32,13 +33,14 @@ import numpy as np
 from optcert.certify import EngineOutput
 from optcert.checking.evidence import case_entry, evidence
 from optcert.compiled import CompiledCase
-from optcert.engines.arms import MilpArm, SearchArm, arm_summary
+from optcert.engines.arms import MilpArm, SearchArm, TightenArm, arm_summary
 from optcert.engines.auto_evidence import RECIPE, case_evidence
 from optcert.engines.bnb import BnbOptions, CaseTask
 from optcert.errors import InvalidOptionError
 from optcert.precision import check_device
 from optcert.search.branching import Rule, Split
 from optcert.search.falsify import FalsifySettings, falsify
+from optcert.solve.progressive import ResumableTightening, Tightening
 from optcert.spec.problem import Combine, VerificationProblem
 
 
@@ -59,6 +61,7 @@ FALSIFY_FIRST = 0.015   # share of the budget for the falsifier before the arms 
 FALSIFY_ROUND = 0.125   # share of each round's slice for the resumed falsifier
 CONTINUE = 4            # slices in a row for an arm projected to finish within one more
 MIN_TURN = 0.1          # seconds: no arm starts a turn with less than this left
+ROOT_NOTE = "intermediate bounds tightened by per-neuron LPs (certified by their duals)"
 
 
 @dataclass(frozen=True)
@@ -87,16 +90,18 @@ class AutoOptions:
 
 @dataclass(frozen=True)
 class Shape:
-    """What the plan looks at: inputs of positive width, ReLU neurons, unstable ones under IBP."""
+    """What the plan looks at: inputs of positive width, ReLU neurons, unstable ones under IBP,
+    hidden ReLU layers."""
 
     inputs: int
     relus: int
     unstable: int
+    layers: int = 1
 
 
 def shape_of(cc: CompiledCase) -> Shape:
     return Shape(int(np.sum(cc.hi > cc.lo)), int(sum(cc.net.sizes()[1:-1])),
-                 int(sum(c["unstable"] for c in cc.ibp.counts())))
+                 int(sum(c["unstable"] for c in cc.ibp.counts())), len(cc.net.layers) - 1)
 
 
 def plan(shape: Shape, method: Method = Method.AUTO) -> tuple[str, ...]:
@@ -109,6 +114,8 @@ def plan(shape: Shape, method: Method = Method.AUTO) -> tuple[str, ...]:
         arms.append("input")
     if 0 < shape.unstable <= MILP_MAX_UNSTABLE:
         arms.append("milp")
+    elif shape.inputs > INPUT_ONLY and shape.layers >= 2 and shape.unstable > 0:
+        arms.append("tighten")     # the LP tightening the MILP arm would run first, for ReLU splitting
     return tuple(arms)
 
 
@@ -161,29 +168,50 @@ class _Portfolio:
                  out: EngineOutput, deadline: float):
         self.cc, self.options, self.out, self.deadline = cc, options, out, deadline
         self.shape = shape_of(cc)
-        base = BnbOptions(seed=options.seed, device=options.device)
         self.checker = CaseTask(problem, cc, BnbOptions(split=Split.RELU, device=options.device), out)
         self.falsified_rounds = 0
+        self.problem = problem
+        arms = plan(self.shape, options.method)
+        self.tightening = ResumableTightening(cc.net, cc.ibp, Tightening.LP)   # run by the milp/tighten arm
+        self.handed_off = False
+        self.retired: list = []      # arms replaced by a restart (their certified bounds still count)
         self.arms: dict = {}
-        for name in plan(self.shape, options.method):
-            self.arms[name] = self._arm(name, problem, base, deadline)
+        for name in arms:
+            self.arms[name] = self._arm(name, self.cc)
         self.log: list[list] = []
         self.out_of_time = False     # run() stopped with arms still live because the time was up
 
-    def _arm(self, name: str, problem, base: BnbOptions, deadline: float):
+    def _arm(self, name: str, cc: CompiledCase):
         if name == "milp":
-            return MilpArm(self.cc, self.checker.check, self.best_rows, deadline)
+            return MilpArm(cc, self.checker.check, self.best_rows, self.deadline, self.tightening)
+        if name == "tighten":
+            return TightenArm(self.tightening)
         split = Split.INPUT if name == "input" else Split.RELU
-        options = BnbOptions(split=split, branching=self.options.branching, seed=base.seed, device=base.device,
-                             evidence=self.options.evidence)
-        return SearchArm(name, CaseTask(problem, self.cc, options, self.out), options, deadline)
+        options = BnbOptions(split=split, branching=self.options.branching, seed=self.options.seed,
+                             device=self.options.device, evidence=self.options.evidence)
+        return SearchArm(name, CaseTask(self.problem, cc, options, self.out), options, self.deadline)
+
+    def hand_off(self, live: list[str]) -> None:
+        """Once the root tightening is complete, restart ReLU splitting from the tightened root
+        (valid over the whole input region, so over every domain); the old arm's certified bounds
+        are kept. A ReLU arm that had stopped (e.g. at its domain cap) runs again."""
+        if self.handed_off or not self.tightening.done or "relu" not in self.arms:
+            return
+        self.handed_off = True
+        self.retired.append(self.arms["relu"])
+        arm = self._arm("relu", dataclasses.replace(self.cc, ibp=self.tightening.bounds))
+        arm.root_note = ROOT_NOTE
+        self.arms["relu"] = arm
+        if "relu" not in live:
+            live.append("relu")
+        self.log.append(["restart relu from the tightened root", round(time.monotonic(), 3), None])
 
     def best_rows(self) -> np.ndarray:
-        rows = [a.state.rows for a in self.arms.values()]
+        rows = [a.state.rows for a in [*self.arms.values(), *self.retired]]
         return np.max(rows, axis=0) if rows else np.full(self.cc.case.spec.rows, -np.inf)
 
     def best_key(self) -> float | None:
-        keys = [a.state.key for a in self.arms.values() if a.state.key is not None]
+        keys = [a.state.key for a in [*self.arms.values(), *self.retired] if a.state.key is not None]
         return max(keys) if keys else None
 
     def proved_jointly(self) -> bool:
@@ -216,16 +244,17 @@ class _Portfolio:
                 self.out_of_time = True
                 break
             for name in list(live):
-                status = self._turn(name, length * share[name])
+                status = self._turn(name, length * share.get(name, 1.0))
                 if status in ("proved", "falsified"):
                     return name
                 if self.proved_jointly():
                     return "+".join(live)
                 if status is not None and status != "timeout":
                     live.remove(name)
+                self.hand_off(live)
             if self.falsify(min(self.deadline, time.monotonic() + FALSIFY_ROUND * length)):
                 return "falsifier"
-            projected = {n: (None if n == "milp" else self.arms[n].projected()) for n in live}
+            projected = {n: self.arms[n].projected() for n in live}
             share = weights(projected, prior_weights(tuple(live), self.shape), self.options.drop)
             self.log.append(["weights", round(time.monotonic(), 3), share])
         return None
@@ -240,7 +269,8 @@ class _Portfolio:
                 break
             status = arm.advance(min(self.deadline, time.monotonic() + length))
             self.log.append([name, round(time.monotonic(), 3), status])
-            if status is not None or name == "milp" or not arm.projected() <= length:
+            pace = arm.projected()
+            if status is not None or pace is None or not pace <= length:
                 break
         return status
 

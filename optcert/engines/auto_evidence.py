@@ -3,7 +3,9 @@ that decided it:
 
 * a search arm (input or ReLU splitting, the bnb coordinator): its tree, recorded by the arm's
   `CaseTask.recorder` (engines/bnb_evidence.py), re-derived by the checker; the case then claims
-  that arm's bounds (valid, and what its tree states);
+  that arm's bounds (valid, and what its tree states) — unless the search started from a root
+  tightened by per-neuron LPs (certified by their duals, but not re-derivable by the checker): its
+  rows are then trusted items naming that;
 * the MILP arm, or several arms jointly (the best row bounds of different searches): the rows
   as trusted items naming why — a MILP bound is the solver's word (engines/linear.py), and the
   rows of several searches are not one certificate;
@@ -26,9 +28,12 @@ def case_evidence(folio, decided: str | None) -> tuple[dict, np.ndarray, float |
     cc = folio.cc
     rows, key = folio.best_rows(), folio.best_key()
     arm = folio.arms.get(decided) if decided else None
-    if arm is not None and hasattr(arm, "task") and arm.state.status == "proved":
+    root = getattr(arm, "root_note", None)
+    if arm is not None and hasattr(arm, "task") and arm.state.status == "proved" and not root:
         return arm.task.recorder.entry("proved", arm.state.rows), arm.state.rows, arm.state.key
-    if decided is None or decided == "falsifier" or (arm is not None and arm.state.status == "falsified"):
+    if arm is not None and arm.state.status == "proved" and root:
+        why = f"{decided} search proof from a root with {root}: the checker cannot re-derive that root"
+    elif decided is None or decided == "falsifier" or (arm is not None and arm.state.status == "falsified"):
         why = "not proved: the best row bounds of the arms' searches, stated, not needed by the verdict"
     elif decided == "milp":
         why = "MILP proof (solver-trusted), with the other arms' row bounds"

@@ -22,6 +22,7 @@ import numpy as np
 
 from optcert.bounds.layer_bounds import Bounds
 from optcert.bounds.methods import BoundMethod, BoundSettings, compute_bounds
+from optcert.forms import SolveStatus
 from optcert.ir.layered import LayeredNet
 from optcert.solve.linear import BoundSession, Trust
 
@@ -55,22 +56,93 @@ def tighten(net: LayeredNet, given: Bounds, level: Tightening, backend: str = "h
             milp_tolerance: float = 1e-6, deadline: float = math.inf,
             raw: Mapping[str, Any] | None = None) -> tuple[Bounds, TighteningReport]:
     """Bounds on every layer of `net`, tightened up to `level`, and what it took. `raw`: native
-    parameters of `backend` for the per-neuron solves."""
-    report = TighteningReport()
-    bounds = given
-    for stage in _stages(level):
-        t = time.perf_counter()
-        if stage in (Tightening.CROWN, Tightening.ALPHA_CROWN):
-            bounds = compute_bounds(net, [bounds], BoundMethod(stage.value), settings, deadline)[0]
-        else:
-            bounds = _per_neuron(net, bounds, stage, (backend, raw), settings, neuron_time_limit,
-                                 milp_tolerance, deadline, report)
-        report.seconds[stage.value] = time.perf_counter() - t
-        report.unstable[stage.value] = [c["unstable"] for c in bounds.counts()]
-        if time.monotonic() > deadline:
-            report.stopped = f"deadline reached during {stage.value} tightening"
-            break
-    return bounds, report
+    parameters of `backend` for the per-neuron solves. At `deadline` the bounds tightened so far
+    are returned (valid, looser) and the report says where it stopped."""
+    run = ResumableTightening(net, given, level, backend, settings, neuron_time_limit, milp_tolerance, raw)
+    run.advance(deadline)
+    return run.bounds, run.report
+
+
+class ResumableTightening:
+    """`tighten` that can be advanced in slices of any length (the `auto` portfolio's arms): each
+    stage and each per-neuron solve finished is kept, and a solve cut short by the end of a slice
+    is posed again in the next one, so slices waste nothing. Run to the end it gives the same
+    bounds as `tighten(net, given, level, …)`; `bounds` is valid at any point."""
+
+    def __init__(self, net: LayeredNet, given: Bounds, level: Tightening, backend: str = "highs",
+                 settings: BoundSettings | None = None, neuron_time_limit: float = 2.0,
+                 milp_tolerance: float = 1e-6, raw: Mapping[str, Any] | None = None):
+        self.net, self.bounds, self.level, self.settings = net, given, level, settings
+        self.backend, self.neuron_time_limit, self.milp_tolerance = (backend, raw), neuron_time_limit, milp_tolerance
+        self.report = TighteningReport()
+        self.done = False
+        self._until = math.inf
+        self._stage = Tightening.CROWN
+        self._steps = self._run()
+
+    def advance(self, until: float) -> bool:
+        """Work until `until` (monotonic seconds) or the end; is the tightening complete?"""
+        if self.done:
+            return True
+        self._until = until
+        try:
+            self.bounds = next(self._steps)
+            self.report.stopped = f"deadline reached during {self._stage.value} tightening"
+        except StopIteration:
+            self.done, self.report.stopped = True, ""
+        return self.done
+
+    def _run(self):
+        """The stages in order; yields the bounds so far whenever the slice is over."""
+        for stage in _stages(self.level):
+            self._stage = stage
+            t = time.perf_counter()
+            if stage in (Tightening.CROWN, Tightening.ALPHA_CROWN):   # cheap: never cut
+                self.bounds = compute_bounds(self.net, [self.bounds], BoundMethod(stage.value), self.settings,
+                                             self._until)[0]
+                self.report.seconds[stage.value] = time.perf_counter() - t
+            else:
+                yield from self._per_neuron(stage)
+            self.report.unstable[stage.value] = [c["unstable"] for c in self.bounds.counts()]
+
+    def _per_neuron(self, stage: Tightening):
+        """Per-neuron LP or MILP bounds on the unstable neurons of layers 2..L−1, layer by layer
+        (`self.bounds` updated after each layer; the partial layer is yielded at a slice's end)."""
+        from optcert.lowerings import lower_lp, lower_milp, pre_activation_objectives
+
+        lower = lower_milp if stage is Tightening.MILP else lower_lp
+        net, seconds = self.net, self.report.seconds
+        for k in range(2, len(net.layers)):
+            todo = np.flatnonzero(self.bounds.unstable(k))
+            if todo.size == 0:
+                continue
+            t = time.perf_counter()
+            lowered = lower(net, self.bounds, upto=k)
+            G, g0 = pre_activation_objectives(lowered, net, k)
+            session = BoundSession(lowered.form, self.backend[0], self.milp_tolerance, self.backend[1])
+            lo, hi = self.bounds.lower[k].copy(), self.bounds.upper[k].copy()
+            for i in todo:
+                for sign in (1.0, -1.0):
+                    if sign < 0 and lo[i] >= 0:   # stable active: no upper solve needed
+                        break
+                    while True:
+                        if time.monotonic() >= self._until:
+                            seconds[stage.value] = seconds.get(stage.value, 0.0) + time.perf_counter() - t
+                            yield self.bounds.with_layer(k, lo, hi)
+                            t = time.perf_counter()
+                            continue
+                        short = self._until - time.monotonic() < self.neuron_time_limit
+                        value, limited = _solve(session, sign * G[i], sign * g0[i], self.neuron_time_limit,
+                                                self._until, self.report)
+                        if not (short and limited):
+                            break                # not cut by the slice (a cut solve is posed again)
+                    if sign > 0:
+                        lo[i] = max(lo[i], value)
+                    else:
+                        hi[i] = min(hi[i], -value)
+            self.bounds = compute_bounds(net, [self.bounds.with_layer(k, lo, hi)], BoundMethod.CROWN,
+                                         self.settings)[0]
+            seconds[stage.value] = seconds.get(stage.value, 0.0) + time.perf_counter() - t
 
 
 def _stages(level: Tightening) -> list[Tightening]:
@@ -80,37 +152,16 @@ def _stages(level: Tightening) -> list[Tightening]:
     return [s for s in stages if s is not Tightening.ALPHA_CROWN or level is Tightening.ALPHA_CROWN]
 
 
-def _per_neuron(net, bounds: Bounds, stage: Tightening, backend: tuple, settings, neuron_time_limit: float,
-                milp_tolerance: float, deadline: float, report: TighteningReport) -> Bounds:
-    """Per-neuron LP or MILP bounds on the unstable neurons of layers 2..L−1, layer by layer."""
-    from optcert.lowerings import lower_lp, lower_milp, pre_activation_objectives
-
-    lower = lower_milp if stage is Tightening.MILP else lower_lp
-    for k in range(2, len(net.layers)):
-        todo = np.flatnonzero(bounds.unstable(k))
-        if todo.size == 0:
-            continue
-        lowered = lower(net, bounds, upto=k)
-        G, g0 = pre_activation_objectives(lowered, net, k)
-        session = BoundSession(lowered.form, backend[0], milp_tolerance, backend[1])
-        lo, hi = bounds.lower[k].copy(), bounds.upper[k].copy()
-        for i in todo:
-            if time.monotonic() > deadline:
-                return bounds.with_layer(k, lo, hi)
-            lo[i] = max(lo[i], _solve(session, G[i], g0[i], neuron_time_limit, deadline, report))
-            if lo[i] < 0:  # still possibly inactive: is it possibly active?
-                hi[i] = min(hi[i], -_solve(session, -G[i], -g0[i], neuron_time_limit, deadline, report))
-        bounds = compute_bounds(net, [bounds.with_layer(k, lo, hi)], BoundMethod.CROWN, settings, deadline)[0]
-    return bounds
-
-
-def _solve(session, g_row, g0: float, time_limit: float, deadline: float, report: TighteningReport) -> float:
-    """A certified (LP) or solver-trusted (MILP) lower bound on g·cols + g0; −inf when none.
-    An infeasible prefix (an empty split domain) claims nothing here: callers prune it."""
+def _solve(session, g_row, g0: float, time_limit: float, deadline: float,
+           report: TighteningReport) -> tuple[float, bool]:
+    """A certified (LP) or solver-trusted (MILP) lower bound on g·cols + g0 (−inf when none), and
+    whether the solver stopped at its time limit. An infeasible prefix (an empty split domain)
+    claims nothing here: callers prune it."""
     result = session.bound(g_row, g0, time_limit, deadline)
     report.solves += 1
     report.solver_trusted |= result.trust is Trust.SOLVER
-    return result.value if math.isfinite(result.value) else -math.inf
+    limited = result.solution.status in (SolveStatus.TIME_LIMIT, SolveStatus.ITERATION_LIMIT)
+    return (result.value if math.isfinite(result.value) else -math.inf), limited
 
 
 def intermediate_bounds(net: LayeredNet, given: Bounds, method: "Tightening | BoundMethod",
