@@ -185,3 +185,52 @@ def test_shared_acasxu(name):
     result = verify(shared_problem(row), "auto", 60)
     assert result.verdict is {"unsat": Verdict.PROVED, "sat": Verdict.FALSIFIED}[row["expected"]], result.reason
     assert result.certificate["decided_by"][0] in ("input", "falsifier")
+
+
+# ---- root tightening and the restart of ReLU splitting ------------------------------------------------------
+def test_plan_adds_the_root_tightening_where_no_milp_runs_it():
+    assert plan(Shape(784, 1536, 1200, 6)) == ("relu", "tighten")          # mnistfc 256x6: LP-ALL, then restart
+    assert plan(Shape(784, 512, 161, 2)) == ("relu", "milp")               # the MILP arm tightens first anyway
+    assert plan(Shape(784, 256, 300, 1)) == ("relu",)                      # one hidden layer: nothing to tighten
+    assert plan(Shape(5, 300, 256, 6)) == ("input", "relu")                # very few inputs: input splitting
+    assert prior_weights(("relu", "tighten"), Shape(784, 1536, 1200, 6)) == {"relu": 1.0, "tighten": 1.0}
+
+
+@pytest.mark.parametrize("delta", [-0.02, 0.02])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_relu_splitting_restarted_from_the_tightened_root_is_sound(seed, delta, monkeypatch):
+    """The hand-off: once the tightening is complete the ReLU arm restarts from its bounds (the old
+    arm's bounds still count); what it decides agrees with brute force, and a proof it gives is
+    stated as trusted evidence naming the tightened root (the checker cannot re-derive LP bounds)."""
+    import optcert.engines.auto as auto
+    from optcert.compiled import compile_problem
+    from optcert.engines.auto_evidence import case_evidence
+    from optcert.engines.registry import engine_options
+
+    monkeypatch.setattr(auto, "MILP_MAX_UNSTABLE", 0)
+    sizes, combine = (70, 5, 5, 2), Combine.ALL       # > INPUT_MAX inputs: no input splitting
+    truth = _truth(seed, sizes, combine)
+    problem = _problem(seed, sizes, combine, shift=-truth + delta)
+    cc = compile_problem(problem)[0]
+    out = auto.EngineOutput(lower=[np.full(2, -np.inf)], case_lower=[None], certificate={})
+    folio = auto._Portfolio(problem, cc, engine_options("auto", {}), out, time.monotonic() + 60)
+    assert tuple(folio.arms) == ("relu", "tighten")
+    live = ["relu", "tighten"]
+    old = folio.arms["relu"]
+    old.advance(time.monotonic() + 0.05)
+    folio.hand_off(live)
+    assert folio.arms["relu"] is old                          # not before the tightening is complete
+    assert folio.arms["tighten"].advance(time.monotonic() + 30) == "tightened"
+    folio.hand_off(live)
+    new = folio.arms["relu"]
+    assert new is not old and folio.retired == [old] and new.root_note == auto.ROOT_NOTE
+    assert new.task.cc.ibp is folio.tightening.bounds
+    assert np.all(folio.best_rows() >= old.state.rows)
+    status = None
+    while status is None:
+        status = new.advance(time.monotonic() + 5)
+    assert status == ("proved" if delta > 0 else "falsified")
+    assert cc.sound(new.state.rows).min() <= delta + 1e-9          # the case margin (ALL: min of rows) is delta
+    if status == "proved":
+        entry, _, _ = case_evidence(folio, "relu")
+        assert "tightened by per-neuron LPs" in str(entry)
