@@ -63,12 +63,22 @@ class SearchArm:
         self.root_note: str | None = None   # how the root's bounds were obtained, when not by IBP
         self.state = ArmState(np.full(task.cc.case.spec.rows, -np.inf))
 
+    def root(self) -> str | None:
+        """Bound the root only (cheap incomplete bounds: an easy case ends here); the status."""
+        if not self.started:
+            self.started = True
+            self._record(self._start())
+        return self.state.status
+
     def advance(self, until: float) -> str | None:
         if not self.started:
             self.started = True
             status = self._start() or self.search.advance(until)
         else:
             status = self.search.advance(until)
+        return self._record(status)
+
+    def _record(self, status: str | None) -> str | None:
         result = self.search.result(status)
         self.state.rows, self.state.key, self.state.status = result.rows, result.key, status
         self.state.busy = self.search.busy

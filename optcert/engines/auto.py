@@ -1,19 +1,21 @@
 """`auto`: the portfolio engine (the default of `verify` and `vnncomp`).
 
 Within one wall-clock budget it runs, per case:
-1. the falsifier (search/falsify.py) for a short first share of the budget;
+1. the root bound of each search arm (cheap incomplete bounds: CROWN / alpha-CROWN; an easy case
+   ends there), then the falsifier (search/falsify.py) for a short first share of the budget;
 2. complete methods ("arms", engines/arms.py) chosen by the case's shape (`plan`): input
    splitting for inputs of low dimension, ReLU splitting with alpha/beta-CROWN, the exact MILP
-   for nets with few unstable neurons — each arm first bounds the root (cheap incomplete bounds:
-   CROWN / alpha-CROWN; an easy case ends there);
+   for nets with few unstable neurons, and for deeper nets where no MILP arm runs, the per-neuron
+   LP tightening of the root's intermediate bounds that the MILP arm runs first; once that
+   tightening is complete, ReLU splitting restarts from the tightened root (`hand_off`);
 3. the arms interleaved in time slices that double every round, the falsifier resumed with a small
    share of each round. Each arm's share of a slice starts from a prior by shape (`prior_weights`)
    and is then set by the measured criterion (`weights`): each search arm's pace (the share of the
    root it decided per second) projects its remaining time; the fastest-projected arm gets full
    slices, slower ones a half, a quarter or an eighth, and an arm projected to finish within one
    more slice keeps the CPU for a few slices in a row — so the input-vs-ReLU choice is made by
-   measurement, not only by the input dimension; the MILP arm (which shows no progress until it
-   ends) keeps its prior share, its eligibility being decided by the net's shape.
+   measurement, not only by the input dimension; the MILP and tightening arms (which show no
+   pace) keep their prior shares, their eligibility being decided by the net's shape.
 The first arm that proves or falsifies decides; per-row bounds of all arms are combined (the best
 certified bound per row, valid whatever arm gave it), so a case may also be proved jointly. The
 result's certificate names the method that decided (`decided_by`) and holds its certificate, and
@@ -231,10 +233,20 @@ class _Portfolio:
 
     def run(self, start_share: float) -> str | None:
         """Interleave the arms until one decides (its name) or the time is up (None)."""
+        live = list(self.arms)
+        for name in live:            # the roots first: cheap incomplete bounds decide easy cases
+            arm = self.arms[name]
+            if isinstance(arm, SearchArm) and time.monotonic() < self.deadline:
+                status = arm.root()
+                self.log.append([f"{name} root", round(time.monotonic(), 3), status])
+                if status in ("proved", "falsified"):
+                    return name
+        if self.proved_jointly():
+            return "+".join(live)
+        live = [name for name in live if self.arms[name].state.status in (None, "timeout")]
         first = min(1.5, max(0.3, start_share))
         if self.falsify(min(self.deadline, time.monotonic() + first)):
             return "falsifier"
-        live = list(self.arms)
         share = prior_weights(tuple(live), self.shape)
         budget = self.deadline - time.monotonic()
         for length in slices(max(0.25, self.options.slice * budget)):

@@ -234,3 +234,14 @@ def test_relu_splitting_restarted_from_the_tightened_root_is_sound(seed, delta, 
     if status == "proved":
         entry, _, _ = case_evidence(folio, "relu")
         assert "tightened by per-neuron LPs" in str(entry)
+
+
+def test_an_easy_case_is_decided_at_the_root_before_the_falsifier():
+    """The search arms bound their roots first: a case CROWN proves costs no falsifier time."""
+    seed, sizes, combine = 1, (3, 6, 6, 2), Combine.ALL
+    truth = _truth(seed, sizes, combine)
+    result = verify(_problem(seed, sizes, combine, shift=-truth + 50.0), "auto", 60)
+    assert result.verdict is Verdict.PROVED
+    case = result.certificate["cases"][0]
+    assert case["decided_by"] == case["plan"][0] and case["falsifier_rounds"] == 0
+    assert [entry[0] for entry in case["schedule"]] == [f"{case['plan'][0]} root"]
