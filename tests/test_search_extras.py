@@ -108,3 +108,18 @@ def test_a_search_in_slices_ends_as_one_run():
     assert status == whole.status == "proved"
     assert part.stats["nodes"] == whole.stats["nodes"] and part.key == whole.key
     assert sliced.closed == pytest.approx(1.0) and sliced.projected() == 0.0
+
+
+def test_exact_leaves_are_not_solved_past_the_deadline():
+    """A leaf reached after the deadline claims nothing (its rows stay open) instead of running
+    its LPs: the engine keeps its time limit (a batch of 58 leaves once overran it by 30 s)."""
+    import time
+
+    from optcert.search.bounding import CaseContext
+    from optcert.search.leaves import exact_leaf
+
+    cc = compile_problem(_problem(0, (3, 6, 6, 2), Combine.ALL))[0]
+    ctx = CaseContext(cc, "cpu", 0, 0.1, False)
+    late = exact_leaf(ctx, cc.ibp, time.monotonic() - 1.0)
+    assert not late.solved and np.all(late.rows == -np.inf)
+    assert exact_leaf(ctx, cc.ibp, time.monotonic() + 30).solved     # the LP triangle solves in time
