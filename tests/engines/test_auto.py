@@ -245,3 +245,28 @@ def test_an_easy_case_is_decided_at_the_root_before_the_falsifier():
     case = result.certificate["cases"][0]
     assert case["decided_by"] == case["plan"][0] and case["falsifier_rounds"] == 0
     assert [entry[0] for entry in case["schedule"]] == [f"{case['plan'][0]} root"]
+
+
+def test_an_arm_whose_pace_misled_once_gets_single_slices():
+    """CONTINUE extra slices go to an arm projected to finish; if it then does not, it gets one
+    slice per turn from then on (its pace has misled, and the other arms must not starve)."""
+    import optcert.engines.auto as auto
+
+    class Promising:              # always "about to finish", never does
+        def __init__(self):
+            self.calls = 0
+
+        def advance(self, until):
+            self.calls += 1
+            return None
+
+        def projected(self):
+            return 0.0
+
+    folio = object.__new__(auto._Portfolio)
+    folio.arms, folio.log, folio.misprojected = {"relu": Promising()}, [], set()
+    folio.deadline = time.monotonic() + 60
+    folio._turn("relu", 0.01)
+    assert folio.arms["relu"].calls == auto.CONTINUE and folio.misprojected == {"relu"}
+    folio._turn("relu", 0.01)
+    assert folio.arms["relu"].calls == auto.CONTINUE + 1
