@@ -63,6 +63,7 @@ FALSIFY_FIRST = 0.015   # share of the budget for the falsifier before the arms 
 FALSIFY_ROUND = 0.125   # share of each round's slice for the resumed falsifier
 CONTINUE = 4            # slices in a row for an arm projected to finish within one more
 MIN_TURN = 0.1          # seconds: no arm starts a turn with less than this left
+OPENING_SHARE = 0.25    # a case's opening takes at most this share of its part of the time left
 ROOT_NOTE = "intermediate bounds tightened by per-neuron LPs (certified by their duals)"
 
 
@@ -232,22 +233,29 @@ class _Portfolio:
         self.log.append(["falsifier", round(time.monotonic(), 3), "falsified" if report.found else None])
         return report.found
 
-    def run(self, start_share: float) -> str | None:
-        """Interleave the arms until one decides (its name) or the time is up (None)."""
-        live = list(self.arms)
-        for name in live:            # the roots first: cheap incomplete bounds decide easy cases
-            arm = self.arms[name]
+    def opening(self, start_share: float, until: float) -> str | None:
+        """The search arms' root bounds, then the falsifier for `start_share` seconds (0.3 to 1.5,
+        and not beyond `until`); what decided, if anything."""
+        for name, arm in self.arms.items():   # cheap incomplete bounds decide easy cases
             if isinstance(arm, SearchArm) and time.monotonic() < self.deadline:
                 status = arm.root()
                 self.log.append([f"{name} root", round(time.monotonic(), 3), status])
                 if status in ("proved", "falsified"):
                     return name
         if self.proved_jointly():
-            return "+".join(live)
-        live = [name for name in live if self.arms[name].state.status in (None, "timeout")]
+            return "+".join(self.arms)
         first = min(1.5, max(0.3, start_share))
-        if self.falsify(min(self.deadline, time.monotonic() + first)):
+        if self.falsify(min(self.deadline, until, time.monotonic() + first)):
             return "falsifier"
+        return None
+
+    def run(self, start_share: float) -> str | None:
+        """The opening, then the rounds: what decided (an arm's name), or None when the time is up."""
+        return self.opening(start_share, self.deadline) or self.rounds()
+
+    def rounds(self) -> str | None:
+        """Interleave the live arms until one decides (its name) or the time is up (None)."""
+        live = [name for name, arm in self.arms.items() if arm.state.status in (None, "timeout")]
         share = prior_weights(tuple(live), self.shape)
         budget = self.deadline - time.monotonic()
         for length in slices(max(0.25, self.options.slice * budget)):
@@ -312,24 +320,39 @@ class _Portfolio:
 
 def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options: AutoOptions,
              deadline: float) -> EngineOutput:
-    """The portfolio (module doc) on every case, time shared equally among the cases left."""
+    """The portfolio (module doc) on every case: first every case's opening (root bounds and a
+    first falsifier share: a counterexample in any case ends the run, so a cheap one is not kept
+    waiting behind another case's search), then the rounds of each case still open, the time
+    left shared equally among them."""
     out = EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled],
                        case_lower=[None] * len(compiled),
                        certificate={"method": "auto portfolio", "cases": []})
     entries = [case_entry(cc.index, [None] * cc.case.spec.rows) for cc in compiled]
-    reasons, total = [], max(deadline - time.monotonic(), 0.0) if math.isfinite(deadline) else 3600.0
-    for left, cc in enumerate(compiled):
-        share = (deadline - time.monotonic()) / (len(compiled) - left) if math.isfinite(deadline) else math.inf
-        folio = _Portfolio(problem, cc, options, out, min(deadline, time.monotonic() + share))
-        decided = folio.run(FALSIFY_FIRST * total / len(compiled))
-        entries[cc.index], out.lower[cc.index], key = case_evidence(folio, decided)
+    total = max(deadline - time.monotonic(), 0.0) if math.isfinite(deadline) else 3600.0
+    folios = [_Portfolio(problem, cc, options, out, deadline) for cc in compiled]
+    decided: dict[int, str | None] = {}
+    for k, folio in enumerate(folios):
+        left = (deadline - time.monotonic()) / (len(folios) - k) if math.isfinite(deadline) else math.inf
+        decided[k] = folio.opening(FALSIFY_FIRST * total / len(compiled), time.monotonic() + OPENING_SHARE * left)
+        if _falsified(folio, decided[k]):
+            break
+    else:
+        still = [k for k in decided if decided[k] is None]
+        for n, k in enumerate(still):
+            share = (deadline - time.monotonic()) / (len(still) - n) if math.isfinite(deadline) else math.inf
+            folios[k].deadline = min(deadline, time.monotonic() + share)
+            decided[k] = folios[k].rounds()
+            if _falsified(folios[k], decided[k]):
+                break
+    reasons = []
+    falsified = any(_falsified(folios[k], d) for k, d in decided.items())
+    for k, d in decided.items():
+        folio, cc = folios[k], compiled[k]
+        entries[cc.index], out.lower[cc.index], key = case_evidence(folio, d)
         assert out.case_lower is not None
         out.case_lower[cc.index] = key
-        out.certificate["cases"].append(folio.summary(decided))
-        if decided is not None and (decided == "falsifier" or folio.arms[decided.split("+")[0]].state.status
-                                    == "falsified"):
-            break
-        if decided is None:
+        out.certificate["cases"].append(folio.summary(d))
+        if d is None and not falsified:
             reasons.append(f"case {cc.index} undecided ({folio.undecided()})")
             out.timed_out |= folio.out_of_time or time.monotonic() >= folio.deadline - 1e-3
     out.certificate["decided_by"] = [c["decided_by"] for c in out.certificate["cases"]]
@@ -340,3 +363,9 @@ def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options
     if out.timed_out:
         out.reason = f"time limit reached; {out.reason}"
     return out
+
+
+def _falsified(folio: _Portfolio, decided: str | None) -> bool:
+    """Did the case end with a re-checked counterexample (the falsifier's or an arm's)?"""
+    return decided is not None and (decided == "falsifier"
+                                    or folio.arms[decided.split("+")[0]].state.status == "falsified")

@@ -270,3 +270,21 @@ def test_an_arm_whose_pace_misled_once_gets_single_slices():
     assert folio.arms["relu"].calls == auto.CONTINUE and folio.misprojected == {"relu"}
     folio._turn("relu", 0.01)
     assert folio.arms["relu"].calls == auto.CONTINUE + 1
+
+
+def test_a_falsifiable_case_is_not_kept_waiting_behind_a_hard_one():
+    """Every case's opening (roots, first falsifier share) runs before any case's rounds: a
+    counterexample in the second case ends the run long before the first case's share is used."""
+    rng = np.random.default_rng(5)
+    net = random_mlp(rng, [6, 40, 40, 40, 2])
+    box = Box(np.full(6, -1.0), np.full(6, 1.0))
+    C = np.array([[1.0, -1.0]])
+    pgd = verify(VerificationProblem(net, (Case(box, LinearSpec(C, np.zeros(1))),)), "attack", 10).upper
+    hard = Case(box, LinearSpec(C, np.array([1e-3 - pgd])))            # a near tie: no quick verdict
+    easy = Case(box, LinearSpec(C, np.array([-pgd - 1.0])))            # violated wherever PGD's point is
+    start = time.monotonic()
+    result = verify(VerificationProblem(net, (hard, easy)), "auto", 60)
+    assert result.verdict is Verdict.FALSIFIED and time.monotonic() - start < 20
+    cases = result.certificate["cases"]
+    assert [c["case"] for c in cases] == [0, 1] and cases[0]["decided_by"] is None
+    assert cases[1]["decided_by"] is not None and "counterexample in case 1" in result.reason
