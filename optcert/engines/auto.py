@@ -250,10 +250,6 @@ class _Portfolio:
             return "falsifier"
         return None
 
-    def run(self, start_share: float) -> str | None:
-        """The opening, then the rounds: what decided (an arm's name), or None when the time is up."""
-        return self.opening(start_share, self.deadline) or self.rounds()
-
     def rounds(self) -> str | None:
         """Interleave the live arms until one decides (its name) or the time is up (None)."""
         live = [name for name, arm in self.arms.items() if arm.state.status in (None, "timeout")]
