@@ -54,8 +54,8 @@ class BnbOptions:
     `input_branching`: input dimension rule (lookahead | smear | balanced); `batch`: domains bounded
     per call; `max_domains`: queue cap (the run stops UNKNOWN beyond it); `node_limit`: domains
     bounded at most; `alpha_iterations`/`lr`: Adam on the output slopes (and betas) per batch of
-    domains (default: `RELU_ALPHA_ITERATIONS` with ReLU splitting, `INPUT_ALPHA_ITERATIONS` with
-    input splitting);
+    domains (default: 40 with ReLU splitting, 8 with input splitting: RELU_ALPHA_ITERATIONS,
+    INPUT_ALPHA_ITERATIONS);
     `beta`: optimise split multipliers too; `attack`: PGD at the start and on open domains;
     `seed`: PGD seed; `device`: torch device; `progress`: progress line on a terminal;
     `deep_alpha` > 0: on ReLU-split domains with at least this many splits, re-optimise the
