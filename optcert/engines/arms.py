@@ -71,12 +71,9 @@ class SearchArm:
         return self.state.status
 
     def advance(self, until: float) -> str | None:
-        if not self.started:
-            self.started = True
-            status = self._start() or self.search.advance(until)
-        else:
-            status = self.search.advance(until)
-        return self._record(status)
+        if not self.started and self.root() is not None:
+            return self.state.status
+        return self._record(self.search.advance(until))
 
     def _record(self, status: str | None) -> str | None:
         result = self.search.result(status)
@@ -114,18 +111,21 @@ class TightenArm:
 
     def advance(self, until: float) -> str | None:
         t = time.monotonic()
-        done = self.tightening.advance(until)
+        done = tighten_step(self.state, self.tightening, until)
         self.state.busy += time.monotonic() - t
-        self.state.rows = np.maximum(self.state.rows, self.tightening.bounds.lower[-1])
-        self.state.certificate.update(tightening_report(self.tightening))
         self.state.status = "tightened" if done else None
         return self.state.status
 
 
-def tightening_report(tightening: ResumableTightening) -> dict:
+def tighten_step(state: ArmState, tightening: ResumableTightening, until: float) -> bool:
+    """Advance `tightening` until `until`; its output bounds raise the arm's rows and its report goes
+    into the arm's certificate. Is it complete?"""
+    done = tightening.advance(until)
+    state.rows = np.maximum(state.rows, tightening.bounds.lower[-1])
     report = tightening.report
-    return {"tightening_seconds": round(sum(report.seconds.values()), 3), "tightening_solves": report.solves,
-            "unstable": report.unstable}
+    state.certificate.update({"tightening_seconds": round(sum(report.seconds.values()), 3),
+                              "tightening_solves": report.solves, "unstable": report.unstable})
+    return done
 
 
 class MilpArm:
@@ -161,10 +161,7 @@ class MilpArm:
 
     def _advance(self, until: float) -> str | None:
         if not self.tightening.done:
-            done = self.tightening.advance(until)
-            self.state.rows = np.maximum(self.state.rows, self.tightening.bounds.lower[-1])
-            self.state.certificate.update(tightening_report(self.tightening))
-            if not done or time.monotonic() > until:
+            if not tighten_step(self.state, self.tightening, until) or time.monotonic() > until:
                 return None
         for clause in self.cc.case.clauses():
             if self._decided(clause):

@@ -177,7 +177,6 @@ class _Portfolio:
         self.problem = problem
         arms = plan(self.shape, options.method)
         self.tightening = ResumableTightening(cc.net, cc.ibp, Tightening.LP)   # run by the milp/tighten arm
-        self.handed_off = False
         self.retired: list = []      # arms replaced by a restart (their certified bounds still count)
         self.arms: dict = {}
         for name in arms:
@@ -200,9 +199,8 @@ class _Portfolio:
         """Once the root tightening is complete, restart ReLU splitting from the tightened root
         (valid over the whole input region, so over every domain); the old arm's certified bounds
         are kept. A ReLU arm that had stopped (e.g. at its domain cap) runs again."""
-        if self.handed_off or not self.tightening.done or "relu" not in self.arms:
+        if self.retired or not self.tightening.done or "relu" not in self.arms:
             return
-        self.handed_off = True
         self.retired.append(self.arms["relu"])
         arm = self._arm("relu", dataclasses.replace(self.cc, ibp=self.tightening.bounds))
         arm.root_note = ROOT_NOTE

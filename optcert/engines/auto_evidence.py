@@ -28,11 +28,10 @@ def case_evidence(folio, decided: str | None) -> tuple[dict, np.ndarray, float |
     cc = folio.cc
     rows, key = folio.best_rows(), folio.best_key()
     arm = folio.arms.get(decided) if decided else None
-    root = getattr(arm, "root_note", None)
-    if arm is not None and hasattr(arm, "task") and arm.state.status == "proved" and not root:
-        return arm.task.recorder.entry("proved", arm.state.rows), arm.state.rows, arm.state.key
-    if arm is not None and arm.state.status == "proved" and root:
-        why = f"{decided} search proof from a root with {root}: the checker cannot re-derive that root"
+    if arm is not None and hasattr(arm, "task") and arm.state.status == "proved":
+        if not arm.root_note:
+            return arm.task.recorder.entry("proved", arm.state.rows), arm.state.rows, arm.state.key
+        why = f"{decided} search proof from a root with {arm.root_note}: the checker cannot re-derive that root"
     elif decided is None or decided == "falsifier" or (arm is not None and arm.state.status == "falsified"):
         why = "not proved: the best row bounds of the arms' searches, stated, not needed by the verdict"
     elif decided == "milp":

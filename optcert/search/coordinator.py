@@ -213,14 +213,12 @@ class Search:
         """Exact LP on a linear region; its optimal input is checked as a counterexample. Returns
         the leaf's certified value (+inf when infeasible)."""
         t = time.monotonic()
-        if t > self.deadline:           # out of time: the leaf stays open (its bounds keep the floor valid)
-            self.stats["unresolved_leaves"] += 1
-            self._leaf(rows, key, depth)
-            return self.task.value(rows, key)
-        answer = self.task.leaf(bounds, self.deadline)
-        self._timed("leaf", t)
-        self.stats["leaf_lps"] += 1
-        if not answer.solved:
+        answer = None                   # out of time: the leaf stays open (its bounds keep the floor valid)
+        if t <= self.deadline:
+            answer = self.task.leaf(bounds, self.deadline)
+            self._timed("leaf", t)
+            self.stats["leaf_lps"] += 1
+        if answer is None or not answer.solved:
             self.stats["unresolved_leaves"] += 1
             self._leaf(rows, key, depth)
             return self.task.value(rows, key)
