@@ -65,6 +65,7 @@ FALSIFY_ROUND = 0.125   # share of each round's slice for the resumed falsifier
 CONTINUE = 4            # slices in a row for an arm projected to finish within one more
 MIN_TURN = 0.1          # seconds: no arm starts a turn with less than this left
 OPENING_SHARE = 0.25    # a case's opening takes at most this share of its part of the time left
+LAYER_SHARE = 0.04      # share of the budget for the per-neuron LPs of each layer (2.4 s at 60 s)
 ROOT_NOTE = "intermediate bounds tightened by per-neuron LPs (certified by their duals)"
 
 
@@ -176,7 +177,8 @@ class _Portfolio:
         self.falsified_rounds = 0
         self.problem = problem
         arms = plan(self.shape, options.method)
-        self.tightening = ResumableTightening(cc.net, cc.ibp, Tightening.LP)   # run by the milp/tighten arm
+        self.tightening = ResumableTightening(      # run by the milp/tighten arm
+            cc.net, cc.ibp, Tightening.LP, layer_time_limit=LAYER_SHARE * max(deadline - time.monotonic(), 0.0))
         self.retired: list = []      # arms replaced by a restart (their certified bounds still count)
         self.arms: dict = {}
         for name in arms:

@@ -49,16 +49,20 @@ class TighteningReport:
     unstable: dict = field(default_factory=dict)
     solver_trusted: bool = False
     stopped: str = ""
+    skipped: int = 0     # unstable neurons left at their CROWN bounds by the per-layer time limit
 
 
 def tighten(net: LayeredNet, given: Bounds, level: Tightening, backend: str = "highs",
             settings: BoundSettings | None = None, neuron_time_limit: float = 2.0,
             milp_tolerance: float = 1e-6, deadline: float = math.inf,
-            raw: Mapping[str, Any] | None = None) -> tuple[Bounds, TighteningReport]:
+            raw: Mapping[str, Any] | None = None,
+            layer_time_limit: float | None = None) -> tuple[Bounds, TighteningReport]:
     """Bounds on every layer of `net`, tightened up to `level`, and what it took. `raw`: native
     parameters of `backend` for the per-neuron solves. At `deadline` the bounds tightened so far
-    are returned (valid, looser) and the report says where it stopped."""
-    run = ResumableTightening(net, given, level, backend, settings, neuron_time_limit, milp_tolerance, raw)
+    are returned (valid, looser) and the report says where it stopped. `layer_time_limit`: solve
+    seconds per layer and stage (None: every unstable neuron is solved)."""
+    run = ResumableTightening(net, given, level, backend, settings, neuron_time_limit, milp_tolerance, raw,
+                              layer_time_limit)
     run.advance(deadline)
     return run.bounds, run.report
 
@@ -67,13 +71,20 @@ class ResumableTightening:
     """`tighten` that can be advanced in slices of any length (the `auto` portfolio's arms): each
     stage and each per-neuron solve finished is kept, and a solve cut short by the end of a slice
     is posed again in the next one, so slices waste nothing. Run to the end it gives the same
-    bounds as `tighten(net, given, level, …)`; `bounds` is valid at any point."""
+    bounds as `tighten(net, given, level, …)`; `bounds` is valid at any point.
+
+    Each layer's neurons are solved loosest first (the triangle relaxation's height
+    −l·u/(u−l) at the pre-activation, largest first), so that a `layer_time_limit` (seconds of
+    solving per layer and stage; None: no limit) spends its time where the relaxation is worst,
+    as alpha-beta-CROWN's time-limited MILP refinement of intermediate bounds does."""
 
     def __init__(self, net: LayeredNet, given: Bounds, level: Tightening, backend: str = "highs",
                  settings: BoundSettings | None = None, neuron_time_limit: float = 2.0,
-                 milp_tolerance: float = 1e-6, raw: Mapping[str, Any] | None = None):
+                 milp_tolerance: float = 1e-6, raw: Mapping[str, Any] | None = None,
+                 layer_time_limit: float | None = None):
         self.net, self.bounds, self.level, self.settings = net, given, level, settings
         self.backend, self.neuron_time_limit, self.milp_tolerance = (backend, raw), neuron_time_limit, milp_tolerance
+        self.layer_time_limit = math.inf if layer_time_limit is None else layer_time_limit
         self.report = TighteningReport()
         self.done = False
         self._until = math.inf
@@ -121,19 +132,26 @@ class ResumableTightening:
             G, g0 = pre_activation_objectives(lowered, net, k)
             session = BoundSession(lowered.form, self.backend[0], self.milp_tolerance, self.backend[1])
             lo, hi = self.bounds.lower[k].copy(), self.bounds.upper[k].copy()
-            for i in todo:
+            todo = todo[np.argsort(lo[todo] * hi[todo] / (hi[todo] - lo[todo]), kind="stable")]
+            solving = 0.0                        # solve seconds spent on this layer
+            for n, i in enumerate(todo):
+                if solving >= self.layer_time_limit:
+                    self.report.skipped += todo.size - n
+                    break
                 for sign in (1.0, -1.0):
-                    if sign < 0 and lo[i] >= 0:   # stable active: no upper solve needed
-                        break
+                    if sign < 0 and (lo[i] >= 0 or solving >= self.layer_time_limit):
+                        break                        # stable active (no upper solve needed) or out of time
                     while True:
                         if time.monotonic() >= self._until:
                             seconds[stage.value] = seconds.get(stage.value, 0.0) + time.perf_counter() - t
                             yield self.bounds.with_layer(k, lo, hi)
                             t = time.perf_counter()
                             continue
-                        short = self._until - time.monotonic() < self.neuron_time_limit
-                        value, limited = _solve(session, sign * G[i], sign * g0[i], self.neuron_time_limit,
-                                                self._until, self.report)
+                        limit = min(self.neuron_time_limit, self.layer_time_limit - solving)
+                        short = self._until - time.monotonic() < limit
+                        began = time.perf_counter()
+                        value, limited = _solve(session, sign * G[i], sign * g0[i], limit, self._until, self.report)
+                        solving += time.perf_counter() - began
                         if not (short and limited):
                             break                # not cut by the slice (a cut solve is posed again)
                     if sign > 0:

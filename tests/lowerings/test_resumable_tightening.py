@@ -54,3 +54,34 @@ def test_a_deadline_in_the_past_still_gives_valid_crown_bounds():
     assert report.stopped == "deadline reached during lp-all tightening"
     assert "crown" in report.seconds and _inside(cc, bounds)
     assert all(np.all(lo >= ilo - 1e-12) for lo, ilo in zip(bounds.lower, cc.ibp.lower))
+
+
+def test_a_layer_time_limit_solves_the_loosest_neurons_first_and_stays_valid():
+    cc = _case(3)
+    whole, full = tighten(cc.net, cc.ibp, Tightening.LP)
+    crown, none = tighten(cc.net, cc.ibp, Tightening.LP, layer_time_limit=0.0)
+    assert none.solves == 0 and none.skipped > 0 and not none.stopped
+    assert full.skipped == 0
+    some, report = tighten(cc.net, cc.ibp, Tightening.LP, layer_time_limit=1e-3)
+    assert 0 < report.solves < full.solves and report.skipped > 0
+    for bounds in (crown, some):
+        assert _inside(cc, bounds)
+        for a, b in zip(bounds.lower, whole.lower):
+            assert np.all(a <= b + 1e-9)
+
+
+def test_each_layer_solves_its_loosest_neuron_first(monkeypatch):
+    import optcert.solve.progressive as progressive
+    from optcert.lowerings import lower_lp, pre_activation_objectives
+
+    cc = _case(4)
+    crown, _ = tighten(cc.net, cc.ibp, Tightening.CROWN)
+    lo, hi = crown.lower[2], crown.upper[2]
+    unstable = np.flatnonzero((lo < 0) & (hi > 0))
+    loosest = unstable[np.argmax(-lo[unstable] * hi[unstable] / (hi[unstable] - lo[unstable]))]
+    G, g0 = pre_activation_objectives(lower_lp(cc.net, crown, upto=2), cc.net, 2)
+    posed = []
+    solve = progressive._solve
+    monkeypatch.setattr(progressive, "_solve", lambda s, g, c, *a: posed.append(c) or solve(s, g, c, *a))
+    tighten(cc.net, cc.ibp, Tightening.LP)
+    assert unstable.size > 1 and posed[0] == g0[loosest]

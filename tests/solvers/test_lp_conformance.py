@@ -237,3 +237,20 @@ def test_milp_cutoff_proves_no_solution_below_it(name):
     assert get(name).solve(lp, Limits(cutoff=1.5)).status is SolveStatus.CUTOFF
     solved = get(name).solve(lp, Limits(cutoff=5.0))
     assert solved.status is SolveStatus.OPTIMAL and solved.objective == pytest.approx(2.0)
+
+
+def test_a_session_time_limit_applies_to_each_solve_not_to_their_sum():
+    """HiGHS measures time_limit against the run time of all of a model's runs (HiGHS#1331): a
+    session of many solves, each well within its limit, must not end in a run of time-limit stops."""
+    from solvers import get
+
+    rng = np.random.default_rng(0)
+    n = 120
+    A = rng.normal(size=(n, n)) * (rng.random((n, n)) < 0.3)
+    lp = LinearProgram(np.zeros(n), sp.csr_matrix(A), np.full(n, -INF), np.ones(n), -np.ones(n), np.ones(n))
+    session = get("highs").session(lp)
+    first = session.solve(rng.normal(size=n), time_limit=10.0)
+    limit = 1.5 * first.seconds + 0.002       # a few solves together exceed it; one does not
+    statuses = [session.solve(rng.normal(size=n), time_limit=limit).status for _ in range(40)]
+    assert statuses.count(S.TIME_LIMIT) <= 2, statuses
+    assert session.solve(rng.normal(size=n)).status is S.OPTIMAL    # no limit: none is left over
