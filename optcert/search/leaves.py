@@ -8,20 +8,23 @@ import math
 import time
 
 import numpy as np
-import scipy.sparse as sp
 
 from optcert.bounds.layer_bounds import Bounds
 from optcert.errors import LoweringError
 from optcert.forms import LinearProgram, SolveStatus
-from optcert.lowerings import Objective, lower_lp
 from optcert.search.coordinator import LeafAnswer
-from optcert.solve.linear import solve_bound
+
+# scipy.sparse, the lowerings and the solvers are imported where a leaf is solved: most searches
+# never reach one, and they cost 0.2 s of every start-up.
 
 
 def _solve_lp(ctx, bounds: Bounds, rows: tuple[int, ...], deadline: float):
     """(certified value, optimal input or None, (rows, lowering, row duals) or None) of the LP
     triangle over `bounds` for `rows` (one row: its minimum; several: the minimum of their max);
     +inf when certified infeasible."""
+    from optcert.lowerings import Objective, lower_lp
+    from optcert.solve.linear import solve_bound
+
     try:
         lowered = lower_lp(ctx.cc.net, bounds, Objective(rows), keep_inactive=True)
     except LoweringError:
@@ -65,6 +68,10 @@ def certify_infeasible(form: LinearProgram, deadline: float, duals: list | None 
     When it is, `duals` (if given) receives the phase-1 row duals summed per row of `form`."""
     lo_rows = np.flatnonzero(np.isfinite(form.row_lo))
     hi_rows = np.flatnonzero(np.isfinite(form.row_hi))
+    import scipy.sparse as sp
+
+    from optcert.solve.linear import solve_bound
+
     A = form.A.tocsr()
     ones = [sp.csr_matrix(np.full((r.size, 1), s)) for r, s in ((lo_rows, 1.0), (hi_rows, -1.0))]
     A2 = sp.vstack([sp.hstack([A[lo_rows], ones[0]]), sp.hstack([A[hi_rows], ones[1]])]).tocsr()
