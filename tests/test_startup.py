@@ -53,3 +53,15 @@ def test_the_api_names_are_there_and_verify_is_the_function():
             "import optcert\nassert callable(verify) and optcert.verify is verify\nprint('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_a_portfolio_verdict_decided_by_bounding_imports_no_scipy_and_no_lowering():
+    """The engines not asked for, the lowerings and scipy.sparse load only when used (0.3 s of
+    every start-up): a VNN-COMP instance decided by bounding needs none of them."""
+    code = (f"import optcert.vnncomp as v, tempfile, os\n"
+            f"r = v.run_instance({str(DATA / 'tiny.onnx')!r}, {str(DATA / 'tiny_ok.vnnlib')!r}, "
+            f"os.path.join(tempfile.mkdtemp(), 'r.txt'), 30)\n"
+            f"assert r.verdict.value == 'proved', r.reason\n"
+            f"assert not any(m.startswith(('optcert.lowerings', 'optcert.engines.linear', 'optcert.engines.sdp')) "
+            f"for m in sys.modules), sorted(m for m in sys.modules if m.startswith('optcert.'))")
+    assert "scipy" not in _loaded(code)

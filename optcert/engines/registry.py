@@ -1,31 +1,17 @@
 """The engine registry: each `Engine` is one `EngineEntry` (typed options class, run function,
-one-line summary). Imports are explicit so import tools see every dependency; no engine module
-imports torch at module level, so loading the registry stays cheap."""
+one-line summary). An engine's module is imported the first time its entry is read (`ENGINES`
+is a mapping that loads on demand): a run loads the engine it uses, not all twelve (the others
+cost 0.15 s of every start-up, scipy and the lowerings among them)."""
 from __future__ import annotations
 
+import importlib
+from collections.abc import MutableMapping
 from dataclasses import dataclass, is_dataclass
 from enum import Enum
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
-from optcert.engines.attack import run_attack
-from optcert.engines.auto import AutoOptions, run_auto
-from optcert.engines.bnb import BnbOptions, run_bnb
-from optcert.engines.bounds import (
-    AlphaCrownOptions,
-    CrownOptions,
-    IntervalOptions,
-    run_alpha_crown,
-    run_crown,
-    run_interval,
-)
-from optcert.engines.linear import LpOptions, MilpOptions, run_lp, run_milp
-from optcert.engines.lipschitz import LipschitzOptions, run_lipschitz
-from optcert.engines.sdp import BmOptions, SdpOptions
-from optcert.engines.sdp_evidence import run_bm_checked, run_sdp_checked
-from optcert.engines.smoothing import SmoothingOptions, run_smoothing
 from optcert.errors import InvalidOptionError
 from optcert.options import build_options
-from optcert.search.attack import AttackOptions
 
 
 class Engine(Enum):
@@ -53,34 +39,68 @@ class EngineEntry:
     summary: str
 
 
-ENGINES: dict[Engine, EngineEntry] = {
-    Engine.AUTO: EngineEntry(AutoOptions, run_auto,
-                             "portfolio: falsifier, then input / ReLU splitting and MILP chosen and interleaved "
-                             "by measured progress: PROVED / FALSIFIED, complete"),
-    Engine.ATTACK: EngineEntry(AttackOptions, run_attack, "PGD attack: FALSIFIED or UNKNOWN"),
-    Engine.INTERVAL: EngineEntry(IntervalOptions, run_interval, "interval bound propagation (IBP): PROVED or UNKNOWN"),
-    Engine.CROWN: EngineEntry(CrownOptions, run_crown,
-                              "CROWN / Fast-Lin linear bounds (torch, any device): PROVED or UNKNOWN"),
-    Engine.ALPHA_CROWN: EngineEntry(AlphaCrownOptions, run_alpha_crown,
-                                    "alpha-CROWN, output slopes optimised by Adam: PROVED or UNKNOWN"),
-    Engine.LP: EngineEntry(LpOptions, run_lp, "LP triangle relaxation, bound certified from duals: PROVED, "
-                           "FALSIFIED (when an LP optimum is a real counterexample) or UNKNOWN"),
-    Engine.MILP: EngineEntry(MilpOptions, run_milp,
-                             "exact big-M MILP after PGD and bound tightening: PROVED / FALSIFIED (solver-trusted)"),
-    Engine.SDP: EngineEntry(SdpOptions, run_sdp_checked,
-                            "full SDP relaxation, bound certified from the conic duals: PROVED, "
-                            "FALSIFIED (when its primal point is a real counterexample) or UNKNOWN"),
-    Engine.BM: EngineEntry(BmOptions, run_bm_checked,
-                           "rank-r Burer–Monteiro SDP with staircase, certified from its multipliers: "
-                           "PROVED, FALSIFIED (PGD warm starts and factor points) or UNKNOWN"),
-    Engine.BNB: EngineEntry(BnbOptions, run_bnb,
-                            "branch and bound (batched alpha/beta-CROWN, LP leaves): PROVED / FALSIFIED, complete"),
-    Engine.LIPSCHITZ: EngineEntry(LipschitzOptions, run_lipschitz,
-                                  "global Lipschitz bound (proven spectral norms) × L2 radius: PROVED or UNKNOWN"),
-    Engine.SMOOTHING: EngineEntry(SmoothingOptions, run_smoothing,
-                                  "randomized smoothing CERTIFY: always UNKNOWN for the network; the smoothed "
-                                  "classifier's verdict is in the certificate"),
+#: Engine → (module, options class, run function, summary).
+_SOURCES: dict[Engine, tuple[str, str, str, str]] = {
+    Engine.AUTO: ("optcert.engines.auto", "AutoOptions", "run_auto",
+                  "portfolio: falsifier, then input / ReLU splitting and MILP chosen and interleaved "
+                  "by measured progress: PROVED / FALSIFIED, complete"),
+    Engine.ATTACK: ("optcert.engines.attack", "AttackOptions", "run_attack", "PGD attack: FALSIFIED or UNKNOWN"),
+    Engine.INTERVAL: ("optcert.engines.bounds", "IntervalOptions", "run_interval",
+                      "interval bound propagation (IBP): PROVED or UNKNOWN"),
+    Engine.CROWN: ("optcert.engines.bounds", "CrownOptions", "run_crown",
+                   "CROWN / Fast-Lin linear bounds (torch, any device): PROVED or UNKNOWN"),
+    Engine.ALPHA_CROWN: ("optcert.engines.bounds", "AlphaCrownOptions", "run_alpha_crown",
+                         "alpha-CROWN, output slopes optimised by Adam: PROVED or UNKNOWN"),
+    Engine.LP: ("optcert.engines.linear", "LpOptions", "run_lp",
+                "LP triangle relaxation, bound certified from duals: PROVED, "
+                "FALSIFIED (when an LP optimum is a real counterexample) or UNKNOWN"),
+    Engine.MILP: ("optcert.engines.linear", "MilpOptions", "run_milp",
+                  "exact big-M MILP after PGD and bound tightening: PROVED / FALSIFIED (solver-trusted)"),
+    Engine.SDP: ("optcert.engines.sdp_evidence", "SdpOptions", "run_sdp_checked",
+                 "full SDP relaxation, bound certified from the conic duals: PROVED, "
+                 "FALSIFIED (when its primal point is a real counterexample) or UNKNOWN"),
+    Engine.BM: ("optcert.engines.sdp_evidence", "BmOptions", "run_bm_checked",
+                "rank-r Burer–Monteiro SDP with staircase, certified from its multipliers: "
+                "PROVED, FALSIFIED (PGD warm starts and factor points) or UNKNOWN"),
+    Engine.BNB: ("optcert.engines.bnb", "BnbOptions", "run_bnb",
+                 "branch and bound (batched alpha/beta-CROWN, LP leaves): PROVED / FALSIFIED, complete"),
+    Engine.LIPSCHITZ: ("optcert.engines.lipschitz", "LipschitzOptions", "run_lipschitz",
+                       "global Lipschitz bound (proven spectral norms) × L2 radius: PROVED or UNKNOWN"),
+    Engine.SMOOTHING: ("optcert.engines.smoothing", "SmoothingOptions", "run_smoothing",
+                       "randomized smoothing CERTIFY: always UNKNOWN for the network; the smoothed "
+                       "classifier's verdict is in the certificate"),
 }
+
+
+class _Registry(MutableMapping[Engine, EngineEntry]):
+    """Engine → EngineEntry, importing an engine's module when its entry is first read (entries
+    can be replaced, e.g. by tests)."""
+
+    def __init__(self, sources: dict[Engine, tuple[str, str, str, str]]):
+        self._sources = sources
+        self._loaded: dict[Engine, EngineEntry] = {}
+
+    def __getitem__(self, engine: Engine) -> EngineEntry:
+        if engine not in self._loaded:
+            module, options, run, summary = self._sources[engine]
+            loaded = importlib.import_module(module)
+            self._loaded[engine] = EngineEntry(getattr(loaded, options), getattr(loaded, run), summary)
+        return self._loaded[engine]
+
+    def __setitem__(self, engine: Engine, entry: EngineEntry) -> None:
+        self._loaded[engine] = entry
+
+    def __delitem__(self, engine: Engine) -> None:
+        self._loaded.pop(engine, None)    # back to the module's own entry
+
+    def __iter__(self) -> Iterator[Engine]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+
+ENGINES = _Registry(_SOURCES)
 
 DEFAULT_ENGINE = Engine.AUTO
 
