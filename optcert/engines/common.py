@@ -11,14 +11,16 @@ from optcert.solve.progressive import Tightening, tighten
 
 
 def tightened(cc: CompiledCase, level: Tightening, backend: str, deadline: float, certificate: dict,
-              neuron_time_limit: float = 2.0, raw: Mapping[str, Any] | None = None):
+              neuron_time_limit: float = 2.0, raw: Mapping[str, Any] | None = None,
+              layer_time_limit: float | None = None):
     """`cc`'s bounds tightened up to `level` (per-neuron solves on `backend` with native
-    parameters `raw`); logged in `certificate`."""
+    parameters `raw`, at most `layer_time_limit` seconds of them per layer); logged in `certificate`."""
     bounds, report = tighten(cc.net, cc.ibp, level, backend, neuron_time_limit=neuron_time_limit,
-                             deadline=deadline, raw=raw)
+                             deadline=deadline, raw=raw, layer_time_limit=layer_time_limit)
     certificate.setdefault("tightening", []).append(
         {"case": cc.index, "level": level.value, "seconds": report.seconds, "solves": report.solves,
-         "unstable": report.unstable, "solver_trusted": report.solver_trusted})
+         "unstable": report.unstable, "solver_trusted": report.solver_trusted,
+         "skipped": report.skipped})
     return bounds
 
 

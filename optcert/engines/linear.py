@@ -79,7 +79,9 @@ class LpOptions:
 
 @dataclass(frozen=True)
 class MilpOptions:
-    """`bounds`: tightening before the MILP; `neuron_time_limit` caps each per-neuron solve;
+    """`bounds`: tightening before the MILP; `neuron_time_limit` caps each per-neuron solve and
+    `layer_time_limit` (None: no cap) each layer's solves, loosest neurons first (the rest keep
+    their CROWN bounds; MIPVerify's per-solve limit, alpha-beta-CROWN's refinement budget);
     `tolerance`: relative allowance subtracted from the solver's proven bound; `attack`: PGD first;
     `exact`: solve every clause to optimality (the exact worst-case margin) instead of stopping
     once the verdict is known; `raw`: native solver parameters as NAME=VALUE."""
@@ -87,6 +89,7 @@ class MilpOptions:
     bounds: Tightening = Tightening.LP
     backend: str = "highs"
     neuron_time_limit: float = 2.0
+    layer_time_limit: float | None = None
     tolerance: float = 1e-6
     attack: bool = True
     exact: bool = False
@@ -97,6 +100,8 @@ class MilpOptions:
         native(self.raw)
         if not self.neuron_time_limit > 0:
             raise InvalidOptionError(f"option 'neuron_time_limit' must be positive, got {self.neuron_time_limit}")
+        if self.layer_time_limit is not None and not self.layer_time_limit >= 0:
+            raise InvalidOptionError(f"option 'layer_time_limit' must be ≥ 0, got {self.layer_time_limit}")
 
 
 def run_lp(problem: VerificationProblem, compiled: list[CompiledCase], options: LpOptions,
@@ -132,7 +137,7 @@ def run_milp(problem: VerificationProblem, compiled: list[CompiledCase], options
         return out
     for cc in compiled:
         bounds = tightened(cc, options.bounds, options.backend, deadline, out.certificate,
-                           options.neuron_time_limit, native(options.raw))
+                           options.neuron_time_limit, native(options.raw), options.layer_time_limit)
         out.lower[cc.index] = np.maximum(out.lower[cc.index], bounds.lower[-1])
         evidence.start(cc, bounds, options.bounds.value)
         for clause in cc.case.clauses():

@@ -138,3 +138,15 @@ def test_native_solver_parameters_pass_through_and_unknown_ones_are_refused():
         verify(problem, "lp", 60, {"raw": "no_such_parameter=1"})
     with pytest.raises(InvalidOptionError, match="NAME=VALUE"):
         verify(problem, "lp", 60, {"raw": "presolve"})
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_layer_time_limit_keeps_milp_exact_and_is_logged(seed):
+    """With no time for the per-neuron LPs (every neuron keeps its CROWN bounds, looser big-Ms)
+    the MILP still gives the exact margin; the certificate says how many neurons were skipped."""
+    problem = _problem(seed)
+    truth = _truth(problem)
+    milp = verify(problem, "milp", 60, {"exact": True, "attack": False, "layer_time_limit": 0})
+    assert abs(milp.bound - truth) <= 1e-5 * (1 + abs(truth))
+    log = milp.certificate["tightening"][0]
+    assert log["solves"] == 0 and log["skipped"] == sum(log["unstable"]["crown"][1:])
