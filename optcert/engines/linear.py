@@ -79,9 +79,7 @@ class LpOptions:
 
 @dataclass(frozen=True)
 class MilpOptions:
-    """`bounds`: tightening before the MILP; `neuron_time_limit` caps each per-neuron solve and
-    `layer_time_limit` (None: no cap) each layer's solves, loosest neurons first (the rest keep
-    their CROWN bounds; MIPVerify's per-solve limit, alpha-beta-CROWN's refinement budget);
+    """`bounds`: tightening before the MILP; `neuron_time_limit` caps each per-neuron solve;
     `tolerance`: relative allowance subtracted from the solver's proven bound; `attack`: PGD first;
     `exact`: solve every clause to optimality (the exact worst-case margin) instead of stopping
     once the verdict is known; `raw`: native solver parameters as NAME=VALUE."""
@@ -89,7 +87,7 @@ class MilpOptions:
     bounds: Tightening = Tightening.LP
     backend: str = "highs"
     neuron_time_limit: float = 2.0
-    layer_time_limit: float | None = None
+    layer_time_limit: float | None = None   # seconds of per-neuron solves per layer, loosest neurons first (None: all)
     tolerance: float = 1e-6
     attack: bool = True
     exact: bool = False
