@@ -1,6 +1,8 @@
 """Pieces the relaxation engines share: tightened bounds per case, empty outputs, decided rows."""
 from __future__ import annotations
 
+import math
+import time
 from typing import Any, Mapping
 
 import numpy as np
@@ -9,18 +11,24 @@ from optcert.certify import EngineOutput
 from optcert.compiled import CompiledCase
 from optcert.solve.progressive import Tightening, tighten
 
+TIGHTEN_SHARE = 0.8   # of an engine's time left, the most its per-neuron tightening may take
+
 
 def tightened(cc: CompiledCase, level: Tightening, backend: str, deadline: float, certificate: dict,
               neuron_time_limit: float = 2.0, raw: Mapping[str, Any] | None = None,
               layer_time_limit: float | None = None):
     """`cc`'s bounds tightened up to `level` (per-neuron solves on `backend` with native
-    parameters `raw`, at most `layer_time_limit` seconds of them per layer); logged in `certificate`."""
+    parameters `raw`, at most `layer_time_limit` seconds of them per layer); logged in `certificate`.
+    Of a finite budget the tightening takes at most TIGHTEN_SHARE, so that the engine's own
+    solves still run over whatever bounds it reached."""
+    now = time.monotonic()
+    until = now + TIGHTEN_SHARE * (deadline - now) if math.isfinite(deadline) else deadline
     bounds, report = tighten(cc.net, cc.ibp, level, backend, neuron_time_limit=neuron_time_limit,
-                             deadline=deadline, raw=raw, layer_time_limit=layer_time_limit)
+                             deadline=until, raw=raw, layer_time_limit=layer_time_limit)
     certificate.setdefault("tightening", []).append(
         {"case": cc.index, "level": level.value, "seconds": report.seconds, "solves": report.solves,
          "unstable": report.unstable, "solver_trusted": report.solver_trusted,
-         "skipped": report.skipped})
+         "skipped": report.skipped, **({"stopped": report.stopped} if report.stopped else {})})
     return bounds
 
 

@@ -150,3 +150,23 @@ def test_a_layer_time_limit_keeps_milp_exact_and_is_logged(seed):
     assert abs(milp.bound - truth) <= 1e-5 * (1 + abs(truth))
     log = milp.certificate["tightening"][0]
     assert log["solves"] == 0 and log["skipped"] == sum(log["unstable"]["crown"][1:])
+
+
+def test_the_tightening_leaves_time_for_the_engines_own_solve(monkeypatch):
+    """With a finite budget the per-neuron tightening stops at TIGHTEN_SHARE of it, so the LP over
+    the bounds it reached still runs (a large net's LP-ALL would otherwise take the whole budget)."""
+    import time as _time
+
+    import optcert.engines.common as common
+
+    asked = []
+    real = common.tighten
+
+    def spy(*args, deadline, **kwargs):
+        asked.append(deadline - _time.monotonic())
+        return real(*args, deadline=deadline, **kwargs)
+
+    monkeypatch.setattr(common, "tighten", spy)
+    result = verify(_problem(0), "lp", 10, {"bounds": "lp-all"})
+    assert asked and asked[0] <= common.TIGHTEN_SHARE * 10 + 1e-6
+    assert not result.timed_out and np.isfinite(result.bound)
