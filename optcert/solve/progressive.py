@@ -89,49 +89,65 @@ class ResumableTightening:
         self.done = False
         self._until = math.inf
         self._stage = Tightening.CROWN
+        self._ticked = 0.0              # perf_counter() up to which work is charged to a stage
+        self._layer: tuple | None = None   # (k, lo, hi) of the layer being tightened
         self._steps = self._run()
 
     def advance(self, until: float) -> bool:
         """Work until `until` (monotonic seconds) or the end; is the tightening complete?"""
         if self.done:
             return True
-        self._until = until
+        self._until, self._ticked = until, time.perf_counter()
         try:
             self.bounds = next(self._steps)
             self.report.stopped = f"deadline reached during {self._stage.value} tightening"
         except StopIteration:
             self.done, self.report.stopped = True, ""
+        self._tick()
         return self.done
+
+    def _tick(self) -> None:
+        """Charge the work since the last tick to the current stage's seconds."""
+        now, name = time.perf_counter(), self._stage.value
+        self.report.seconds[name] = self.report.seconds.get(name, 0.0) + now - self._ticked
+        self._ticked = now
+
+    def _so_far(self) -> Bounds:
+        """The bounds so far, with the neurons of the layer in progress solved up to now."""
+        if self._layer is None:
+            return self.bounds
+        k, lo, hi = self._layer
+        return self.bounds.with_layer(k, lo.copy(), hi.copy())
 
     def _run(self):
         """The stages in order; yields the bounds so far whenever the slice is over."""
         for stage in _stages(self.level):
+            self._tick()
             self._stage = stage
-            t = time.perf_counter()
             if stage in (Tightening.CROWN, Tightening.ALPHA_CROWN):   # cheap: never cut
                 self.bounds = compute_bounds(self.net, [self.bounds], BoundMethod(stage.value), self.settings,
                                              self._until)[0]
-                self.report.seconds[stage.value] = time.perf_counter() - t
             else:
                 yield from self._per_neuron(stage)
             self.report.unstable[stage.value] = [c["unstable"] for c in self.bounds.counts()]
 
     def _per_neuron(self, stage: Tightening):
-        """Per-neuron LP or MILP bounds on the unstable neurons of layers 2..L−1, layer by layer
-        (`self.bounds` updated after each layer; the partial layer is yielded at a slice's end)."""
+        """Per-neuron LP or MILP bounds on the unstable neurons of layers 2..L−1, layer by layer,
+        loosest first, within `layer_time_limit` solve seconds per layer (`self.bounds` updated
+        after each layer)."""
         from optcert.lowerings import lower_lp, lower_milp, pre_activation_objectives
 
         lower = lower_milp if stage is Tightening.MILP else lower_lp
-        net, seconds = self.net, self.report.seconds
+        net = self.net
         for k in range(2, len(net.layers)):
             todo = np.flatnonzero(self.bounds.unstable(k))
             if todo.size == 0:
                 continue
-            t = time.perf_counter()
             lowered = lower(net, self.bounds, upto=k)
             G, g0 = pre_activation_objectives(lowered, net, k)
             session = BoundSession(lowered.form, self.backend[0], self.milp_tolerance, self.backend[1])
             lo, hi = self.bounds.lower[k].copy(), self.bounds.upper[k].copy()
+            self._layer = (k, lo, hi)
             todo = todo[np.argsort(lo[todo] * hi[todo] / (hi[todo] - lo[todo]), kind="stable")]
             solving = 0.0                        # solve seconds spent on this layer
             for n, i in enumerate(todo):
@@ -140,27 +156,34 @@ class ResumableTightening:
                     break
                 for sign in (1.0, -1.0):
                     if sign < 0 and (lo[i] >= 0 or solving >= self.layer_time_limit):
-                        break                        # stable active (no upper solve needed) or out of time
-                    while True:
-                        if time.monotonic() >= self._until:
-                            seconds[stage.value] = seconds.get(stage.value, 0.0) + time.perf_counter() - t
-                            yield self.bounds.with_layer(k, lo, hi)
-                            t = time.perf_counter()
-                            continue
-                        limit = min(self.neuron_time_limit, self.layer_time_limit - solving)
-                        short = self._until - time.monotonic() < limit
-                        began = time.perf_counter()
-                        value, limited = _solve(session, sign * G[i], sign * g0[i], limit, self._until, self.report)
-                        solving += time.perf_counter() - began
-                        if not (short and limited):
-                            break                # not cut by the slice (a cut solve is posed again)
+                        break                    # stable active (no upper solve needed) or out of time
+                    value, took = yield from self._solved(session, sign * G[i], sign * g0[i],
+                                                          self.layer_time_limit - solving)
+                    solving += took
                     if sign > 0:
                         lo[i] = max(lo[i], value)
                     else:
                         hi[i] = min(hi[i], -value)
+            self._layer = None
             self.bounds = compute_bounds(net, [self.bounds.with_layer(k, lo, hi)], BoundMethod.CROWN,
                                          self.settings)[0]
-            seconds[stage.value] = seconds.get(stage.value, 0.0) + time.perf_counter() - t
+
+    def _solved(self, session, g_row, g0: float, budget: float):
+        """(lower bound on g·x + g0, solve seconds) within min(neuron_time_limit, budget) seconds of
+        solving. Pauses (yields the bounds so far) whenever the slice is over; a solve the slice cut
+        short is posed again in the next one (HiGHS resumes from its basis)."""
+        took = 0.0
+        while True:
+            if time.monotonic() >= self._until:
+                yield self._so_far()
+                continue
+            limit = min(self.neuron_time_limit, budget - took)
+            short = self._until - time.monotonic() < limit
+            began = time.perf_counter()
+            value, limited = _solve(session, g_row, g0, limit, self._until, self.report)
+            took += time.perf_counter() - began
+            if not (short and limited):
+                return value, took
 
 
 def _stages(level: Tightening) -> list[Tightening]:
