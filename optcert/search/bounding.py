@@ -68,6 +68,7 @@ class CaseContext:
         self.any_case = cc.case.combine is Combine.ANY
         self.eye = torch.eye(self.m, dtype=torch.float64, device=device)
         self.last_best: _Best | None = None   # the best iterates of the last alpha-CROWN pass (certificates)
+        self.last_multipliers: tuple | None = None   # (slopes, betas) of that pass's last iterate (FSB look-ahead)
 
 
 def _propagate(ctx: CaseContext, domains, start: int, deadline: float):
@@ -139,6 +140,9 @@ def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float, star
             for a in alphas.values():
                 a.clamp_(0.0, 1.0)
     ctx.last_best = keep
+    ctx.last_multipliers = (None if theta is not None else
+                            ({j: a.detach() for j, a in alphas.items()},
+                             {j: (betas[j] * masks[j]).detach() for j in betas}))
     return best
 
 
@@ -199,7 +203,7 @@ def bound_crown(ctx: CaseContext, domains, start: int, deadline: float, alpha: b
     upper = torch.minimum(-p.lower[:, m:], given.upper[L])
     nus = {j: v[:, :m] for j, v in p.nus.items()}
     combined = None     # branching keeps CROWN's ν: the optimised ones steer it worse (module doc)
-    crown_lower, ctx.last_best = lower, None
+    crown_lower, ctx.last_best, ctx.last_multipliers = lower, None, None
     if alpha and ctx.iterations > 0 and ctx.any_case and m > 1:
         combined = _optimise_output(ctx, inner, deadline, start=lower)
     elif alpha and ctx.iterations > 0 and ctx.alpha_rows:
