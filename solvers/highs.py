@@ -290,9 +290,8 @@ class HighsSession:
             # HiGHS compares time_limit with the run time summed over all of this object's runs
             # (ERGO-Code/HiGHS#1331, #1477: to change in 2.0), so each solve's limit is set on top
             # of the time already used; a session's solves would otherwise all stop at once.
-            if time_limit is not None or self.h.getRunTime() > 0:
-                limit = self.options.get("time_limit", math.inf) if time_limit is None else time_limit
-                self.h.setOptionValue("time_limit", self.h.getRunTime() + float(limit))
+            limit = self.options.get("time_limit", math.inf) if time_limit is None else time_limit
+            self.h.setOptionValue("time_limit", self.h.getRunTime() + float(limit))
             self.h.run()
             return self.backend._read(self.hs, self.h, form, self.options, self.verbose, start)
         except Exception as err:  # a solver failure is a status, never a crash

@@ -329,15 +329,14 @@ def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options
     folios = [_Portfolio(problem, cc, options, out, deadline) for cc in compiled]
     decided: dict[int, str | None] = {}
     for k, folio in enumerate(folios):
-        left = (deadline - time.monotonic()) / (len(folios) - k) if math.isfinite(deadline) else math.inf
+        left = _share(deadline, len(folios) - k)
         decided[k] = folio.opening(FALSIFY_FIRST * total / len(compiled), time.monotonic() + OPENING_SHARE * left)
         if _falsified(folio, decided[k]):
             break
     else:
         still = [k for k in decided if decided[k] is None]
         for n, k in enumerate(still):
-            share = (deadline - time.monotonic()) / (len(still) - n) if math.isfinite(deadline) else math.inf
-            folios[k].deadline = min(deadline, time.monotonic() + share)
+            folios[k].deadline = min(deadline, time.monotonic() + _share(deadline, len(still) - n))
             decided[k] = folios[k].rounds()
             if _falsified(folios[k], decided[k]):
                 break
@@ -360,6 +359,11 @@ def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options
     if out.timed_out:
         out.reason = f"time limit reached; {out.reason}"
     return out
+
+
+def _share(deadline: float, ways: int) -> float:
+    """Seconds each of `ways` equal parts of the time left until `deadline` gets (inf: no limit)."""
+    return (deadline - time.monotonic()) / ways if math.isfinite(deadline) else math.inf
 
 
 def _falsified(folio: _Portfolio, decided: str | None) -> bool:

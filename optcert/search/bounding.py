@@ -140,9 +140,9 @@ def _optimise_output(ctx: CaseContext, inner: DomainBatch, deadline: float, star
             for a in alphas.values():
                 a.clamp_(0.0, 1.0)
     ctx.last_best = keep
-    ctx.last_multipliers = (None if theta is not None else
-                            ({j: a.detach() for j, a in alphas.items()},
-                             {j: (betas[j] * masks[j]).detach() for j in betas}))
+    if ctx.fsb and theta is None:     # kept only for the FSB look-ahead (search/lookahead.py)
+        ctx.last_multipliers = ({j: a.detach() for j, a in alphas.items()},
+                                {j: (betas[j] * masks[j]).detach() for j in betas})
     return best
 
 
