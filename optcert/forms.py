@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Generic, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, TypeVar
 
 import numpy as np
 
@@ -261,6 +261,9 @@ class Limits:
     threads: int | None = None
     verbose: bool = False
     cutoff: float | None = None  # MILP: only objectives below it matter (status CUTOFF if none)
+    # MILP: polled during the solve by backends that can stop one (HiGHS); True stops it, as a
+    # time limit would (status TIME_LIMIT, its proven bound kept). Others run to their time limit.
+    interrupt: Callable[[], bool] | None = None
 
 
 F = TypeVar("F")

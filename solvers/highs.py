@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -45,6 +45,7 @@ def _status_map(hs) -> dict:
         M.kSolutionLimit: SolveStatus.ITERATION_LIMIT,  # node / improving-solution limits
         M.kObjectiveBound: SolveStatus.ITERATION_LIMIT,
         M.kObjectiveTarget: SolveStatus.ITERATION_LIMIT,
+        M.kInterrupt: SolveStatus.TIME_LIMIT,         # Limits.interrupt stopped it
         M.kMemoryLimit: SolveStatus.ERROR,
         M.kUnknown: SolveStatus.NUMERICAL,
     }
@@ -176,9 +177,14 @@ def write_model(form: LinearProgram, path: str | Path, row_names: Sequence[str] 
         raise UnreadableFileError(f"{path}: HiGHS could not write the model file")
 
 
-def _run(hs, lp: LinearProgram, options: Mapping[str, Any], verbose: bool, zero_cost: bool = False):
-    """Build, configure and run one HiGHS instance; returns it after the run."""
+def _run(hs, lp: LinearProgram, options: Mapping[str, Any], verbose: bool, zero_cost: bool = False,
+         interrupt: Callable[[], bool] | None = None):
+    """Build, configure and run one HiGHS instance; returns it after the run. `interrupt` is polled
+    by HiGHS's MIP loop (its user-interrupt callback; about 70 calls a second): True stops the
+    solve with model status kInterrupt."""
     h = _new_highs(hs, verbose)
+    if interrupt is not None and lp.is_mip:
+        h.cbMipInterrupt.subscribe(lambda event: event.interrupt() if interrupt() else None)
     _set_options(h, options)
     if h.passModel(_to_highs_lp(hs, lp, zero_cost)) == hs.HighsStatus.kError:
         raise ValueError("HiGHS rejected the model")
@@ -223,7 +229,7 @@ class HighsBackend(LicenceFreeBackend):
         options = {**_limit_options(limits), **dict(raw or {})}
         _set_options(_new_highs(hs, False), options)  # validate before any work
         try:
-            h = _run(hs, form, options, limits.verbose)
+            h = _run(hs, form, options, limits.verbose, interrupt=limits.interrupt)
             return self._read(hs, h, form, options, limits.verbose, start)
         except Exception as err:  # a solver failure is a status, never a crash
             return Solution(SolveStatus.ERROR, self.name, time.perf_counter() - start,

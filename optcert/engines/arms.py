@@ -106,6 +106,8 @@ class TightenArm:
         self.state = ArmState(np.full(tightening.bounds.lower[-1].shape, -np.inf))
         self.state.certificate = {"method": "per-neuron LP tightening (LP-ALL)"}
 
+    resumable = True      # paused solve by solve at any moment
+
     def projected(self) -> None:
         return None       # no pace to measure: it keeps its prior share
 
@@ -146,6 +148,13 @@ class MilpArm:
                                   "trust": "solver", "solves": []}
         self.attempts: dict[tuple[int, ...], int] = {}
         self.lowered: dict[tuple[int, ...], object] = {}   # per clause, built once after tightening
+        self.interrupt: Callable[[], bool] | None = None   # True stops a MILP solve (engines/lane.py)
+
+    @property
+    def resumable(self) -> bool:
+        """Can it be paused at any moment without losing work? Yes while it tightens (solve by
+        solve); no once it solves MILPs (one cut short starts again)."""
+        return not self.tightening.done
 
     def projected(self) -> None:
         return None       # a MILP shows no progress until it ends: it keeps its prior share
@@ -195,7 +204,7 @@ class MilpArm:
         if clause not in self.lowered:
             self.lowered[clause] = lower_milp(self.cc.net, self.tightening.bounds, Objective(clause))
         lowered: Any = self.lowered[clause]
-        result = solve_bound(lowered.form, self.backend, deadline=until, cutoff=SIGN_CUTOFF)
+        result = solve_bound(lowered.form, self.backend, deadline=until, cutoff=SIGN_CUTOFF, interrupt=self.interrupt)
         self.state.certificate["solves"].append({"clause": list(clause), **result.summary()})
         if math.isfinite(result.value) or result.value == math.inf:
             if len(clause) == 1:

@@ -16,6 +16,8 @@ Within one wall-clock budget it runs, per case:
    more slice keeps the CPU for a few slices in a row — so the input-vs-ReLU choice is made by
    measurement, not only by the input dimension; the MILP and tightening arms (which show no
    pace) keep their prior shares, their eligibility being decided by the net's shape.
+On a machine with two or more cores the HiGHS arm (MILP or tightening) runs in a second thread
+beside the search arms instead of taking turns with them (`lanes`, engines/lane.py).
 The first arm that proves or falsifies decides; per-row bounds of all arms are combined (the best
 certified bound per row, valid whatever arm gave it), so a case may also be proved jointly. The
 result's certificate names the method that decided (`decided_by`) and holds its certificate, and
@@ -38,6 +40,7 @@ from optcert.compiled import CompiledCase
 from optcert.engines.arms import MilpArm, SearchArm, TightenArm, arm_summary
 from optcert.engines.auto_evidence import RECIPE, case_evidence
 from optcert.engines.bnb import BnbOptions, CaseTask
+from optcert.engines.lane import SolverLane, usable_cores
 from optcert.errors import InvalidOptionError
 from optcert.precision import check_device
 from optcert.search.branching import Rule, Split
@@ -66,6 +69,8 @@ CONTINUE = 4            # slices in a row for an arm projected to finish within 
 MIN_TURN = 0.1          # seconds: no arm starts a turn with less than this left
 OPENING_SHARE = 0.25    # a case's opening takes at most this share of its part of the time left
 LAYER_SHARE = 0.04      # share of the budget for the per-neuron LPs of each layer (2.4 s at 60 s)
+POLL = 0.5              # seconds: while the solver lane runs, a search arm's turn is cut in pieces this long
+SOLVER_ARMS = ("milp", "tighten")   # the arms that run in the solver lane
 ROOT_NOTE = "intermediate bounds tightened by per-neuron LPs (certified by their duals)"
 
 
@@ -75,7 +80,10 @@ class AutoOptions:
     budget (doubled every round); `drop`: an arm projected to need more than this × the best
     arm's time gets a quarter slice (within it, a half); `branching`: ReLU rule of the ReLU-split
     arm; `seed`; `device`; `evidence`: the search arms record their trees for `optcert check`
-    (off: the recording's CPU is saved, and a proof is then UNCHECKABLE)."""
+    (off: the recording's CPU is saved, and a proof is then UNCHECKABLE); `lanes`: 2 runs the
+    MILP / tightening arm in a second thread beside the search arms where this process may use
+    two or more cores, 1 keeps every arm in one thread (the BLAS/torch pools are set apart, by
+    `--threads`)."""
 
     method: Method = Method.AUTO
     slice: float = 0.01
@@ -84,9 +92,12 @@ class AutoOptions:
     seed: int = 0
     device: str = "cpu"
     evidence: bool = True
+    lanes: int = 2
 
     def __post_init__(self):
         check_device(self.device)
+        if self.lanes not in (1, 2):
+            raise InvalidOptionError(f"option 'lanes' must be 1 or 2, got {self.lanes}")
         if not 0 < self.slice <= 1:
             raise InvalidOptionError(f"option 'slice' must be in (0, 1], got {self.slice}")
         if not self.drop >= 1:
@@ -186,6 +197,7 @@ class _Portfolio:
         self.log: list[list] = []
         self.out_of_time = False     # run() stopped with arms still live because the time was up
         self.misprojected: set[str] = set()   # arms whose pace promised an end that did not come (_turn)
+        self.lane: SolverLane | None = None   # the solver arm's worker thread, while rounds() runs
 
     def _arm(self, name: str, cc: CompiledCase):
         if name == "milp":
@@ -201,7 +213,7 @@ class _Portfolio:
         """Once the root tightening is complete, restart ReLU splitting from the tightened root
         (valid over the whole input region, so over every domain); the old arm's certified bounds
         are kept. A ReLU arm that had stopped (e.g. at its domain cap) runs again."""
-        if self.retired or not self.tightening.done or "relu" not in self.arms:
+        if not self._hand_off_due():
             return
         self.retired.append(self.arms["relu"])
         arm = self._arm("relu", dataclasses.replace(self.cc, ibp=self.tightening.bounds))
@@ -210,6 +222,9 @@ class _Portfolio:
         if "relu" not in live:
             live.append("relu")
         self.log.append(["restart relu from the tightened root", round(time.monotonic(), 3), None])
+
+    def _hand_off_due(self) -> bool:
+        return not self.retired and self.tightening.done and "relu" in self.arms
 
     def best_rows(self) -> np.ndarray:
         rows = [a.state.rows for a in [*self.arms.values(), *self.retired]]
@@ -251,31 +266,85 @@ class _Portfolio:
         return None
 
     def rounds(self) -> str | None:
-        """Interleave the live arms until one decides (its name) or the time is up (None)."""
+        """Interleave the live arms until one decides (its name) or the time is up (None); the
+        solver arm runs meanwhile in its own lane where there is one (`_open_lane`)."""
         live = [name for name, arm in self.arms.items() if arm.state.status in (None, "timeout")]
+        self.lane = self._open_lane(live)
+        try:
+            return self._rounds(live)
+        finally:
+            if self.lane is not None:
+                self.lane.finish()
+
+    def _open_lane(self, live: list[str]) -> SolverLane | None:
+        """With two lanes, two usable cores, a live solver arm and a live search arm: the solver arm
+        leaves `live` and starts in a worker thread."""
+        solver = [n for n in live if n in SOLVER_ARMS]
+        if self.options.lanes < 2 or usable_cores() < 2 or not solver or len(solver) == len(live):
+            return None
+        live.remove(solver[0])
+        lane = SolverLane(self.arms[solver[0]], self.deadline)
+        lane.start()
+        self.log.append([f"{solver[0]} in its own thread", round(time.monotonic(), 3), None])
+        return lane
+
+    def _rounds(self, live: list[str]) -> str | None:
         share = prior_weights(tuple(live), self.shape)
         budget = self.deadline - time.monotonic()
         for length in slices(max(0.25, self.options.slice * budget)):
-            if not live:
+            if not live and not (self.lane and self.lane.running):
                 break
             if self.deadline - time.monotonic() < MIN_TURN:
                 self.out_of_time = True
                 break
+            if not live:      # only the lane works: wait for it
+                assert self.lane is not None
+                self.lane.wait(min(length, self.deadline - time.monotonic() - MIN_TURN))
             for name in list(live):
                 status = self._turn(name, length * share.get(name, 1.0))
                 if status in ("proved", "falsified"):
                     return name
+                if self._lane_decided():
+                    break
                 if self.proved_jointly():
-                    return "+".join(live)
+                    return self._jointly(live)
                 if status is not None and status != "timeout":
                     live.remove(name)
                 self.hand_off(live)
+            if self._lane_decided():
+                assert self.lane is not None
+                return self.lane.name
+            self.hand_off(live)
+            if self.proved_jointly():
+                return self._jointly(live)
             if self.falsify(min(self.deadline, time.monotonic() + FALSIFY_ROUND * length)):
                 return "falsifier"
             projected = {n: self.arms[n].projected() for n in live}
             share = weights(projected, prior_weights(tuple(live), self.shape), self.options.drop)
             self.log.append(["weights", round(time.monotonic(), 3), share])
         return None
+
+    def _jointly(self, live: list[str]) -> str:
+        """The name of a joint proof: the live arms, the lane's included."""
+        return "+".join([*live, *([self.lane.name] if self.lane else [])])
+
+    def _interrupted(self) -> bool:
+        """Should a search arm's turn end early: has the lane decided, or is a hand-off due?"""
+        return self._lane_decided() or self._hand_off_due()
+
+    def _lane_decided(self) -> bool:
+        return self.lane is not None and self.lane.arm.state.status in ("proved", "falsified")
+
+    def _advance(self, arm, until: float) -> str | None:
+        """`arm.advance(until)`; while the solver lane runs, in pieces of POLL seconds, ending early
+        when the lane decides or completes the root tightening (a hand-off is due)."""
+        while True:
+            lane = self.lane is not None and self.lane.running
+            status = arm.advance(min(until, time.monotonic() + POLL) if lane else until)
+            if status is not None or not lane or time.monotonic() >= until:
+                return status
+            if self._interrupted():
+                return status
 
     def _turn(self, name: str, length: float) -> str | None:
         """One arm's turn: a slice of `length`, repeated (up to CONTINUE times) while its pace
@@ -289,10 +358,10 @@ class _Portfolio:
         for turn in range(1 if name in self.misprojected else CONTINUE):
             if self.deadline - time.monotonic() < MIN_TURN:
                 break
-            status = arm.advance(min(self.deadline, time.monotonic() + length))
+            status = self._advance(arm, min(self.deadline, time.monotonic() + length))
             self.log.append([name, round(time.monotonic(), 3), status])
             pace = arm.projected()
-            if status is not None or pace is None or not pace <= length:
+            if status is not None or pace is None or not pace <= length or self._interrupted():
                 break
             if turn == CONTINUE - 1:
                 self.misprojected.add(name)

@@ -26,6 +26,7 @@ case margin, and candidate inputs; certify.conclude decides.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 
@@ -129,6 +130,7 @@ class CaseTask:
                                      and (inputs or options.deep_alpha == 0), recording=options.evidence)
         self.trace = self.recorder if options.evidence else None   # what the coordinator calls
         self.hints: np.ndarray | None = None
+        self._checking = threading.Lock()   # the auto portfolio's solver lane checks from a worker thread
 
     def bound(self, domains, start, deadline):
         return self.bounding(self.ctx, domains, start, deadline)
@@ -148,7 +150,11 @@ class CaseTask:
 
     def check(self, x: np.ndarray) -> bool:
         """Is x a re-checked counterexample? Keeps it as a candidate if it is, or if it is the
-        best input (lowest case margin) seen so far."""
+        best input (lowest case margin) seen so far. Safe to call from several threads."""
+        with self._checking:
+            return self._check(x)
+
+    def _check(self, x: np.ndarray) -> bool:
         x = self.cc.case.box.clip(np.asarray(x, dtype=np.float64))
         margin = float(self.cc.case.case_margin(self.cc.case.spec.margins(self.problem.network.forward(x[None, :])[0])))
         found = margin < 0 and check_counterexample(self.problem, self.cc, x) is not None

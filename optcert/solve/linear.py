@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -49,12 +49,14 @@ def _limit(time_limit: float | None, deadline: float) -> float | None:
 
 def solve_bound(form: LinearProgram, backend: str = "highs", time_limit: float | None = None,
                 deadline: float = math.inf, tolerance: float = 1e-6, raw: Mapping[str, Any] | None = None,
-                cutoff: float | None = None) -> LinearBound:
+                cutoff: float | None = None, interrupt: Callable[[], bool] | None = None) -> LinearBound:
     """Solve `form` on `backend` within min(time_limit, deadline) and bound its optimum from below.
-    `cutoff` (MILP): only objectives below it matter — a sign-only question is answered much sooner."""
+    `cutoff` (MILP): only objectives below it matter — a sign-only question is answered much sooner;
+    `interrupt` (MILP): polled during the solve where the backend can stop one (`Limits.interrupt`)."""
     from solvers import get
 
-    limits = Limits(time_limit=_limit(time_limit, deadline), cutoff=cutoff if form.is_mip else None)
+    limits = Limits(time_limit=_limit(time_limit, deadline), cutoff=cutoff if form.is_mip else None,
+                    interrupt=interrupt)
     return interpret(form, get(backend).solve(form, limits, raw), tolerance, limits.cutoff)
 
 

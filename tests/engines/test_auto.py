@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import types
 
 import numpy as np
 import pytest
@@ -265,6 +266,7 @@ def test_an_arm_whose_pace_misled_once_gets_single_slices():
 
     folio = object.__new__(auto._Portfolio)
     folio.arms, folio.log, folio.misprojected = {"relu": Promising()}, [], set()
+    folio.lane, folio.retired, folio.tightening = None, [], types.SimpleNamespace(done=False)
     folio.deadline = time.monotonic() + 60
     folio._turn("relu", 0.01)
     assert folio.arms["relu"].calls == auto.CONTINUE and folio.misprojected == {"relu"}

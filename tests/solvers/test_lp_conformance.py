@@ -254,3 +254,28 @@ def test_a_session_time_limit_applies_to_each_solve_not_to_their_sum():
     statuses = [session.solve(rng.normal(size=n), time_limit=limit).status for _ in range(40)]
     assert statuses.count(S.TIME_LIMIT) <= 2, statuses
     assert session.solve(rng.normal(size=n)).status is S.OPTIMAL    # no limit: none is left over
+
+
+def test_highs_milp_stops_when_interrupted():
+    """`Limits.interrupt` is polled during a HiGHS MILP solve: True stops it as a time limit would
+    (status TIME_LIMIT, only its proven bound claimed), long before it would end by itself."""
+    import time
+
+    import scipy.sparse as sp
+
+    from optcert.forms import Limits, LinearProgram, SolveStatus
+    from optcert.solve.linear import interpret
+    from solvers import get
+
+    rng = np.random.default_rng(1)
+    n, m = 200, 30                           # a multi-knapsack HiGHS needs several seconds for
+    A = sp.csr_matrix(rng.integers(1, 100, (m, n)).astype(float))
+    lp = LinearProgram(-rng.integers(1, 100, n).astype(float), A, np.full(m, -np.inf), A.sum(axis=1).A1 / 2,
+                       np.zeros(n), np.ones(n), np.ones(n, bool))
+    polls = []
+    began = time.monotonic()
+    solution = get("highs").solve(lp, Limits(time_limit=60, interrupt=lambda: polls.append(1) or len(polls) > 3))
+    assert time.monotonic() - began < 10 and len(polls) > 3
+    assert solution.status is SolveStatus.TIME_LIMIT and "nterrupt" in solution.message
+    bound = interpret(lp, solution)
+    assert bound.value <= (solution.objective if solution.objective is not None else np.inf)
