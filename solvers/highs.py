@@ -184,7 +184,12 @@ def _run(hs, lp: LinearProgram, options: Mapping[str, Any], verbose: bool, zero_
     solve with model status kInterrupt."""
     h = _new_highs(hs, verbose)
     if interrupt is not None and lp.is_mip:
-        h.cbMipInterrupt.subscribe(lambda event: event.interrupt() if interrupt() else None)
+        def poll(event):
+            if interrupt():
+                event.interrupt()
+
+        for kind in (h.cbMipInterrupt, h.cbSimplexInterrupt, h.cbIpmInterrupt):   # the LPs of its nodes too
+            kind.subscribe(poll)
     _set_options(h, options)
     if h.passModel(_to_highs_lp(hs, lp, zero_cost)) == hs.HighsStatus.kError:
         raise ValueError("HiGHS rejected the model")
