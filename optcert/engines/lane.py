@@ -3,7 +3,11 @@ runs in a worker thread beside the search arms, so a machine with two cores runs
 
 Why a thread suffices: HiGHS releases the GIL while it solves (measured on this 2-core VM: an LP
 solve in a worker thread took 0.160 s beside a busy Python loop, 0.158 s alone), and the arm's
-own Python work between solves is small. The search arms stay in the calling thread.
+own Python work between solves is small. The search arms stay in the calling thread (torch search
+arms in two threads contend for the GIL: ACAS Xu 4_9 prop_1's input splitting took 13.7 s of CPU
+beside a ReLU-splitting thread against 10.2 s alone). HiGHS runs instances in several user threads
+with a task scheduler per thread (ERGO-Code/HiGHS#818); only re-sizing its global scheduler is
+unsafe then (HiGHS#3141), which optcert does only when a `threads` limit is asked for, never here.
 
 How it stops: a tightening arm is advanced in short pieces (it pauses solve by solve, losing
 nothing), checking the stop flag between them; a MILP, which would lose its tree if cut short, is
