@@ -88,3 +88,19 @@ def test_the_portfolio_runs_the_milp_in_its_own_lane(delta, monkeypatch):
     case = result.certificate["cases"][0]
     assert case["decided_by"] == "milp" and any("milp in its own thread" in str(s[0]) for s in case["schedule"])
     assert result.verdict is (Verdict.PROVED if delta > 0 else Verdict.FALSIFIED), result.reason
+
+
+def test_no_lane_where_input_splitting_is_the_expected_winner(monkeypatch):
+    """≤ INPUT_ONLY inputs: the MILP keeps its quarter share in the calling thread (stopping a HiGHS
+    MILP can take seconds, and there it decides almost nothing)."""
+    import optcert.engines.auto as auto
+
+    monkeypatch.setattr(auto, "usable_cores", lambda: 2)
+    folio = object.__new__(auto._Portfolio)
+    folio.options, folio.log, folio.deadline = auto.AutoOptions(), [], time.monotonic() + 60
+    folio.shape = auto.Shape(5, 300, 200, 6)
+    live = ["input", "relu", "milp"]
+    assert folio._open_lane(live) is None and live == ["input", "relu", "milp"]
+    folio.options = auto.AutoOptions(lanes=1)
+    folio.shape = auto.Shape(784, 512, 75, 2)
+    assert folio._open_lane(["relu", "milp"]) is None
