@@ -179,16 +179,17 @@ def write_model(form: LinearProgram, path: str | Path, row_names: Sequence[str] 
 
 def _run(hs, lp: LinearProgram, options: Mapping[str, Any], verbose: bool, zero_cost: bool = False,
          interrupt: Callable[[], bool] | None = None):
-    """Build, configure and run one HiGHS instance; returns it after the run. `interrupt` is polled
-    by HiGHS's MIP loop (its user-interrupt callback; about 70 calls a second): True stops the
-    solve with model status kInterrupt."""
+    """Build, configure and run one HiGHS instance; returns it after the run. A MILP's `interrupt`
+    is polled through HiGHS's user-interrupt callbacks (its MIP loop, about 70 calls a second, and
+    the simplex / IPM solves of its nodes; not its sub-MIP heuristics): True stops the solve with
+    model status kInterrupt."""
     h = _new_highs(hs, verbose)
     if interrupt is not None and lp.is_mip:
         def poll(event):
             if interrupt():
                 event.interrupt()
 
-        for kind in (h.cbMipInterrupt, h.cbSimplexInterrupt, h.cbIpmInterrupt):   # the LPs of its nodes too
+        for kind in (h.cbMipInterrupt, h.cbSimplexInterrupt, h.cbIpmInterrupt):
             kind.subscribe(poll)
     _set_options(h, options)
     if h.passModel(_to_highs_lp(hs, lp, zero_cost)) == hs.HighsStatus.kError:
