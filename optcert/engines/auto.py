@@ -276,8 +276,8 @@ class _Portfolio:
             if self.lane is not None:
                 asked = time.monotonic()
                 self.lane.finish()
-                self.log.append([f"{self.lane.name} thread stopped", round(time.monotonic(), 3),
-                                 round(time.monotonic() - asked, 3)])
+                now = time.monotonic()
+                self.log.append([f"{self.lane.name} thread stopped", round(now, 3), round(now - asked, 3)])
 
     def _open_lane(self, live: list[str]) -> SolverLane | None:
         """With two lanes, two usable cores, a live solver arm and a live search arm: the solver arm
@@ -311,19 +311,14 @@ class _Portfolio:
                 status = self._turn(name, length * share.get(name, 1.0))
                 if status in ("proved", "falsified"):
                     return name
-                if self._lane_decided():
-                    break
-                if self.proved_jointly():
-                    return self._jointly(live)
+                if decided := self._settled(live):
+                    return decided
                 if status is not None and status != "timeout":
                     live.remove(name)
                 self.hand_off(live)
-            if self._lane_decided():
-                assert self.lane is not None
-                return self.lane.name
             self.hand_off(live)
-            if self.proved_jointly():
-                return self._jointly(live)
+            if decided := self._settled(live):
+                return decided
             if self.falsify(min(self.deadline, time.monotonic() + FALSIFY_ROUND * length)):
                 return "falsifier"
             projected = {n: self.arms[n].projected() for n in live}
@@ -331,9 +326,15 @@ class _Portfolio:
             self.log.append(["weights", round(time.monotonic(), 3), share])
         return None
 
-    def _jointly(self, live: list[str]) -> str:
-        """The name of a joint proof: the live arms, the lane's included."""
-        return "+".join([*live, *([self.lane.name] if self.lane else [])])
+    def _settled(self, live: list[str]) -> str | None:
+        """What decided the case between turns, if anything: the lane's arm (it proved or
+        falsified), or the live arms and the lane's jointly (their best rows prove it)."""
+        if self._lane_decided():
+            assert self.lane is not None
+            return self.lane.name
+        if self.proved_jointly():
+            return "+".join([*live, *([self.lane.name] if self.lane else [])])
+        return None
 
     def _interrupted(self) -> bool:
         """Should a search arm's turn end early: has the lane decided, or is a hand-off due?"""
@@ -348,9 +349,7 @@ class _Portfolio:
         while True:
             lane = self.lane is not None and self.lane.running
             status = arm.advance(min(until, time.monotonic() + POLL) if lane else until)
-            if status is not None or not lane or time.monotonic() >= until:
-                return status
-            if self._interrupted():
+            if status is not None or not lane or time.monotonic() >= until or self._interrupted():
                 return status
 
     def _turn(self, name: str, length: float) -> str | None:
