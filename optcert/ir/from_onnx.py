@@ -1,21 +1,24 @@
 """ONNX importer: an `.onnx` file → `Network`, through the `onnx` package.
 
-Supported: Gemm, MatMul, Add, Sub, Mul, Div, Neg, Relu, Flatten, Reshape, Squeeze, Unsqueeze,
-Identity, Dropout, Cast, Constant, Conv, BatchNormalization, Transpose, plus constant folding of
-shape subgraphs (see `onnx_consts.py`). A leading input axis of size 1 (or symbolic) is the batch
-axis and is dropped from IR shapes. Every unsupported node is collected and reported at once in
-one `UnsupportedOpError`.
+Supported: Gemm, MatMul, Add, Sub, Mul, Div, Neg, Sum, Relu, Flatten, Reshape, Squeeze, Unsqueeze,
+Identity, Dropout, Cast, Constant, Conv, BatchNormalization, Transpose; Slice, Gather, Pad, Concat
+and Split as exact selections (`ops.Select`); MaxPool, GlobalMaxPool, Max, Min, Clip, LeakyRelu
+and PRelu written exactly with ReLUs, AveragePool and GlobalAveragePool as convolutions (see
+`decompose.py`); plus constant folding of shape subgraphs (see `onnx_consts.py`). A leading
+input axis of size 1 (or symbolic) is the batch axis and is dropped from IR shapes. Every
+unsupported node is collected and reported at once in one `UnsupportedOpError`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import networkx as nx
 import numpy as np
 
 from optcert.errors import InvalidModelError, UnreadableFileError, UnsupportedOpError
+from optcert.ir import decompose as D
 from optcert.ir import ops as O
 from optcert.ir.network import Network
 from optcert.ir.onnx_consts import attrs, fold, reshape_target, squeeze_shape, unsqueeze_shape
@@ -114,20 +117,32 @@ class _Importer:
         if out is None:
             self.unsupported.append((label, node.op_type))
             return self._poison(node)
-        self.env[node.output[0]] = out
+        self._poison(node)  # outputs a handler does not produce (MaxPool's Indices) are unusable
+        for name, value in zip(node.output, out if isinstance(out, tuple) else (out,)):
+            self.env[name] = value
 
     def _poison(self, node) -> None:
         for o in node.output:
             self.env[o] = _Poison()
 
-    def _add(self, label: str, op, srcs: list[_Dyn], full, batch: bool) -> _Dyn:
+    def _node(self, label: str, op, srcs: Sequence[str]) -> str:
+        """Add graph node `op` (named after `label`, made unique) fed by nodes `srcs`."""
         name = label
         while name in self.nx:
             name += "_"
         self.nx.add_node(name, op=op)
         for slot, s in enumerate(srcs):
-            self.nx.add_edge(s.node, name, slot=slot)
-        return _Dyn(name, tuple(int(v) for v in full), batch)
+            self.nx.add_edge(s, name, slot=slot)
+        return name
+
+    def _add(self, label: str, op, srcs: list[_Dyn], full, batch: bool) -> _Dyn:
+        return _Dyn(self._node(label, op, [s.node for s in srcs]), tuple(int(v) for v in full), batch)
+
+    @staticmethod
+    def _like(node: str, x: _Dyn, shape) -> _Dyn:
+        """Node of IR shape `shape`, batched like x."""
+        shape = tuple(int(v) for v in shape)
+        return _Dyn(node, (1,) + shape if x.batch else shape, x.batch)
 
     def _reshaped(self, x: _Dyn, full, label: str) -> _Dyn:
         """x reshaped to ONNX shape `full` (the batch axis survives while full[0] == 1)."""
@@ -182,8 +197,9 @@ class _Importer:
     def _binary(self, ins, label, kind: str):
         a, b = ins
         if isinstance(a, _Dyn) and isinstance(b, _Dyn):
-            if kind not in ("Add", "Sub") or a.full != b.full:
+            if kind not in ("Add", "Sub"):
                 return None
+            a, b = self._broadcast(a, b, label)
             if kind == "Sub":
                 b = self._add(label + "/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [b], b.full, b.batch)
             return self._add(label, O.Add(), [a, b], a.full, a.batch)
@@ -198,6 +214,19 @@ class _Importer:
         if kind == "Div" and not const_first and np.all(c != 0):
             return self._elementwise(x, 1.0 / c, 0.0, label)
         return None
+
+    def _broadcast(self, a: _Dyn, b: _Dyn, label: str) -> tuple[_Dyn, _Dyn]:
+        """Two network tensors broadcast to one shape (numpy rules), by `Select`s where needed."""
+        if a.full == b.full:
+            return a, b
+        full = np.broadcast_shapes(a.full, b.full)
+
+        def grown(x: _Dyn, tag: str) -> _Dyn:
+            if x.full == full:
+                return x
+            pos = np.broadcast_to(self._positions(x), full)
+            return self._select(_Dyn(x.node, x.full, x.batch and a.batch and b.batch), pos, f"{label}/{tag}")
+        return grown(a, "a"), grown(b, "b")
 
     def _op_add(self, node, ins, label):
         return self._binary(ins, label, "Add")
@@ -282,6 +311,185 @@ class _Importer:
             return self._add(label, O.Transpose(tuple(p - 1 for p in perm[1:])), [x], full, True)
         src = self._add(label + "/unbatch", O.Reshape(x.full), [x], x.full, False) if x.batch else x
         return self._add(label, O.Transpose(tuple(perm)), [src], full, False)
+
+    # ---- selections: what the layer copies, found by running it on positions 1..n ---------------
+    def _positions(self, x: _Dyn) -> np.ndarray:
+        return np.arange(1, int(np.prod(x.full)) + 1, dtype=np.float64).reshape(x.full)
+
+    def _select(self, x: _Dyn, pos: np.ndarray, label: str, fill=None) -> _Dyn:
+        batch = x.batch and pos.ndim >= 1 and pos.shape[0] == 1
+        op = D.select_map(pos.reshape(pos.shape[1:]) if batch else pos)
+        if fill is not None:
+            op = O.Select(op.index, np.where(op.index >= 0, 0.0, np.ravel(fill)), op.shape)
+        return self._add(label, op, [x], pos.shape, batch)
+
+    def _by_folding(self, node, ins, label):
+        """Slice, Gather: the op itself run on positions (its other inputs must be constants)."""
+        x = ins[0]
+        if any(isinstance(v, _Dyn) for v in ins[1:]) or not isinstance(x, _Dyn):
+            return None
+        try:
+            pos = np.asarray(fold(node, [self._positions(x)] + ins[1:], self.opset))
+        except KeyError:
+            return None
+        return self._select(x, pos, label)
+
+    _op_slice = _by_folding
+    _op_gather = _by_folding
+
+    def _op_pad(self, node, ins, label):
+        x, a = ins[0], attrs(node)
+        if any(isinstance(v, _Dyn) for v in ins[1:]):
+            return None
+        pads = a.get("pads") if len(ins) < 2 or ins[1] is None else np.ravel(ins[1])
+        value = a.get("value", 0.0) if len(ins) < 3 or ins[2] is None else float(np.ravel(ins[2])[0])
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        rank = len(x.full)
+        axes = list(range(rank)) if len(ins) < 4 or ins[3] is None else [int(v) % rank for v in np.ravel(ins[3])]
+        if pads is None:
+            return None
+        pads = [int(v) for v in pads]
+        if len(pads) != 2 * len(axes) or mode not in ("constant", "reflect", "edge", "wrap") or min(pads) < 0:
+            return None
+        width = [(0, 0)] * rank
+        for i, ax in enumerate(axes):
+            width[ax] = (pads[i], pads[i + len(axes)])
+        pos = np.pad(self._positions(x), width, mode=mode)  # type: ignore[arg-type]
+        return self._select(x, pos, label, fill=np.full(pos.size, value))
+
+    def _op_concat(self, node, ins, label):
+        axis = int(attrs(node).get("axis", 0))
+        dyn = [v for v in ins if isinstance(v, _Dyn)]
+        if any(d.batch != dyn[0].batch for d in dyn):
+            return None
+        arrays = [v.full if isinstance(v, _Dyn) else np.shape(v) for v in ins]
+        code = np.concatenate([np.full(shape, i) for i, shape in enumerate(arrays)], axis=axis)
+        pos = np.concatenate([np.arange(int(np.prod(shape))).reshape(shape) for shape in arrays], axis=axis)
+        batch = dyn[0].batch and code.shape[0] == 1
+        full, fill = code.shape, np.zeros(code.size)
+        for i, v in enumerate(ins):
+            if not isinstance(v, _Dyn):
+                part = (code == i).ravel()
+                fill[part] = np.asarray(v, np.float64).ravel()[pos.ravel()[part]]
+        shape = full[1:] if batch else full
+        out = None
+        for i, v in enumerate(ins):
+            if isinstance(v, _Dyn):
+                index = np.where(code == i, pos, -1).ravel()
+                piece = self._node(f"{label}/part{i}", O.Select(index, fill if out is None else np.zeros(index.size),
+                                                                 shape), [v.node])
+                out = piece if out is None else self._node(f"{label}/add{i}", O.Add(), [out, piece])
+        assert out is not None
+        return _Dyn(out, tuple(int(d) for d in full), batch)
+
+    def _op_split(self, node, ins, label):
+        x, a = ins[0], attrs(node)
+        axis = int(a.get("axis", 0)) % len(x.full)
+        sizes = a.get("split") if len(ins) < 2 or ins[1] is None else np.ravel(ins[1])
+        if isinstance(sizes, _Dyn):
+            return None
+        n = x.full[axis]
+        if sizes is None:
+            k = len(node.output)
+            sizes = [-(-n // k)] * (k - 1) + [n - (k - 1) * -(-n // k)]
+        cuts = np.cumsum([int(v) for v in sizes])[:-1]
+        parts = np.split(self._positions(x), cuts, axis=axis)
+        return tuple(self._select(x, p, f"{label}/{i}") for i, p in enumerate(parts))
+
+    # ---- piecewise-linear layers, written with ReLUs (decompose.py) ------------------------------
+    def _pool(self, node, ins, label, kind: str):
+        x, a = ins[0], attrs(node)
+        if len(x.full) != 4 or not x.batch:
+            return None
+        pads: tuple[int, int, int, int] | None = (0, 0, 0, 0)
+        if kind.startswith("Global"):
+            kernel, stride, dil, ceil = x.full[2:], (1, 1), (1, 1), False
+        else:
+            if "kernel_shape" not in a or len(a["kernel_shape"]) != 2:
+                raise ValueError("a 2-D pool needs a kernel_shape of two entries")
+            kernel = tuple(a["kernel_shape"])
+            stride, dil = tuple(a.get("strides", (1, 1))), tuple(a.get("dilations", (1, 1)))
+            pads = _conv_pads(a, x.full[2:], kernel, stride, dil)
+            ceil = bool(a.get("ceil_mode", 0))
+            if pads is None:
+                return None
+        if kind.endswith("MaxPool"):
+            out, shape = D.max_pool(self._node, label, x.node, x.shape, kernel, stride, pads, dil, ceil)
+        else:
+            out, shape = D.avg_pool(self._node, label, x.node, x.shape, kernel, stride, pads, dil, ceil,
+                                    bool(a.get("count_include_pad", 0)))
+        return self._like(out, x, shape)
+
+    def _op_maxpool(self, node, ins, label):
+        if len(node.output) > 1 and node.output[1] and any(node.output[1] in n.input for n in self.g.node):
+            return None  # the Indices output is used
+        return self._pool(node, ins, label, "MaxPool")
+
+    def _op_averagepool(self, node, ins, label):
+        return self._pool(node, ins, label, "AveragePool")
+
+    def _op_globalmaxpool(self, node, ins, label):
+        return self._pool(node, ins, label, "GlobalMaxPool")
+
+    def _op_globalaveragepool(self, node, ins, label):
+        return self._pool(node, ins, label, "GlobalAveragePool")
+
+    def _extreme(self, ins, label, kind: str):
+        """Max / Min of network tensors of one shape and constants."""
+        dyn = [v for v in ins if isinstance(v, _Dyn)]
+        if any(d.full != dyn[0].full for d in dyn):
+            return None
+        x, out = dyn[0], dyn[0].node
+        pair = D.maximum if kind == "Max" else D.minimum
+        for i, d in enumerate(dyn[1:]):
+            out = pair(self._node, f"{label}/{i}", out, d.node)
+        consts = [np.asarray(v, np.float64) for v in ins if not isinstance(v, _Dyn)]
+        if consts:
+            c = self._const_for(x, (np.maximum if kind == "Max" else np.minimum).reduce(
+                np.broadcast_arrays(*consts)) if len(consts) > 1 else consts[0])
+            if c is None:
+                return None
+            lo, hi = (c, np.array(np.inf)) if kind == "Max" else (np.array(-np.inf), c)
+            out = D.clip(self._node, label, out, lo, hi)
+        return _Dyn(out, x.full, x.batch)
+
+    def _op_max(self, node, ins, label):
+        return self._extreme(ins, label, "Max")
+
+    def _op_min(self, node, ins, label):
+        return self._extreme(ins, label, "Min")
+
+    def _op_clip(self, node, ins, label):
+        x, a = ins[0], attrs(node)
+        if any(isinstance(v, _Dyn) for v in ins[1:]):
+            return None
+        lo = ins[1] if len(ins) > 1 and ins[1] is not None else a.get("min", -np.inf)
+        hi = ins[2] if len(ins) > 2 and ins[2] is not None else a.get("max", np.inf)
+        lo, hi = self._const_for(x, lo), self._const_for(x, hi)
+        if lo is None or hi is None:
+            return None
+        return _Dyn(D.clip(self._node, label, x.node, lo, hi), x.full, x.batch)
+
+    def _op_leakyrelu(self, node, ins, label):
+        x = ins[0]
+        return _Dyn(D.leaky_relu(self._node, label, x.node, np.array(attrs(node).get("alpha", 0.01))),
+                    x.full, x.batch)
+
+    def _op_prelu(self, node, ins, label):
+        x, slope = ins[0], ins[1]
+        if isinstance(slope, _Dyn) or (slope := self._const_for(x, slope)) is None:
+            return None
+        return _Dyn(D.leaky_relu(self._node, label, x.node, slope), x.full, x.batch)
+
+    def _op_sum(self, node, ins, label):
+        out = ins[0]
+        for i, v in enumerate(ins[1:]):
+            pair = (out, v) if isinstance(out, _Dyn) or isinstance(v, _Dyn) else None
+            out = self._binary(list(pair), f"{label}/{i}", "Add") if pair else np.add(out, v)
+            if out is None:
+                return None
+        return out
 
 
 def _conv_pads(a: dict, hw, kernel, stride, dil) -> tuple[int, int, int, int] | None:

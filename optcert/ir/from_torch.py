@@ -3,20 +3,24 @@
 Supported: nn.Linear, nn.Conv2d (zero padding), nn.ReLU / torch.relu / F.relu, nn.Flatten /
 torch.flatten / view / reshape, nn.BatchNorm1d/2d (running statistics, i.e. eval mode),
 nn.Identity, nn.Dropout, and +, −, ×, ÷ with constants (normalisation) or, for + and −, between
-two network tensors (residual connections). Shapes come from one traced forward pass on a
-(1, *input_shape) example in eval mode on a copy of the module (the module is not modified).
-Every unsupported call is collected and reported in one `UnsupportedOpError`.
+two network tensors (residual connections); nn.MaxPool2d / F.max_pool2d, nn.AvgPool2d /
+F.avg_pool2d, adaptive pools whose output size divides the input, nn.LeakyReLU / F.leaky_relu,
+nn.PReLU, nn.ReLU6 and nn.Hardtanh, written exactly with ReLUs (see `decompose.py`). Shapes
+come from one traced forward pass on a (1, *input_shape) example in eval mode on a copy of the
+module (the module is not modified). Every unsupported call is collected and reported in one `UnsupportedOpError`.
 """
 from __future__ import annotations
 
 import copy
 import operator
+from dataclasses import dataclass
 from typing import Sequence
 
 import networkx as nx
 import numpy as np
 
 from optcert.errors import InvalidModelError, UnsupportedOpError
+from optcert.ir import decompose as D
 from optcert.ir import ops as O
 from optcert.ir.network import Network
 
@@ -100,10 +104,51 @@ class _FxImporter:
                 elif node.op != "call_module" and not self._known_function(node):
                     self._unsupported(node)
                 return None
-            op = self._module_op(node) if node.op == "call_module" else self._function_op(node, srcs)
+            try:
+                op = self._module_op(node, srcs) if node.op == "call_module" else self._function_op(node, srcs)
+            except ValueError as err:
+                raise InvalidModelError(f"{self.name}: {node.name}: {err}") from None
             if op is None:
                 return self._unsupported(node)
-            self._add(node, op, srcs)
+            if isinstance(op, _Built):
+                self.dyn[node.name] = op.node
+            else:
+                self._add(node, op, srcs)
+
+    def _raw(self, label: str, op, srcs) -> str:
+        """Add graph node `op` (named after `label`, made unique) fed by graph nodes `srcs`."""
+        name = label
+        while name in self.g:
+            name += "_"
+        self.g.add_node(name, op=op)
+        for slot, s in enumerate(srcs):
+            self.g.add_edge(s, name, slot=slot)
+        return name
+
+    def _pool(self, node, src, kind: str, kernel, stride, padding, dilation=1, ceil_mode=False,
+              count_include_pad=True) -> _Built | None:
+        """Max / average pooling (torch's arguments) written with the graph's ops (decompose.py)."""
+        shape = self._shape(src)
+        if len(shape) != 3:
+            return None
+        kernel = _pair(kernel)
+        stride = _pair(stride) if stride not in (None, ()) and stride != [] else kernel
+        ph, pw = _pair(padding)
+        args = (self.dyn[src.name], shape, kernel, stride, (ph, pw, ph, pw), _pair(dilation), bool(ceil_mode))
+        if kind == "max":
+            out, _ = D.max_pool(self._raw, node.name, *args)
+        else:
+            out, _ = D.avg_pool(self._raw, node.name, *args, count_include_pad=bool(count_include_pad))
+        return _Built(out)
+
+    def _adaptive(self, node, src, kind: str, size) -> _Built | None:
+        """Adaptive pooling where the output size divides the input (then it is a plain pool)."""
+        _, h, w = self._shape(src)
+        oh, ow = _pair(size) if size is not None else (h, w)
+        if h % oh or w % ow:
+            return None
+        kernel = (h // oh, w // ow)
+        return self._pool(node, src, kind, kernel, kernel, 0)
 
     def _unsupported(self, node) -> None:
         kind = type(self.modules[node.target]).__name__ if node.op == "call_module" else \
@@ -119,10 +164,14 @@ class _FxImporter:
         return node.target in known or node.target in ("relu", "flatten", "view", "reshape", "add", "sub",
                                                        "mul", "div")
 
-    def _module_op(self, node):
+    def _module_op(self, node, srcs=()):
         import torch.nn as nn
 
         m = self.modules[node.target]
+        src = srcs[0] if srcs else None
+        built = self._module_built(node, m, src) if src is not None else None
+        if built is not None:
+            return built
         if isinstance(m, nn.Linear):
             bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_features)
             return O.Affine(_array(m.weight), bias)
@@ -143,6 +192,32 @@ class _FxImporter:
             return O.Identity()
         return None
 
+    def _module_built(self, node, m, src) -> _Built | None:
+        """Pooling and piecewise-linear activations, written with ReLUs and Selects."""
+        import torch.nn as nn
+
+        x = self.dyn[src.name]
+        if isinstance(m, nn.MaxPool2d) and not m.return_indices:
+            return self._pool(node, src, "max", m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode)
+        if isinstance(m, nn.AvgPool2d) and m.divisor_override is None:
+            return self._pool(node, src, "avg", m.kernel_size, m.stride, m.padding, 1, m.ceil_mode,
+                              m.count_include_pad)
+        if isinstance(m, nn.AdaptiveAvgPool2d):
+            return self._adaptive(node, src, "avg", m.output_size)
+        if isinstance(m, nn.AdaptiveMaxPool2d) and not m.return_indices:
+            return self._adaptive(node, src, "max", m.output_size)
+        if isinstance(m, nn.LeakyReLU):
+            return _Built(D.leaky_relu(self._raw, node.name, x, np.array(m.negative_slope)))
+        if isinstance(m, nn.PReLU):
+            shape = self._shape(src)
+            slope = _array(m.weight)
+            if slope.size > 1 and len(shape) > 1:
+                slope = slope.reshape((-1,) + (1,) * (len(shape) - 1))
+            return _Built(D.leaky_relu(self._raw, node.name, x, slope))
+        if isinstance(m, nn.Hardtanh):  # ReLU6 is a Hardtanh(0, 6)
+            return _Built(D.clip(self._raw, node.name, x, np.array(m.min_val), np.array(m.max_val)))
+        return None
+
     def _function_op(self, node, srcs):
         import torch
         import torch.nn.functional as F
@@ -150,6 +225,8 @@ class _FxImporter:
         t = node.target
         if t in (torch.relu, F.relu, "relu"):
             return O.ReLU()
+        if t in (F.max_pool2d, F.avg_pool2d, F.leaky_relu) and len(srcs) == 1:
+            return self._function_built(node, srcs[0])
         if t in (torch.flatten, "flatten", "view", "reshape", torch.reshape):
             return O.Reshape(self._shape(node))
         kinds = {operator.add: "add", torch.add: "add", "add": "add", operator.sub: "sub",
@@ -159,6 +236,24 @@ class _FxImporter:
         if kind is None or len(node.args) != 2 or node.kwargs:
             return None
         return self._arith(node, kind, srcs)
+
+    def _function_built(self, node, src) -> _Built | None:
+        import torch.nn.functional as F
+
+        kw = node.normalized_arguments(self.traced, normalize_to_only_use_kwargs=True)
+        kw = dict(kw.kwargs) if kw is not None else None
+        if kw is None:
+            return None
+        if node.target is F.leaky_relu:
+            slope = np.array(kw.get("negative_slope", 0.01))
+            return _Built(D.leaky_relu(self._raw, node.name, self.dyn[src.name], slope))
+        if node.target is F.max_pool2d and not kw.get("return_indices", False):
+            return self._pool(node, src, "max", kw["kernel_size"], kw.get("stride"), kw.get("padding", 0),
+                              kw.get("dilation", 1), kw.get("ceil_mode", False))
+        if node.target is F.avg_pool2d and kw.get("divisor_override") is None:
+            return self._pool(node, src, "avg", kw["kernel_size"], kw.get("stride"), kw.get("padding", 0), 1,
+                              kw.get("ceil_mode", False), kw.get("count_include_pad", True))
+        return None
 
     def _arith(self, node, kind: str, srcs):
         a, b = node.args
@@ -182,6 +277,13 @@ class _FxImporter:
         if kind == "div" and not const_first and np.all(c != 0):
             return O.ElementwiseAffine(1.0 / c, np.array(0.0))
         return None
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A layer already written into the graph by `decompose.py`; `node` holds its result."""
+
+    node: str
 
 
 def _get_attr(module, target: str):

@@ -7,7 +7,7 @@ Any `Network` of linear ops and ReLUs is, exactly, a DAG of ReLU layers
     f   = Σ_{j ∈ sources_L} W_{L,j} z_j + b_L     (the output layer, no ReLU).
 
 `to_layered` composes every chain of linear ops (Affine, Conv2d, Reshape, Transpose, Add,
-normalisation, BatchNorm, Identity) between ReLUs into dense weight matrices. Plain MLPs
+normalisation, BatchNorm, Select, Identity) between ReLUs into dense weight matrices. Plain MLPs
 (ONNX Gemm/MatMul+Add, Flatten) compose without any floating-point operation; folded scales
 and convolutions round once per entry (relative error ≤ n·2⁻⁵³, not tracked).
 Residual networks give layers with several sources. `with_spec` folds a `LinearSpec` into the
@@ -157,6 +157,19 @@ def _apply_linear(op, node: str, exprs: list[_Expr], in_shape, out_shape, sizes)
         const = conv_cols(e.const[:, None])[:, 0]
         const = const + np.repeat(op.bias, int(np.prod(out_shape[1:])))
         return _Expr(terms, const)
+    if isinstance(op, O.Select):
+        keep = op.index >= 0
+        rows = np.maximum(op.index, 0)
+
+        def select(m):
+            out = np.zeros((rows.size, n_in if m is None else m.shape[1]))
+            if m is None:
+                out[np.flatnonzero(keep), rows[keep]] = 1.0
+            else:
+                out[keep] = m[rows[keep]]
+            return out
+        terms = {s: select(m) for s, m in e.terms.items()}
+        return _Expr(terms, np.where(keep, e.const[rows], op.fill))
     if isinstance(op, O.Add):
         terms = dict(e.terms)
         for s, m in exprs[1].terms.items():

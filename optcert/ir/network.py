@@ -237,6 +237,10 @@ def out_shape(op, ins: list[tuple[int, ...]]) -> tuple[int, ...]:
         if np.any(op.var + op.epsilon <= 0):
             raise ValueError("batch-norm variance + epsilon must be positive")
         return x
+    if isinstance(op, O.Select):
+        if op.index.size and int(op.index.max()) >= size:
+            raise ValueError(f"Select index {int(op.index.max())} out of range for {size} inputs")
+        return op.shape
     return x  # ReLU, Identity
 
 
@@ -305,6 +309,9 @@ def apply_op(op, xs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
     if isinstance(op, O.BatchNorm):
         ew = op.as_elementwise(x.ndim - 1)
         return x * ew.scale + ew.shift
+    if isinstance(op, O.Select):
+        taken = x.reshape(b, -1)[:, np.maximum(op.index, 0)]
+        return np.where(op.index >= 0, taken, op.fill).reshape((b,) + shape)
     if isinstance(op, O.Identity):
         return x
     raise InvalidModelError(f"no float64 semantics for {O.op_name(op)}")

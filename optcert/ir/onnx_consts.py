@@ -94,10 +94,13 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
         return np.concatenate([np.atleast_1d(v) for v in ins], axis=a.get("axis", 0))
     if t == "Gather":
         return np.take(x, np.asarray(ins[1]).astype(np.int64), axis=a.get("axis", 0))
+    if t == "ConstantOfShape":
+        value = numpy_helper.to_array(a["value"]).ravel() if "value" in a else np.zeros(1, np.float32)
+        return np.full(tuple(int(v) for v in np.ravel(x)), value[0], dtype=value.dtype)
     if t == "Shape":
         return np.asarray(x.shape, dtype=np.int64)
-    if t == "Slice":
-        return _slice(x, ins)
+    if t == "Slice":  # before opset 10, starts / ends / axes are attributes
+        return _slice(x, ins if len(ins) > 1 else [x, a["starts"], a["ends"], a.get("axes")])
     if t == "Gemm":
         A = ins[0].T if a.get("transA", 0) else ins[0]
         B = ins[1].T if a.get("transB", 0) else ins[1]

@@ -141,15 +141,38 @@ class BatchNorm:
         return ElementwiseAffine(scale[expand], shift[expand])
 
 
+@dataclass(frozen=True, eq=False)
+class Select:
+    """y.flat[j] = x.flat[index[j]] where index[j] >= 0, else fill[j]; y has shape `shape`.
+
+    Exact. Slicing, gathering, padding, the pieces of a concatenation and the windows of a
+    pooling layer are of this form (see `decompose.py`).
+    """
+
+    index: np.ndarray
+    fill: np.ndarray
+    shape: tuple[int, ...]
+
+    def __post_init__(self):
+        index = np.array(self.index, dtype=np.int64, copy=True).ravel()
+        index.setflags(write=False)
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "fill", _frozen_array(np.ravel(self.fill), "fill", 1))
+        object.__setattr__(self, "shape", _shape(self.shape))
+        if self.fill.shape != index.shape or int(np.prod(self.shape)) != index.size:
+            raise ValueError(f"Select of shape {self.shape} needs {int(np.prod(self.shape))} indices and fills, "
+                             f"got {index.size} and {self.fill.size}")
+
+
 @dataclass(frozen=True)
 class Identity:
     """y = x (ONNX Identity, Dropout at inference)."""
 
 
-Op = Input | Affine | Conv2d | ReLU | Reshape | Transpose | Add | ElementwiseAffine | BatchNorm | Identity
+Op = Input | Affine | Conv2d | ReLU | Reshape | Transpose | Add | ElementwiseAffine | BatchNorm | Select | Identity
 
 #: Ops that are linear (affine) maps of their inputs: everything except Input and ReLU.
-LINEAR_OPS = (Affine, Conv2d, Reshape, Transpose, Add, ElementwiseAffine, BatchNorm, Identity)
+LINEAR_OPS = (Affine, Conv2d, Reshape, Transpose, Add, ElementwiseAffine, BatchNorm, Select, Identity)
 
 
 def op_name(op) -> str:
@@ -164,5 +187,5 @@ def parameter_count(op) -> int:
 
 __all__ = [
     "Input", "Affine", "Conv2d", "ReLU", "Reshape", "Flatten", "Transpose", "Add",
-    "ElementwiseAffine", "BatchNorm", "Identity", "Op", "LINEAR_OPS", "op_name", "parameter_count",
+    "ElementwiseAffine", "BatchNorm", "Select", "Identity", "Op", "LINEAR_OPS", "op_name", "parameter_count",
 ]

@@ -1,0 +1,174 @@
+"""Exact rewrites of piecewise-linear layers into the graph's own ops (Select, Conv2d, Add, ReLU).
+
+Every engine reads the affine/ReLU form (`layered.py`), so a layer that is a max, a clip or a
+leaky ReLU is written with ReLUs, exactly (in real arithmetic):
+
+    max(a, b) = a + ReLU(b − a),          min(a, b) = a − ReLU(a − b),
+    clip(x, lo, hi) = lo + ReLU(x − lo) − ReLU(x − hi)     (lo < hi),
+    leaky(x; α) = α·x + (1 − α)·ReLU(x).
+
+A max-pool window of k elements is a balanced tree of k − 1 such maxima over k `Select`s (one per
+window offset), ⌈log₂ k⌉ ReLU layers deep; an offset that falls in the padding selects another
+element of its own window instead (a duplicate leaves the max unchanged), so padding needs no −∞.
+This is the encoding of max-pooling by ReLUs used for MILP by Tjeng, Xiao & Tedrake (ICLR 2019,
+MIPVerify) in spirit; here it is a graph rewrite, so bounds, LP, MILP and search all see it.
+An average pool is a depthwise `Conv2d` of ones followed by a per-position scale (1 / count).
+
+Each function takes `add(label, op, sources) -> node` (the importer's way of adding a node) and
+node names, and returns the name of the node holding the result. Shapes are IR shapes (no batch).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from optcert.ir import ops as O
+
+AddNode = Callable[[str, object, Sequence[str]], str]
+
+
+def maximum(add: AddNode, label: str, a: str, b: str) -> str:
+    """max(a, b) = a + ReLU(b − a), elementwise, for two nodes of one shape."""
+    neg = add(f"{label}/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [a])
+    diff = add(f"{label}/diff", O.Add(), [b, neg])
+    return add(label, O.Add(), [a, add(f"{label}/relu", O.ReLU(), [diff])])
+
+
+def minimum(add: AddNode, label: str, a: str, b: str) -> str:
+    """min(a, b) = a − ReLU(a − b), elementwise, for two nodes of one shape."""
+    neg_b = add(f"{label}/negb", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [b])
+    relu = add(f"{label}/relu", O.ReLU(), [add(f"{label}/diff", O.Add(), [a, neg_b])])
+    neg = add(f"{label}/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [relu])
+    return add(label, O.Add(), [a, neg])
+
+
+def clip(add: AddNode, label: str, x: str, lo: np.ndarray, hi: np.ndarray) -> str:
+    """min(max(x, lo), hi) elementwise; `lo`/`hi` broadcast to x (±inf for no bound), lo < hi."""
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    if np.any(lo >= hi):
+        raise ValueError("clip needs min < max")
+    finite_lo, finite_hi = bool(np.all(np.isfinite(lo))), bool(np.all(np.isfinite(hi)))
+    if (not finite_lo and np.any(np.isfinite(lo))) or (not finite_hi and np.any(np.isfinite(hi))):
+        raise ValueError("clip bounds must be all finite or all infinite")
+    if not finite_lo and not finite_hi:
+        return x
+    out = None
+    if finite_lo:  # lo + ReLU(x − lo)
+        out = add(f"{label}/lo", O.ElementwiseAffine(np.array(1.0), lo), [_relu_above(add, f"{label}/lo", x, lo)])
+    if finite_hi:  # ... − ReLU(x − hi), or x − ReLU(x − hi) without a lower bound
+        neg = add(f"{label}/neg_hi", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)),
+                  [_relu_above(add, f"{label}/hi", x, hi)])
+        out = add(label, O.Add(), [out if out is not None else x, neg])
+    assert out is not None
+    return out
+
+
+def _relu_above(add: AddNode, label: str, x: str, t: np.ndarray) -> str:
+    """ReLU(x − t)."""
+    return add(f"{label}/relu", O.ReLU(), [add(f"{label}/shift", O.ElementwiseAffine(np.array(1.0), -t), [x])])
+
+
+def leaky_relu(add: AddNode, label: str, x: str, slope: np.ndarray) -> str:
+    """α·x + (1 − α)·ReLU(x) elementwise (LeakyRelu, PRelu); `slope` α broadcasts to x."""
+    slope = np.asarray(slope, np.float64)
+    relu = add(f"{label}/relu", O.ReLU(), [x])
+    if np.all(slope == 0):
+        return relu
+    lin = add(f"{label}/lin", O.ElementwiseAffine(slope, np.array(0.0)), [x])
+    part = add(f"{label}/part", O.ElementwiseAffine(1.0 - slope, np.array(0.0)), [relu])
+    return add(label, O.Add(), [lin, part])
+
+
+def pool_geometry(shape: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                  pads: Sequence[int], dilation: Sequence[int], ceil_mode: bool):
+    """Window rows/columns of a 2-D pool on a (C, H, W) input.
+
+    `pads` is (top, left, bottom, right). Returns (rows, cols, (Ho, Wo)): rows[oh, p] is the input
+    row of window offset p at output row oh (possibly outside [0, H)), likewise cols. Output sizes
+    follow ONNX/PyTorch: ⌊·⌋ or ⌈·⌉ of (H + pads − span) / stride + 1, where with `ceil_mode` a
+    window that would start in the bottom/right padding is dropped.
+    """
+    _, h, w = (int(v) for v in shape)
+    top, left, bottom, right = (int(v) for v in pads)
+    axes = []
+    for size, k, s, d, before, after in ((h, kernel[0], stride[0], dilation[0], top, bottom),
+                                         (w, kernel[1], stride[1], dilation[1], left, right)):
+        k, s, d = int(k), int(s), int(d)
+        if k < 1 or s < 1 or d < 1:
+            raise ValueError(f"pool kernel {tuple(kernel)}, strides {tuple(stride)} and dilations "
+                             f"{tuple(dilation)} must be positive")
+        span = (k - 1) * d + 1
+        room = size + before + after - span
+        if room < 0:
+            raise ValueError(f"pool window {tuple(kernel)} does not fit input {tuple(shape)}")
+        n = (-(-room // s) if ceil_mode else room // s) + 1
+        if ceil_mode and (n - 1) * s >= size + before:
+            n -= 1
+        axes.append(np.arange(n)[:, None] * s - before + np.arange(k)[None, :] * d)
+    rows, cols = axes
+    return rows, cols, (rows.shape[0], cols.shape[0])
+
+
+def max_pool(add: AddNode, label: str, x: str, shape: Sequence[int], kernel, stride, pads,
+             dilation=(1, 1), ceil_mode: bool = False) -> tuple[str, tuple[int, int, int]]:
+    """2-D max pooling of node x (C, H, W), exact; returns (node, output shape)."""
+    c, h, w = (int(v) for v in shape)
+    rows, cols, (ho, wo) = pool_geometry(shape, kernel, stride, pads, dilation, ceil_mode)
+    r = rows[:, None, :, None]                     # (Ho, 1, kh, 1)
+    q = cols[None, :, None, :]                     # (1, Wo, 1, kw)
+    valid = (r >= 0) & (r < h) & (q >= 0) & (q < w)  # (Ho, Wo, kh, kw)
+    flat = (np.clip(r, 0, h - 1) * w + np.clip(q, 0, w - 1)).reshape(ho, wo, -1)
+    valid = np.broadcast_to(valid, flat.shape[:2] + valid.shape[2:]).reshape(ho, wo, -1)
+    if not valid.any(axis=2).all():
+        raise ValueError(f"a max-pool window lies entirely in the padding {tuple(pads)}")
+    first = flat[np.arange(ho)[:, None], np.arange(wo)[None, :], valid.argmax(axis=2)]
+    flat = np.where(valid, flat, first[:, :, None])  # padding → a duplicate of the window
+    channel = (np.arange(c) * h * w)[:, None, None, None]
+    index = channel + flat[None]                    # (C, Ho, Wo, k)
+    out = (c, ho, wo)
+    picks = [add(f"{label}/win{j}", O.Select(index[..., j].ravel(), np.zeros(index[..., j].size), out), [x])
+             for j in range(index.shape[-1])]
+    level = 0
+    while len(picks) > 1:
+        pairs = [maximum(add, f"{label}/max{level}_{i}", picks[i], picks[i + 1]) for i in range(0, len(picks) - 1, 2)]
+        picks = pairs + picks[len(pairs) * 2:]
+        level += 1
+    return picks[0], out
+
+
+def avg_pool(add: AddNode, label: str, x: str, shape: Sequence[int], kernel, stride, pads,
+             dilation=(1, 1), ceil_mode: bool = False, count_include_pad: bool = False
+             ) -> tuple[str, tuple[int, int, int]]:
+    """2-D average pooling of node x (C, H, W), exact; returns (node, output shape).
+
+    The divisor is the number of window positions inside the input (plus those in the explicit
+    padding when `count_include_pad`), as in ONNX AveragePool and torch's avg_pool2d.
+    """
+    c, h, w = (int(v) for v in shape)
+    rows, cols, (ho, wo) = pool_geometry(shape, kernel, stride, pads, dilation, ceil_mode)
+    top, left, bottom, right = (int(v) for v in pads)
+    lo_r, hi_r, lo_c, hi_c = (-top, h + bottom, -left, w + right) if count_include_pad else (0, h, 0, w)
+    count = (((rows >= lo_r) & (rows < hi_r)).sum(1)[:, None] * ((cols >= lo_c) & (cols < hi_c)).sum(1)[None, :])
+    if np.any(count == 0):
+        raise ValueError(f"an average-pool window lies entirely in the padding {tuple(pads)}")
+    kh, kw = rows.shape[1], cols.shape[1]
+    extra_b = max(int(rows[-1, -1]) + 1 - (h + bottom), 0)   # ceil mode: windows past the padding
+    extra_r = max(int(cols[-1, -1]) + 1 - (w + right), 0)
+    conv = O.Conv2d(np.ones((c, 1, kh, kw)), np.zeros(c), (int(stride[0]), int(stride[1])),
+                    (top, left, bottom + extra_b, right + extra_r), (int(dilation[0]), int(dilation[1])), c)
+    summed = add(f"{label}/sum", conv, [x])
+    return add(label, O.ElementwiseAffine((1.0 / count)[None], np.array(0.0)), [summed]), (c, ho, wo)
+
+
+def select_map(positions: np.ndarray) -> O.Select:
+    """A `Select` from an array of 1-based input positions (0 = a zero fill), of that array's shape.
+
+    Importers compute `positions` by running the layer (slice, gather, pad, …) on the array
+    1 … n of the input's shape: whatever the layer copies, it copies positions.
+    """
+    pos = np.asarray(positions)
+    if not np.all(np.isfinite(pos)) or np.any(pos != np.round(pos)) or np.any(pos < 0):
+        raise ValueError("the layer is not a selection of its input")
+    index = pos.astype(np.int64).ravel() - 1
+    return O.Select(index, np.zeros(index.size), tuple(pos.shape))

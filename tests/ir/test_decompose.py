@@ -1,0 +1,206 @@
+"""Pooling, clipping, leaky ReLUs and selections (slice, gather, pad, concat, split): imported from
+ONNX and PyTorch, written exactly with ReLUs and `Select`s, they match onnxruntime and torch, and the
+engines' verdicts on them agree with brute force (never a wrong verdict)."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from optcert.compiled import compile_problem
+from optcert.errors import InvalidModelError, UnsupportedOpError
+from optcert.ir import to_layered
+from optcert.ir.from_onnx import from_onnx_model
+from optcert.result import Verdict
+from optcert.spec.problem import Box, Case, Combine, LinearSpec, VerificationProblem
+from optcert.verify import verify
+from tests.oracle import brute_force
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+nn, F = torch.nn, torch.nn.functional
+
+
+class _Lambda(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+class _Head(nn.Module):
+    """body, then flatten and a linear layer to 3 outputs."""
+
+    def __init__(self, body, shape):
+        super().__init__()
+        self.body = body
+        with torch.no_grad():
+            n = body(torch.zeros((1,) + shape)).numel()
+        self.fc = nn.Linear(n, 3)
+
+    def forward(self, x):
+        return self.fc(self.body(x).flatten(1))
+
+
+def _conv(*pool):
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), *pool)
+
+
+# name: (body, input shape, also through the torch importer)
+CASES = {
+    "maxpool": (_conv(nn.MaxPool2d(2)), (2, 6, 6), True),
+    "maxpool-3s2p1": (_conv(nn.MaxPool2d(3, stride=2, padding=1)), (2, 7, 7), True),
+    "maxpool-ceil-negative": (nn.Sequential(nn.Conv2d(2, 3, 2), nn.MaxPool2d(2, ceil_mode=True)), (2, 6, 6), True),
+    "maxpool-dilated": (nn.MaxPool2d(2, stride=1, dilation=2), (2, 6, 6), True),
+    "avgpool-pad": (nn.AvgPool2d(3, stride=2, padding=1), (2, 7, 7), True),
+    "avgpool-pad-exclusive": (nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), (2, 7, 7), True),
+    "avgpool-ceil": (nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True), (2, 6, 6), True),
+    "global-avg": (_conv(nn.AdaptiveAvgPool2d(1)), (2, 5, 5), True),
+    "global-max": (_conv(nn.AdaptiveMaxPool2d(1)), (2, 4, 4), True),
+    "leaky": (nn.Sequential(nn.Conv2d(2, 3, 3), nn.LeakyReLU(0.1)), (2, 5, 5), True),
+    "prelu": (nn.Sequential(nn.Conv2d(2, 3, 3), nn.PReLU(3)), (2, 5, 5), True),
+    "relu6": (nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU6()), (2, 5, 5), True),
+    "hardtanh": (nn.Sequential(nn.Conv2d(2, 3, 3), nn.Hardtanh(-0.5, 0.7)), (2, 5, 5), True),
+    "clamp-min": (_Lambda(lambda x: torch.clamp(x, min=0.1)), (2, 3, 3), False),
+    "concat-slice": (_Lambda(lambda x: torch.cat([torch.relu(x), x * 2, x[:, :1]], dim=1)), (2, 4, 4), False),
+    "strided-slice": (_Lambda(lambda x: torch.relu(x[:, :, 1:3, ::2] - 0.1)), (2, 4, 5), False),
+    "max-min": (_Lambda(lambda x: torch.maximum(x[:, :1], x[:, 1:]) + torch.minimum(x[:, :1], 0.2 * x[:, 1:])),
+                (2, 3, 3), False),
+    "pad-constant": (_Lambda(lambda x: F.pad(x, (1, 2, 0, 1), value=0.3)), (2, 3, 3), False),
+    "pad-reflect": (_Lambda(lambda x: F.pad(x, (1, 1, 1, 1), mode="reflect")), (2, 3, 3), False),
+    "split-broadcast": (_Lambda(lambda x: torch.relu(torch.split(x, [1, 2], dim=1)[1]) - torch.chunk(x, 3, dim=1)[0]),
+                        (3, 3, 3), False),
+}
+
+
+def _module(name):
+    torch.manual_seed(0)
+    body, shape, _ = CASES[name]
+    return _Head(body, shape).eval(), shape
+
+
+def _export(module, shape, opset=13):
+    buf = io.BytesIO()
+    torch.onnx.export(module, torch.zeros((1,) + shape), buf, dynamo=False, opset_version=opset)
+    return buf.getvalue()
+
+
+def _ort(raw: bytes, x: np.ndarray) -> np.ndarray:
+    sess = ort.InferenceSession(raw)
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: xi[None].astype(np.float32)})[0] for xi in x])
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_exported_layer_matches_onnxruntime_and_torch(name):
+    module, shape = _module(name)
+    raw = _export(module, shape)
+    net = from_onnx_model(onnx.load_from_string(raw), name)
+    x = np.random.default_rng(0).normal(size=(5,) + shape).astype(np.float32)
+    ours = net.forward(x.reshape(5, -1).astype(np.float64))
+    np.testing.assert_allclose(ours, _ort(raw, x), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(to_layered(net).forward(x.reshape(5, -1).astype(np.float64))[-1], ours, atol=1e-12)
+    if CASES[name][2]:  # the torch importer writes the same layer the same way
+        from optcert.ir.from_torch import from_torch
+
+        with torch.no_grad():
+            ref = module.double()(torch.from_numpy(x.astype(np.float64))).numpy()
+        np.testing.assert_allclose(from_torch(module, shape).forward(x.reshape(5, -1).astype(np.float64)), ref,
+                                   atol=1e-12, rtol=0)
+
+
+def _graph(nodes, inits=(), opset=13, shape=(1, 2, 4, 4), out_shape=None):
+    h = onnx.helper
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(shape))],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, out_shape)],
+                         [onnx.numpy_helper.from_array(np.asarray(v, dtype=a), name=k) for k, v, a in inits])
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", opset)])
+
+
+HELPER = {
+    "global-maxpool": ([onnx.helper.make_node("GlobalMaxPool", ["x"], ["y"])], [], 13),
+    "maxpool-same-upper": ([onnx.helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
+                                                  auto_pad="SAME_UPPER")], [], 13),
+    "slice-opset9-attributes": ([onnx.helper.make_node("Slice", ["x"], ["y"], starts=[1, 0], ends=[2, 3],
+                                                       axes=[1, 3])], [], 9),
+    "gather-negative": ([onnx.helper.make_node("Gather", ["x", "i"], ["y"], axis=2)],
+                        [("i", [-1, 0, 0], np.int64)], 13),
+    "split-sum-max": ([onnx.helper.make_node("Split", ["x", "s"], ["a", "b"], axis=3),
+                       onnx.helper.make_node("Sum", ["a", "b", "c"], ["m"]),
+                       onnx.helper.make_node("Max", ["m", "a", "z"], ["y"])],
+                      [("s", [2, 2], np.int64), ("c", [0.5], np.float32), ("z", [0.1], np.float32)], 13),
+    "pad-edge-axes": ([onnx.helper.make_node("Pad", ["x", "p", "", "ax"], ["y"], mode="edge")],
+                      [("p", [1, 0, 2, 1], np.int64), ("ax", [2, 3], np.int64)], 18),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HELPER))
+def test_onnx_layer_matches_onnxruntime(name):
+    nodes, inits, opset = HELPER[name]
+    model = _graph(nodes, inits, opset)
+    raw = model.SerializeToString()
+    net = from_onnx_model(model, name)
+    x = np.random.default_rng(1).normal(size=(4, 2, 4, 4)).astype(np.float32)
+    ref = _ort(raw, x).reshape(4, -1)
+    np.testing.assert_allclose(net.forward(x.reshape(4, -1).astype(np.float64)), ref, atol=1e-6, rtol=0)
+
+
+def test_a_pool_window_in_the_padding_only_is_a_clear_error():
+    node = onnx.helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[3, 0, 0, 0])
+    with pytest.raises(InvalidModelError, match="padding"):
+        from_onnx_model(_graph([node]), "bad")
+
+
+def test_max_pool_indices_and_dynamic_clip_bounds_are_reported_unsupported():
+    nodes = [onnx.helper.make_node("MaxPool", ["x"], ["p", "idx"], kernel_shape=[2, 2]),
+             onnx.helper.make_node("Cast", ["idx"], ["f"], to=onnx.TensorProto.FLOAT),
+             onnx.helper.make_node("Add", ["p", "f"], ["y"])]
+    with pytest.raises(UnsupportedOpError, match="MaxPool"):
+        from_onnx_model(_graph(nodes), "indices")
+    clip = onnx.helper.make_node("Clip", ["x", "x"], ["y"])
+    with pytest.raises(UnsupportedOpError, match="Clip"):
+        from_onnx_model(_graph([clip]), "clip")
+
+
+# ---- soundness: engines on pooled / clipped nets against brute force ---------------------------
+def _pool_net(seed: int, kind: str):
+    from optcert.ir.from_torch import from_torch
+
+    torch.manual_seed(seed)
+    body = {"max": [nn.Conv2d(1, 2, 2), nn.MaxPool2d(2)],                                   # 6 ReLUs
+            "avg": [nn.Conv2d(1, 2, 2, padding=1), nn.AvgPool2d(2), nn.LeakyReLU(0.2)],    # 8 ReLUs
+            "clip": [nn.Conv2d(1, 1, 2), nn.Hardtanh(-0.3, 0.4)]}[kind]                     # 8 ReLUs
+    module = nn.Sequential(*body, nn.Flatten(), nn.LazyLinear(2))
+    module(torch.zeros(1, 1, 3, 3))
+    return from_torch(module, (1, 3, 3), name=f"{kind}{seed}")
+
+
+def _problem(net, seed: int, shift: float = 0.0) -> VerificationProblem:
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(0, 1, size=net.n_inputs)
+    box = Box(c - 0.3, c + 0.3)
+    return VerificationProblem(net, (Case(box, LinearSpec(np.array([[1.0, -1.0]]), np.array([shift])),
+                                          Combine.ALL),), name=net.name)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "clip"])
+@pytest.mark.parametrize("seed", range(2))
+def test_engines_agree_with_brute_force_on_pooled_nets(seed, kind):
+    net = _pool_net(seed, kind)
+    problem = _problem(net, seed)
+    cc = compile_problem(problem)[0]
+    truth = brute_force(cc.net, cc.ibp, (0,))
+    xs = np.random.default_rng(seed).uniform(cc.case.box.lo, cc.case.box.hi, size=(2000, net.n_inputs))
+    assert truth <= (net.forward(xs) @ np.array([1.0, -1.0])).min() + 1e-9  # brute force is a minimum
+    milp = verify(problem, "milp", 60, {"exact": True, "attack": False, "bounds": "crown"})
+    assert truth - 1e-5 * (1 + abs(truth)) <= milp.bound <= truth + 1e-9
+    for delta in (-0.01, 0.01):
+        result = verify(_problem(net, seed, shift=-truth + delta), "auto", 30)
+        assert result.verdict is (Verdict.PROVED if delta > 0 else Verdict.FALSIFIED), result.reason
+        if result.verdict is Verdict.FALSIFIED:
+            assert min(result.counterexample.margins) < 0
