@@ -14,6 +14,7 @@ they save); the gathered tensors are cached on the domain batch.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import fields
 
 from optcert.bounds.relaxation import ReluLayer, allowance, centre_value, layer_vectors, relu_layer
@@ -87,3 +88,24 @@ def weight_kept(tn: TorchNet, domains: DomainBatch, k: int, source: int, rows, c
         out = w if rows is None else w.index_select(0, rows)
         return out if cols is None else out.index_select(1, cols)
     return domains.cached(("w-kept", k, source, tn.precision, id(tn), rows is None, cols is None), make)
+
+
+def sparse_kept(tn: TorchNet, domains: DomainBatch, k: int, source: int, rows, cols):
+    """`weight_kept` as a sparse CSR tensor where the layer's weight is sparse (`TorchNet.sparse_weight`),
+    else None."""
+    coo = tn.sparse_weight(k - 1, source)
+    if coo is None:
+        return None
+
+    def make():
+        out = coo if rows is None else coo.index_select(0, rows)
+        out = out if cols is None else out.index_select(1, cols)
+        with warnings.catch_warnings():          # torch: "Sparse CSR tensor support is in beta state"
+            warnings.simplefilter("ignore", UserWarning)
+            return out.to_sparse_csr()
+    if rows is None and cols is None:
+        key = ("sparse-csr", k - 1, source)
+        if key not in tn._abs:
+            tn._abs[key] = make()
+        return tn._abs[key]
+    return domains.cached(("ws-kept", k, source, tn.precision, id(tn), rows is None, cols is None), make)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from optcert.bounds.compact import kept, relu_kept, vectors_kept
 from optcert.bounds.interval_batch import interval_layer
@@ -139,7 +139,7 @@ def _neuron_term(lam, nu, layer: ReluLayer):
 def backward_bound(tn: TorchNet, domains: DomainBatch, target: int, objective, *,
                    alphas: Mapping[int, Any] | None = None, slope: LowerSlope = LowerSlope.ADAPTIVE,
                    betas: Mapping[int, Any] | None = None, nus: Mapping[int, Any] | None = None,
-                   front: Front | None = None) -> Pass:
+                   front: Front | None = None, stop: Callable[[], bool] | None = None) -> Pass:
     """Certified lower bounds (B, m), float64, on objective @ ẑ_target per domain and row.
 
     `domains` must hold bounds for layers 0 .. target-1. `objective` is (m, n_target),
@@ -149,13 +149,13 @@ def backward_bound(tn: TorchNet, domains: DomainBatch, target: int, objective, *
     certificate). With `front` (forward linear functions of ẑ_s, a chain net) the pass stops
     at layer s: ν_s·ẑ_s is bounded by those functions instead of the layers below (shallower
     back-substitution: cheaper, at most as tight). Differentiable in the slopes, betas, weights
-    and domain bounds.
+    and domain bounds. `stop()`, asked before each layer's product, True raises `Interrupted`.
     """
     import torch
 
     fixed = nus if nus is not None else (betas or {})
-    stop = front.layer if front is not None else 0
-    keep = {j: None if j in fixed or j == stop else kept(tn, domains, j) for j in range(max(stop, 1), target)}
+    end = front.layer if front is not None else 0
+    keep = {j: None if j in fixed or j == end else kept(tn, domains, j) for j in range(max(end, 1), target)}
     sums = Sums(tn, domains, target, keep)
     closed = nus is None and not betas
     if isinstance(objective, Selection):
@@ -182,12 +182,14 @@ def backward_bound(tn: TorchNet, domains: DomainBatch, target: int, objective, *
                     nu = nu + betas[j]
             sums.add(_neuron_term(lam, nu, layer))
         used[j] = nu
-        if j == stop:
+        if j == end:
             assert front is not None
             if not closed:
                 sums.charge(nu.detach().abs(), allowance(tn, domains, j, True, False))
             sums.front(nu, front)
             break
+        if stop is not None and stop():
+            raise Interrupted(f"stopped in the pass for layer {target}")
         sums.push(j, nu, closed, charged=closed)
     if 0 in sums.lam:
         sums.box()
@@ -197,80 +199,102 @@ def backward_bound(tn: TorchNet, domains: DomainBatch, target: int, objective, *
     return Pass(low, used, keep, tn.sizes())
 
 
-def layer_bounds(tn: TorchNet, domains: DomainBatch, k: int, slope: LowerSlope = LowerSlope.ADAPTIVE):
-    """Certified (lo, hi) on ẑ_k, (B, n_k) float64, from one backward pass on every neuron."""
+def layer_bounds(tn: TorchNet, domains: DomainBatch, k: int, slope: LowerSlope = LowerSlope.ADAPTIVE,
+                 stop: Callable[[], bool] | None = None):
+    """Certified (lo, hi) on ẑ_k, (B, n_k) float64, from backward passes on every neuron (in
+    chunks of `CHUNK` neurons)."""
     import torch
 
     n = tn.biases[k - 1].shape[0]
     idx = torch.arange(n, device=domains.lower[0].device).expand(domains.size, n)
-    lower = backward_bound(tn, domains, k, Selection(idx, torch.ones_like(idx, dtype=torch.bool)),
-                           slope=slope).lower
-    return lower[:, :n], -lower[:, n:]
+    lows, highs = [], []
+    for part in torch.split(idx, CHUNK, dim=1):
+        lower = backward_bound(tn, domains, k, Selection(part, torch.ones_like(part, dtype=torch.bool)),
+                               slope=slope, stop=stop).lower
+        m = part.shape[1]
+        lows.append(lower[:, :m])
+        highs.append(-lower[:, m:])
+    return torch.cat(lows, dim=1), torch.cat(highs, dim=1)
+
+
+CHUNK = 1024  # neurons bounded per backward pass (peak memory, and how soon `stop` is heard)
 
 
 BUCKETS = 4   # groups of domains with similar unstable counts (less padding in the batched pass)
 
 
 def refine(tn: TorchNet, domains: DomainBatch, k: int, lo, hi, slope: LowerSlope = LowerSlope.ADAPTIVE,
-           neurons: Neurons = Neurons.UNSTABLE, front: Front | None = None):
+           neurons: Neurons = Neurons.UNSTABLE, front: Front | None = None,
+           stop: Callable[[], bool] | None = None):
     """(lo, hi) of layer k, (B, n_k) float64, intersected with CROWN's bounds on the neurons that
     (lo, hi) leave unstable (all neurons for `Neurons.ALL` or the output layer). Large batches
     whose unstable counts vary are bounded in up to `BUCKETS` groups of similar counts, each
-    padded only to its own largest count. `front`: stop the passes there (`backward_bound`)."""
+    padded only to its own largest count. `front`: stop the passes there (`backward_bound`).
+    `stop()`: asked before each product (True raises `Interrupted`)."""
     import torch
 
     if neurons is Neurons.ALL or k == tn.depth:
-        new_lo, new_hi = layer_bounds(tn, domains, k, slope)
+        new_lo, new_hi = layer_bounds(tn, domains, k, slope, stop)
         return torch.maximum(new_lo, lo), torch.minimum(new_hi, hi)
     unstable = (lo < 0) & (hi > 0)
     counts = unstable.sum(dim=1)
     B = counts.shape[0]
     if B < 64 or int(counts.max()) <= 4:
-        return _refine_group(tn, domains, k, lo, hi, unstable, slope, front)
+        return _refine_group(tn, domains, k, lo, hi, unstable, slope, front, stop)
     order = torch.argsort(counts)
     parts = torch.tensor_split(order, BUCKETS)
     if sum(int(counts[p].max()) * len(p) for p in parts) > 0.7 * int(counts.max()) * B:
-        return _refine_group(tn, domains, k, lo, hi, unstable, slope, front)    # little padding to save
+        return _refine_group(tn, domains, k, lo, hi, unstable, slope, front, stop)    # little padding to save
     lo, hi = lo.clone(), hi.clone()
     for part in parts:
         if int(counts[part].max()) == 0:
             continue
         new = _refine_group(tn, domains.take(part), k, lo[part], hi[part], unstable[part], slope,
-                            None if front is None else front.take(part))
+                            None if front is None else front.take(part), stop)
         lo[part], hi[part] = new
     return lo, hi
 
 
 def _refine_group(tn: TorchNet, domains: DomainBatch, k: int, lo, hi, unstable, slope: LowerSlope,
-                  front: Front | None = None):
+                  front: Front | None = None, stop: Callable[[], bool] | None = None):
     import torch
 
     U = int(unstable.sum(dim=1).max()) if unstable.numel() else 0
     if U == 0:
         return lo, hi
-    idx = torch.sort(unstable.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :U]
-    valid = torch.gather(unstable, 1, idx)
-    lower = backward_bound(tn, domains, k, Selection(idx, valid), slope=slope, front=front).lower
-    old_lo, old_hi = torch.gather(lo, 1, idx), torch.gather(hi, 1, idx)
-    new_lo = torch.where(valid, torch.maximum(lower[:, :U], old_lo), old_lo)
-    new_hi = torch.where(valid, torch.minimum(-lower[:, U:], old_hi), old_hi)
-    return lo.scatter(1, idx, new_lo), hi.scatter(1, idx, new_hi)
+    order = torch.sort(unstable.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :U]
+    for idx in torch.split(order, CHUNK, dim=1):
+        valid, m = torch.gather(unstable, 1, idx), idx.shape[1]
+        lower = backward_bound(tn, domains, k, Selection(idx, valid), slope=slope, front=front, stop=stop).lower
+        old_lo, old_hi = torch.gather(lo, 1, idx), torch.gather(hi, 1, idx)
+        new_lo = torch.where(valid, torch.maximum(lower[:, :m], old_lo), old_lo)
+        new_hi = torch.where(valid, torch.minimum(-lower[:, m:], old_hi), old_hi)
+        lo, hi = lo.scatter(1, idx, new_lo), hi.scatter(1, idx, new_hi)
+    return lo, hi
+
+
+class Interrupted(Exception):
+    """`crown` was asked to stop (its `stop()` returned True) before it finished."""
 
 
 def crown(tn: TorchNet, domains: DomainBatch, slope: LowerSlope = LowerSlope.ADAPTIVE,
-          upto: int | None = None, neurons: Neurons = Neurons.UNSTABLE) -> DomainBatch:
+          upto: int | None = None, neurons: Neurons = Neurons.UNSTABLE,
+          stop: Callable[[], bool] | None = None) -> DomainBatch:
     """CROWN bounds on every layer 1..upto (default: through the output), layer by layer (module
     doc). Layers that `domains` already holds (given bounds, splits, IBP) are intersected with the
-    computed ones, so the result is never looser than what was given."""
+    computed ones, so the result is never looser than what was given. `stop()` is asked before
+    each layer; True raises `Interrupted`."""
     import torch
 
     upto = tn.depth if upto is None else upto
     out = domains.prefix(0)
     for k in range(1, upto + 1):
+        if stop is not None and stop():
+            raise Interrupted(f"stopped before layer {k}")
         lo, hi = interval_layer(tn, out, k)
         if k <= domains.depth:
             lo, hi = torch.maximum(lo, domains.lower[k]), torch.minimum(hi, domains.upper[k])
         if not tn.input_only(k):
-            lo, hi = refine(tn, out, k, lo, hi, slope, neurons)
+            lo, hi = refine(tn, out, k, lo, hi, slope, neurons, stop=stop)
         out = out.extended(lo, hi)
     return out

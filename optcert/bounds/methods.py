@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Sequence
+from typing import Callable, Sequence
 
 from optcert.bounds.alpha_crown import AlphaSettings, optimise
 from optcert.bounds.crown import LowerSlope, Neurons, crown
@@ -52,16 +52,18 @@ class BoundSettings:
 
 
 def compute_bounds(net: LayeredNet, given: Sequence[Bounds], method: BoundMethod,
-                   settings: BoundSettings | None = None, deadline: float = math.inf) -> list[Bounds]:
+                   settings: BoundSettings | None = None, deadline: float = math.inf,
+                   stop: Callable[[], bool] | None = None) -> list[Bounds]:
     """Certified bounds on every layer of `net` for each domain in `given` (input box and any
-    known or split layer bounds). alpha-CROWN optimises the output layer only."""
+    known or split layer bounds). alpha-CROWN optimises the output layer only. `stop()`, asked
+    between layers, True raises `crown.Interrupted`."""
     settings = settings or BoundSettings()
     tn = torch_net(net, settings.device, settings.precision)
     batch = DomainBatch.from_bounds(given, settings.device)
     if method is BoundMethod.IBP:
         return interval_batch(tn, batch).to_bounds()
     slope = LowerSlope.PARALLEL if method is BoundMethod.FASTLIN else LowerSlope.ADAPTIVE
-    domains = crown(tn, batch, slope, neurons=settings.neurons)
+    domains = crown(tn, batch, slope, neurons=settings.neurons, stop=stop)
     if method is BoundMethod.ALPHA_CROWN:
         domains = alpha_output(tn, domains, AlphaSettings(settings.iterations, settings.lr), deadline)
     return domains.to_bounds()

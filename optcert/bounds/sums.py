@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from optcert.bounds.compact import allowance_kept, bias_kept, centre_kept, weight_kept
+from optcert.bounds.compact import allowance_kept, bias_kept, centre_kept, sparse_kept, weight_kept
 from optcert.bounds.relaxation import allowance, centre_value, input_centre
 from optcert.bounds.rounding import ETA, U64, gamma, nudge_down
 from optcert.bounds.torch_net import DomainBatch, TorchNet
@@ -72,8 +72,11 @@ class Sums:
 
         rows = self.keep.get(k) if k != self.target else None
         for s, j in enumerate(self.tn.sources[k - 1]):
-            w = weight_kept(self.tn, self.domains, k, s, rows, self.keep.get(j))
-            contrib = nu @ w
+            sparse = sparse_kept(self.tn, self.domains, k, s, rows, self.keep.get(j))
+            if sparse is not None:
+                contrib = (nu.reshape(-1, nu.shape[-1]) @ sparse).reshape(nu.shape[:-1] + (sparse.shape[1],))
+            else:
+                contrib = nu @ weight_kept(self.tn, self.domains, k, s, rows, self.keep.get(j))
             self.lam[j] = self.lam[j] + contrib if j in self.lam else contrib
         if 0 in self.tn.sources[k - 1]:       # the input is centred: ν_k · (W_k0 c + b_k)
             centre = centre_kept(self.tn, self.domains, k, rows).to(nu.dtype)

@@ -17,6 +17,9 @@ from optcert.bounds.rounding import to_precision_outward
 from optcert.ir.layered import LayeredNet
 from optcert.precision import Precision
 
+SPARSE_MIN_ENTRIES = 200_000   # weights at least this large ...
+SPARSE_MAX_DENSITY = 0.05      # ... with at most this share of non-zeros are multiplied as sparse
+
 
 @dataclass(frozen=True, eq=False)
 class TorchNet:
@@ -41,6 +44,22 @@ class TorchNet:
         if layer not in self._abs:
             self._abs[layer] = tuple(w.detach().abs() for w in self.weights[layer])
         return self._abs[layer]
+
+    def sparse_weight(self, layer: int, source: int):
+        """Layer `layer`'s (0-based) weight on its `source`-th source as a sparse COO tensor when it is
+        large and mostly zeros (convolutions, pooling windows and selections composed into dense
+        matrices), else None. Products with it are exact sums of fewer terms than the dense ones,
+        so the rounding allowances computed for the dense layer still cover them."""
+        key = ("sparse", layer, source)
+        if key not in self._abs:
+            w = self.weights[layer][source]
+            sparse = None
+            if w.numel() >= SPARSE_MIN_ENTRIES:
+                nnz = int((w != 0).sum())
+                if nnz <= SPARSE_MAX_DENSITY * w.numel():
+                    sparse = w.to_sparse().coalesce()
+            self._abs[key] = sparse
+        return self._abs[key]
 
     def exact_affine(self, layer: int):
         """(weights reading the input, bias) of layer `layer` (0-based) in float64: the network's own

@@ -16,12 +16,14 @@ output layer so that the network's outputs *are* the property margins.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from optcert.errors import InvalidModelError
 from optcert.ir import ops as O
-from optcert.ir.network import Network, conv2d_nobias
+from optcert.ir.network import Network
 
 _U = np.finfo(np.float64).eps / 2  # unit roundoff of float64
 
@@ -113,19 +115,58 @@ def _fold_gamma(C: np.ndarray) -> float:
 
 # ---- composition of linear ops ---------------------------------------------------------------
 class _Expr:
-    """value = Σ_s terms[s] @ z_s + const (flat). terms[s] is None for the identity."""
+    """value = Σ_s terms[s] @ z_s + const (flat). terms[s] is None for the identity, a dense array,
+    or a scipy.sparse matrix (selections and convolutions, kept sparse while they compose)."""
 
-    def __init__(self, terms: dict[int, np.ndarray | None], const: np.ndarray):
+    def __init__(self, terms: dict[int, Any], const: np.ndarray):
         self.terms = terms
         self.const = const
 
     def dense(self, s: int, n_s: int) -> np.ndarray:
         m = self.terms[s]
-        return np.eye(n_s) if m is None else m
+        return np.eye(n_s) if m is None else _dense(m)
 
 
-def _need_dense(m: np.ndarray | None, n: int) -> np.ndarray:
-    return np.eye(n) if m is None else m
+def _dense(m) -> np.ndarray:
+    return m.toarray() if sp.issparse(m) else np.asarray(m)
+
+
+def _sparse_or_dense(m):
+    """A sparse product stays sparse while it is mostly zeros."""
+    if sp.issparse(m) and m.nnz > _DENSE_AT * m.shape[0] * m.shape[1]:
+        return m.toarray()
+    return m
+
+
+_DENSE_AT = 0.25  # a composed sparse term with more non-zeros than this share becomes dense
+
+
+def _times(A, m):
+    """A @ m for a (sparse or dense) A and a term m (None = identity)."""
+    if m is None:
+        return A
+    if sp.issparse(A) and sp.issparse(m):
+        return _sparse_or_dense((A @ m).tocsr())
+    return _dense(A @ m) if sp.issparse(A) or sp.issparse(m) else A @ m
+
+
+def _conv_matrix(op: O.Conv2d, in_shape, out_shape) -> sp.csr_matrix:
+    """The convolution (without bias) as a sparse (n_out × n_in) matrix: one entry per weight use."""
+    c_in, h, w = (int(v) for v in in_shape)
+    c_out, ho, wo = (int(v) for v in out_shape)
+    _, cpg, kh, kw = op.weight.shape
+    top, left = op.padding[0], op.padding[1]
+    o, c, p, q, y, x = np.ix_(np.arange(c_out), np.arange(cpg), np.arange(kh), np.arange(kw),
+                              np.arange(ho), np.arange(wo))
+    row_in = y * op.stride[0] - top + p * op.dilation[0]
+    col_in = x * op.stride[1] - left + q * op.dilation[1]
+    channel = (o // (c_out // op.groups)) * cpg + c
+    shape = (c_out, cpg, kh, kw, ho, wo)
+    valid = np.broadcast_to((row_in >= 0) & (row_in < h) & (col_in >= 0) & (col_in < w), shape)
+    rows = np.broadcast_to((o * ho + y) * wo + x, shape)[valid]
+    cols = np.broadcast_to((channel * h + row_in) * w + col_in, shape)[valid]
+    vals = np.broadcast_to(op.weight[o, c, p, q], shape)[valid]
+    return sp.csr_matrix((vals, (rows, cols)), shape=(c_out * ho * wo, c_in * h * w))
 
 
 def _apply_linear(op, node: str, exprs: list[_Expr], in_shape, out_shape, sizes) -> _Expr:
@@ -134,48 +175,45 @@ def _apply_linear(op, node: str, exprs: list[_Expr], in_shape, out_shape, sizes)
     if isinstance(op, (O.Reshape, O.Identity)):
         return e
     if isinstance(op, O.Affine):
-        terms = {s: (op.weight if m is None else op.weight @ m) for s, m in e.terms.items()}
+        terms = {s: _times(op.weight, m) for s, m in e.terms.items()}
         return _Expr(terms, op.weight @ e.const + op.bias)
     if isinstance(op, O.Transpose):
         perm = np.arange(n_in).reshape(in_shape).transpose(op.perm).ravel()
-        terms = {s: (np.eye(n_in)[perm] if m is None else m[perm]) for s, m in e.terms.items()}
-        return _Expr(terms, e.const[perm])
+        P = sp.csr_matrix((np.ones(n_in), (np.arange(n_in), perm)), shape=(n_in, n_in))
+        return _Expr({s: _times(P, m) for s, m in e.terms.items()}, e.const[perm])
     if isinstance(op, (O.ElementwiseAffine, O.BatchNorm)):
         ew = op.as_elementwise(len(in_shape)) if isinstance(op, O.BatchNorm) else op
         scale = np.broadcast_to(ew.scale, in_shape).ravel()
         shift = np.broadcast_to(ew.shift, in_shape).ravel()
-        ones = bool(np.all(scale == 1.0))
-        terms = {s: (m if ones else (np.diag(scale) if m is None else scale[:, None] * m))
-                 for s, m in e.terms.items()}
-        const = e.const if ones else e.const * scale
-        return _Expr(terms, const + shift)
+        if np.all(scale == 1.0):
+            return _Expr(dict(e.terms), e.const + shift)
+        D = sp.diags(scale, format="csr")
+        terms = {s: (scale[:, None] * m if isinstance(m, np.ndarray) else _times(D, m)) for s, m in e.terms.items()}
+        return _Expr(terms, e.const * scale + shift)
     if isinstance(op, O.Conv2d):
-        def conv_cols(m):  # columns of m are flat (C, H, W) tensors
-            cols = m.T.reshape((m.shape[1],) + tuple(in_shape))
-            return conv2d_nobias(op, cols).reshape(m.shape[1], -1).T
-        terms = {s: conv_cols(_need_dense(m, n_in)) for s, m in e.terms.items()}
-        const = conv_cols(e.const[:, None])[:, 0]
-        const = const + np.repeat(op.bias, int(np.prod(out_shape[1:])))
-        return _Expr(terms, const)
+        K = _conv_matrix(op, in_shape, out_shape)
+        const = K @ e.const + np.repeat(op.bias, int(np.prod(out_shape[1:])))
+        return _Expr({s: _times(K, m) for s, m in e.terms.items()}, const)
     if isinstance(op, O.Select):
-        keep = op.index >= 0
+        keep = np.flatnonzero(op.index >= 0)
+        S = sp.csr_matrix((np.ones(keep.size), (keep, op.index[keep])), shape=(op.index.size, n_in))
         rows = np.maximum(op.index, 0)
-
-        def select(m):
-            out = np.zeros((rows.size, n_in if m is None else m.shape[1]))
-            if m is None:
-                out[np.flatnonzero(keep), rows[keep]] = 1.0
-            else:
-                out[keep] = m[rows[keep]]
-            return out
-        terms = {s: select(m) for s, m in e.terms.items()}
-        return _Expr(terms, np.where(keep, e.const[rows], op.fill))
+        return _Expr({s: _times(S, m) for s, m in e.terms.items()}, np.where(op.index >= 0, e.const[rows], op.fill))
     if isinstance(op, O.Add):
         terms = dict(e.terms)
         for s, m in exprs[1].terms.items():
-            terms[s] = (_need_dense(terms[s], sizes[s]) + _need_dense(m, sizes[s])) if s in terms else m
+            terms[s] = _plus(terms[s], m, sizes[s]) if s in terms else m
         return _Expr(terms, e.const + exprs[1].const)
     raise InvalidModelError(f"node {node!r}: {O.op_name(op)} is not a linear op")
+
+
+def _plus(a, b, n: int):
+    """The sum of two terms (None = identity)."""
+    a = sp.identity(n, format="csr") if a is None else a
+    b = sp.identity(n, format="csr") if b is None else b
+    if sp.issparse(a) and sp.issparse(b):
+        return _sparse_or_dense((a + b).tocsr())
+    return _dense(a) + _dense(b)
 
 
 def to_layered(net: Network) -> LayeredNet:

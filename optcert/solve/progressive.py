@@ -16,10 +16,11 @@ import math
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from optcert.bounds.crown import Interrupted
 from optcert.bounds.layer_bounds import Bounds
 from optcert.bounds.methods import BoundMethod, BoundSettings, compute_bounds
 from optcert.forms import SolveStatus
@@ -92,6 +93,7 @@ class ResumableTightening:
         self._ticked = 0.0              # perf_counter() up to which work is charged to a stage
         self._layer: tuple | None = None   # (k, lo, hi) of the layer being tightened
         self._steps = self._run()
+        self.interrupt: Callable[[], bool] | None = None   # True stops a bound pass (engines/lane.py)
 
     def advance(self, until: float) -> bool:
         """Work until `until` (monotonic seconds) or the end; is the tightening complete?"""
@@ -124,9 +126,8 @@ class ResumableTightening:
         for stage in _stages(self.level):
             self._tick()
             self._stage = stage
-            if stage in (Tightening.CROWN, Tightening.ALPHA_CROWN):   # cheap: never cut
-                self.bounds = compute_bounds(self.net, [self.bounds], BoundMethod(stage.value), self.settings,
-                                             self._until)[0]
+            if stage in (Tightening.CROWN, Tightening.ALPHA_CROWN):   # not cut by a slice's end
+                self.bounds = yield from self._bounded(BoundMethod(stage.value))
             else:
                 yield from self._per_neuron(stage)
             self.report.unstable[stage.value] = [c["unstable"] for c in self.bounds.counts()]
@@ -164,9 +165,18 @@ class ResumableTightening:
                         lo[i] = max(lo[i], value)
                     else:
                         hi[i] = min(hi[i], -value)
-            self._layer = None
-            self.bounds = compute_bounds(net, [self.bounds.with_layer(k, lo, hi)], BoundMethod.CROWN,
-                                         self.settings)[0]
+            self.bounds, self._layer = self.bounds.with_layer(k, lo, hi), None
+            self.bounds = yield from self._bounded(BoundMethod.CROWN)
+
+    def _bounded(self, method: BoundMethod):
+        """`method`'s bounds from `self.bounds`. Not cut by the end of a slice (it may run past it),
+        but by `interrupt()`: then it pauses (yields the bounds so far) and starts again when resumed."""
+        while True:
+            try:
+                return compute_bounds(self.net, [self.bounds], method, self.settings, self._until,
+                                      stop=self.interrupt)[0]
+            except Interrupted:
+                yield self._so_far()
 
     def _solved(self, session, g_row, g0: float, budget: float):
         """(lower bound on g·x + g0, solve seconds) within min(neuron_time_limit, budget) seconds of
