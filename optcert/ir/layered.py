@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from optcert.errors import InvalidModelError
 from optcert.ir import ops as O
@@ -127,30 +126,56 @@ class _Expr:
         return np.eye(n_s) if m is None else _dense(m)
 
 
+def _sp():
+    """scipy.sparse, imported when a network first needs it (it costs start-up time)."""
+    import scipy.sparse
+
+    return scipy.sparse
+
+
+def _issparse(m) -> bool:
+    return type(m).__module__.startswith("scipy.sparse")
+
+
 def _dense(m) -> np.ndarray:
-    return m.toarray() if sp.issparse(m) else np.asarray(m)
+    return m.toarray() if _issparse(m) else np.asarray(m)
 
 
 def _sparse_or_dense(m):
     """A sparse product stays sparse while it is mostly zeros."""
-    if sp.issparse(m) and m.nnz > _DENSE_AT * m.shape[0] * m.shape[1]:
+    if _issparse(m) and m.nnz > _DENSE_AT * m.shape[0] * m.shape[1]:
         return m.toarray()
     return m
 
 
-_DENSE_AT = 0.25  # a composed sparse term with more non-zeros than this share becomes dense
+_DENSE_AT = 0.25        # a composed sparse term with more non-zeros than this share becomes dense
+_SMALL = 1 << 22        # identity-like maps of fewer entries than this are built dense (no scipy)
 
 
 def _times(A, m):
     """A @ m for a (sparse or dense) A and a term m (None = identity)."""
     if m is None:
         return A
-    if sp.issparse(A) and sp.issparse(m):
+    if _issparse(A) and _issparse(m):
         return _sparse_or_dense((A @ m).tocsr())
-    return _dense(A @ m) if sp.issparse(A) or sp.issparse(m) else A @ m
+    return _dense(A @ m) if _issparse(A) or _issparse(m) else A @ m
 
 
-def _conv_matrix(op: O.Conv2d, in_shape, out_shape) -> sp.csr_matrix:
+def _rows_of_identity(rows: np.ndarray, keep: np.ndarray, n: int):
+    """The matrix whose row i is e_{rows[i]} where keep[i], else 0: dense when small."""
+    if rows.size * n < _SMALL:
+        out = np.zeros((rows.size, n))
+        out[np.flatnonzero(keep), rows[keep]] = 1.0
+        return out
+    kept = np.flatnonzero(keep)
+    return _sp().csr_matrix((np.ones(kept.size), (kept, rows[kept])), shape=(rows.size, n))
+
+
+def _diagonal(scale: np.ndarray):
+    return np.diag(scale) if scale.size ** 2 < _SMALL else _sp().diags(scale, format="csr")
+
+
+def _conv_matrix(op: O.Conv2d, in_shape, out_shape):
     """The convolution (without bias) as a sparse (n_out × n_in) matrix: one entry per weight use."""
     c_in, h, w = (int(v) for v in in_shape)
     c_out, ho, wo = (int(v) for v in out_shape)
@@ -166,7 +191,7 @@ def _conv_matrix(op: O.Conv2d, in_shape, out_shape) -> sp.csr_matrix:
     rows = np.broadcast_to((o * ho + y) * wo + x, shape)[valid]
     cols = np.broadcast_to((channel * h + row_in) * w + col_in, shape)[valid]
     vals = np.broadcast_to(op.weight[o, c, p, q], shape)[valid]
-    return sp.csr_matrix((vals, (rows, cols)), shape=(c_out * ho * wo, c_in * h * w))
+    return _sp().csr_matrix((vals, (rows, cols)), shape=(c_out * ho * wo, c_in * h * w))
 
 
 def _apply_linear(op, node: str, exprs: list[_Expr], in_shape, out_shape, sizes) -> _Expr:
@@ -179,26 +204,25 @@ def _apply_linear(op, node: str, exprs: list[_Expr], in_shape, out_shape, sizes)
         return _Expr(terms, op.weight @ e.const + op.bias)
     if isinstance(op, O.Transpose):
         perm = np.arange(n_in).reshape(in_shape).transpose(op.perm).ravel()
-        P = sp.csr_matrix((np.ones(n_in), (np.arange(n_in), perm)), shape=(n_in, n_in))
-        return _Expr({s: _times(P, m) for s, m in e.terms.items()}, e.const[perm])
+        P = _rows_of_identity(perm, np.ones(n_in, dtype=bool), n_in)
+        return _Expr({s: (m[perm] if m is not None else P) for s, m in e.terms.items()}, e.const[perm])
     if isinstance(op, (O.ElementwiseAffine, O.BatchNorm)):
         ew = op.as_elementwise(len(in_shape)) if isinstance(op, O.BatchNorm) else op
         scale = np.broadcast_to(ew.scale, in_shape).ravel()
         shift = np.broadcast_to(ew.shift, in_shape).ravel()
         if np.all(scale == 1.0):
             return _Expr(dict(e.terms), e.const + shift)
-        D = sp.diags(scale, format="csr")
-        terms = {s: (scale[:, None] * m if isinstance(m, np.ndarray) else _times(D, m)) for s, m in e.terms.items()}
+        terms = {s: (scale[:, None] * m if isinstance(m, np.ndarray) else _times(_diagonal(scale), m))
+                 for s, m in e.terms.items()}
         return _Expr(terms, e.const * scale + shift)
     if isinstance(op, O.Conv2d):
         K = _conv_matrix(op, in_shape, out_shape)
         const = K @ e.const + np.repeat(op.bias, int(np.prod(out_shape[1:])))
         return _Expr({s: _times(K, m) for s, m in e.terms.items()}, const)
     if isinstance(op, O.Select):
-        keep = np.flatnonzero(op.index >= 0)
-        S = sp.csr_matrix((np.ones(keep.size), (keep, op.index[keep])), shape=(op.index.size, n_in))
-        rows = np.maximum(op.index, 0)
-        return _Expr({s: _times(S, m) for s, m in e.terms.items()}, np.where(op.index >= 0, e.const[rows], op.fill))
+        keep, rows = op.index >= 0, np.maximum(op.index, 0)
+        S = _rows_of_identity(rows, keep, n_in)
+        return _Expr({s: _times(S, m) for s, m in e.terms.items()}, np.where(keep, e.const[rows], op.fill))
     if isinstance(op, O.Add):
         terms = dict(e.terms)
         for s, m in exprs[1].terms.items():
@@ -209,9 +233,11 @@ def _apply_linear(op, node: str, exprs: list[_Expr], in_shape, out_shape, sizes)
 
 def _plus(a, b, n: int):
     """The sum of two terms (None = identity)."""
-    a = sp.identity(n, format="csr") if a is None else a
-    b = sp.identity(n, format="csr") if b is None else b
-    if sp.issparse(a) and sp.issparse(b):
+    if a is None or b is None:
+        eye = np.eye(n) if n * n < _SMALL else _sp().identity(n, format="csr")
+        a = eye if a is None else a
+        b = eye if b is None else b
+    if _issparse(a) and _issparse(b):
         return _sparse_or_dense((a + b).tocsr())
     return _dense(a) + _dense(b)
 
