@@ -1,11 +1,12 @@
 """ONNX importer: an `.onnx` file → `Network`, through the `onnx` package.
 
 Supported: Gemm, MatMul, Add, Sub, Mul, Div, Neg, Sum, Relu, Flatten, Reshape, Squeeze, Unsqueeze,
-Identity, Dropout, Cast, Constant, Conv, BatchNormalization, Transpose; Slice, Gather, Pad, Concat
-and Split as exact selections (`ops.Select`); MaxPool, GlobalMaxPool, Max, Min, Clip, LeakyRelu
-and PRelu written exactly with ReLUs, AveragePool and GlobalAveragePool as convolutions (see
-`decompose.py`); plus constant folding of shape subgraphs (see `onnx_consts.py`). A leading
-input axis of size 1 (or symbolic) is the batch axis and is dropped from IR shapes. Every
+Identity, Dropout, Cast, Constant, Conv (2-D, and 1-D as 2-D), BatchNormalization, Transpose,
+ReduceSum, ReduceMean; Slice, Gather, Pad, Concat and Split as exact selections (`ops.Select`);
+MaxPool, GlobalMaxPool, Max, Min, Clip, LeakyRelu and PRelu written exactly with ReLUs,
+AveragePool and GlobalAveragePool as convolutions (pools 2-D or 1-D; see `decompose.py`); plus
+constant folding of shape subgraphs (see `onnx_consts.py`). A leading input axis of size 1 (or
+symbolic) is the batch axis and is dropped from IR shapes. Every
 unsupported node is collected and reported at once in one `UnsupportedOpError`.
 """
 from __future__ import annotations
@@ -243,9 +244,31 @@ class _Importer:
     def _op_neg(self, node, ins, label):
         return self._elementwise(ins[0], -1.0, 0.0, label)
 
-    def _op_conv(self, node, ins, label):
+    def _one_d(self, node, ins, label, handler):
+        """A 1-D conv / pool on (N, C, L) as the 2-D one on (N, C, 1, L), reshaped back."""
+        x = ins[0]
+        if len(x.full) != 3 or not x.batch:
+            return None
+        a = dict(attrs(node))
+        for key, pad in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
+            if key in a:
+                a[key] = [pad] + list(a[key])
+        if "pads" in a:
+            a["pads"] = [0, a["pads"][0], 0, a["pads"][1]] if len(a["pads"]) == 2 else a["pads"]
+        flat = self._reshaped(x, (1, x.full[1], 1, x.full[2]), label + "/2d")
+        rest = list(ins[1:])
+        if rest and rest[0] is not None and not isinstance(rest[0], _Dyn) and np.ndim(rest[0]) == 3:
+            rest[0] = np.asarray(rest[0])[:, :, None, :]   # conv weight (O, C/g, k) → (O, C/g, 1, k)
+        out = handler([flat] + rest, label, a)
+        if out is None:
+            return None
+        return self._reshaped(out, (1, out.full[1], out.full[3]), label + "/1d")
+
+    def _op_conv(self, node, ins, label, a=None):
         x, w = ins[0], ins[1]
-        a = attrs(node)
+        if a is None and len(x.full) == 3:
+            return self._one_d(node, ins, label, lambda i, lab, at: self._op_conv(node, i, lab, at))
+        a = attrs(node) if a is None else a
         if isinstance(w, _Dyn) or len(x.full) != 4 or not x.batch or np.ndim(w) != 4:
             return None
         kh, kw = w.shape[2:]
@@ -398,8 +421,11 @@ class _Importer:
         return tuple(self._select(x, p, f"{label}/{i}") for i, p in enumerate(parts))
 
     # ---- piecewise-linear layers, written with ReLUs (decompose.py) ------------------------------
-    def _pool(self, node, ins, label, kind: str):
-        x, a = ins[0], attrs(node)
+    def _pool(self, node, ins, label, kind: str, a=None):
+        x = ins[0]
+        if a is None and len(x.full) == 3:
+            return self._one_d(node, ins, label, lambda i, lab, at: self._pool(node, i, lab, kind, at))
+        a = attrs(node) if a is None else a
         if len(x.full) != 4 or not x.batch:
             return None
         pads: tuple[int, int, int, int] | None = (0, 0, 0, 0)
@@ -481,6 +507,34 @@ class _Importer:
         if isinstance(slope, _Dyn) or (slope := self._const_for(x, slope)) is None:
             return None
         return _Dyn(D.leaky_relu(self._node, label, x.node, slope), x.full, x.batch)
+
+    def _reduce(self, node, ins, label, mean: bool):
+        """ReduceSum / ReduceMean over constant axes: a linear map (dense Affine), then the shape."""
+        x, a = ins[0], attrs(node)
+        if any(isinstance(v, _Dyn) for v in ins[1:]):
+            return None
+        axes = a.get("axes") if len(ins) < 2 or ins[1] is None else [int(v) for v in np.ravel(ins[1])]
+        rank = len(x.full)
+        if not axes:
+            if a.get("noop_with_empty_axes", 0):
+                return x
+            axes = range(rank)
+        reduced = {int(v) % rank for v in axes}
+        kept_full = tuple(1 if i in reduced else d for i, d in enumerate(x.full))
+        coords = [np.zeros(x.full, dtype=np.int64) if i in reduced else c for i, c in enumerate(np.indices(x.full))]
+        target = np.ravel_multi_index(tuple(coords), kept_full).ravel()
+        n, n_out = int(np.prod(x.full)), int(np.prod(kept_full))
+        weight = np.zeros((n_out, n))
+        weight[target, np.arange(n)] = 1.0 / (n // n_out) if mean else 1.0
+        y = self._add(label, O.Affine(weight, np.zeros(n_out)), [x], (1, n_out) if x.batch else (n_out,), x.batch)
+        full = kept_full if a.get("keepdims", 1) else tuple(d for i, d in enumerate(x.full) if i not in reduced)
+        return self._reshaped(y, full, label + "/shape")
+
+    def _op_reducesum(self, node, ins, label):
+        return self._reduce(node, ins, label, mean=False)
+
+    def _op_reducemean(self, node, ins, label):
+        return self._reduce(node, ins, label, mean=True)
 
     def _op_sum(self, node, ins, label):
         out = ins[0]

@@ -74,7 +74,24 @@ CASES = {
     "pad-reflect": (_Lambda(lambda x: F.pad(x, (1, 1, 1, 1), mode="reflect")), (2, 3, 3), False),
     "split-broadcast": (_Lambda(lambda x: torch.relu(torch.split(x, [1, 2], dim=1)[1]) - torch.chunk(x, 3, dim=1)[0]),
                         (3, 3, 3), False),
+    "conv1d-maxpool1d": (_Lambda(lambda x: F.max_pool1d(torch.relu(x.flatten(2)), 3, stride=2, padding=1)),
+                         (2, 3, 4), False),
+    "avgpool1d-ceil": (_Lambda(lambda x: F.avg_pool1d(x.flatten(2), 3, stride=2, ceil_mode=True)), (2, 3, 4), False),
+    "reduce-mean-sum": (_Lambda(lambda x: x.mean(dim=(2, 3), keepdim=True) * 2 + x.sum(dim=1, keepdim=True)),
+                        (2, 3, 3), False),
 }
+
+
+class _Conv1d(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(2, 3, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x.flatten(2)))
+
+
+CASES["conv1d"] = (_Conv1d(), (2, 3, 4), False)
 
 
 def _module(name):
