@@ -123,3 +123,27 @@ def test_exact_leaves_are_not_solved_past_the_deadline():
     late = exact_leaf(ctx, cc.ibp, time.monotonic() - 1.0)
     assert not late.solved and np.all(late.rows == -np.inf)
     assert exact_leaf(ctx, cc.ibp, time.monotonic() + 30).solved     # the LP triangle solves in time
+
+
+def test_a_slow_root_does_not_end_the_search_while_one_split_still_fits():
+    """The root's one-domain call carries a pass's whole fixed cost: right after it, a search with
+    time for the root again splits one domain (and measures that batch) instead of stopping."""
+    import time
+
+    from optcert.certify import EngineOutput
+    from optcert.engines.bnb import BnbOptions, CaseTask
+    from optcert.search.coordinator import Search, SearchSettings
+
+    seed, sizes, combine = 2, (3, 6, 6, 2), Combine.ALL
+    problem = _problem(seed, sizes, combine, shift=-_truth(seed, sizes, combine) + 0.01)
+    cc = compile_problem(problem)[0]
+    out = EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf)])
+    search = Search(CaseTask(problem, cc, BnbOptions(split="relu", attack=False, batch=4), out),
+                    SearchSettings(4, 1000, 10 ** 6, 0), time.monotonic() + 10.0)
+    search.start(False)
+    search.rate = 6.0                       # as if the root had taken 6 s of the 10
+    assert search._affordable(4) == 1       # 2 × 1.25 × 6 s does not fit, the root's 6 s does
+    search.stats["batches"] = 1             # after a measured batch the plain rule applies
+    assert search._affordable(4) == 0
+    search.stats["batches"], search.rate = 0, 9.0
+    assert search._affordable(4) == 0       # not even the root's time is left

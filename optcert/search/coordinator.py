@@ -237,11 +237,16 @@ class Search:
 
     def _affordable(self, batch: int) -> int:
         """How many domains to split now so that bounding their children should end before the
-        deadline (from the last call's seconds per domain); 0 when not even one fits."""
+        deadline (from the last call's seconds per domain); 0 when not even one fits. Right after
+        the root, whose one-domain call carries the whole fixed cost of a pass (large nets: seconds),
+        one domain is split if the root's time fits, and the pace of that batch is measured."""
         remaining = self.deadline - time.monotonic()
         if not math.isfinite(remaining) or self.rate <= 0:
             return batch
-        return max(0, min(batch, int(remaining / (2.0 * 1.25 * self.rate))))
+        fits = max(0, min(batch, int(remaining / (2.0 * 1.25 * self.rate))))
+        if fits == 0 and self.stats["batches"] == 0 and remaining > 1.25 * self.rate:
+            return 1
+        return fits
 
     def _bound(self, kids: list[tuple[Bounds, np.ndarray, float, int, tuple]], start: int) -> Bounded:
         t = time.monotonic()
