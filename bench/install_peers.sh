@@ -6,14 +6,19 @@
 # nnenum (Stanley Bak, GPL-3): `git clone https://github.com/stanleybak/nnenum` into DIR/nnenum-src
 # (or put a checkout there yourself, e.g. where GitHub is unreachable), then `pip install .` into
 # DIR/nnenum-venv. alpha-beta-CROWN (BSD-3): a checkout with its auto_LiRPA submodule in
-# DIR/alpha-beta-CROWN, installed with its own requirements into DIR/abcrown-venv (a CPU torch:
-# pass TORCH_SPEC, default torch==2.13.0; auto_LiRPA goes in with --no-deps, since its pin
-# torch<2.9 would pull a multi-gigabyte CUDA build; onnx2pytorch imports torchvision, which must be
-# built for the same torch: TORCHVISION_SPEC, default the newest on the index). A peer whose source cannot be obtained is skipped with a
-# message; the script ends with the variables bench/peers.py reads. Nothing here is used by optcert.
+# DIR/alpha-beta-CROWN, installed with its own requirements into DIR/abcrown-venv: TORCH_SPEC
+# (default torch==2.14.1 torchvision==0.29.1, a pair whose torchvision imports beside its torch;
+# on these machines pip takes both from the local disk) and auto_LiRPA with --no-deps (its pin
+# torch<2.9 would pull another multi-gigabyte build). Its MIP refinement imports gurobipy (the
+# pip package's size-limited licence suffices for mnistfc). onnx2pytorch: the Verified-Intelligence
+# fork where it can be cloned, else PyPI's, whose ConvertModel lacks the fork's `quirks` argument:
+# the script then adds that argument (ignored) to the installed copy, in the scratch venv only.
+# A peer whose source cannot be obtained is skipped with a message (where GitHub is unreachable, put
+# checkouts in DIR yourself: nnenum-src, alpha-beta-CROWN with auto_LiRPA inside); the script ends
+# with the variables bench/peers.py reads. Nothing here is used by optcert.
 set -u
 DIR=$(realpath -m "${1:-$(dirname "$0")/../../peers}")
-TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
 mkdir -p "$DIR"
 exports=()
 
@@ -36,15 +41,19 @@ fi
 if fetch alpha-beta-CROWN https://github.com/Verified-Intelligence/alpha-beta-CROWN; then
     if [ ! -x "$DIR/abcrown-venv/bin/python" ]; then
         python3 -m venv "$DIR/abcrown-venv" \
-            && "$DIR/abcrown-venv/bin/pip" install -q "$TORCH_SPEC" \
+            && "$DIR/abcrown-venv/bin/pip" install -q $TORCH_SPEC gurobipy \
             && "$DIR/abcrown-venv/bin/pip" install -q --no-deps -e "$DIR/alpha-beta-CROWN/auto_LiRPA" \
             && "$DIR/abcrown-venv/bin/pip" install -q onnx onnxruntime onnxoptimizer onnxsim skl2onnx pyyaml \
                 pandas appdirs sortedcontainers packaging psutil tqdm scipy scikit-learn protobuf mpmath ninja graphviz \
             && { "$DIR/abcrown-venv/bin/pip" install -q --no-deps \
                      git+https://github.com/Verified-Intelligence/onnx2pytorch.git 2>/dev/null \
                  || "$DIR/abcrown-venv/bin/pip" install -q --no-deps onnx2pytorch; } \
-            && "$DIR/abcrown-venv/bin/pip" install -q --no-deps "${TORCHVISION_SPEC:-torchvision}" \
             || echo "skip: alpha-beta-CROWN did not install" >&2
+    fi
+    model=$(ls "$DIR"/abcrown-venv/lib/python3*/site-packages/onnx2pytorch/convert/model.py 2>/dev/null | head -1)
+    if [ -n "$model" ] && ! grep -q quirks "$model"; then
+        sed -i 's/enable_pruning=False,$/enable_pruning=False, quirks=None,/' "$model" \
+            && echo "note: PyPI's onnx2pytorch given an ignored 'quirks' argument ($model)" >&2
     fi
     [ -f "$DIR/alpha-beta-CROWN/complete_verifier/abcrown.py" ] \
         && "$DIR/abcrown-venv/bin/python" -c "import auto_LiRPA, onnx2pytorch" 2>/dev/null \

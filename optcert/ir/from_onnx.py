@@ -6,8 +6,8 @@ ReduceSum, ReduceMean; Slice, Gather, Pad, Concat and Split as exact selections 
 MaxPool, GlobalMaxPool, Max, Min, Clip, LeakyRelu and PRelu written exactly with ReLUs,
 AveragePool and GlobalAveragePool as convolutions (pools 2-D or 1-D; see `decompose.py`); plus
 constant folding of shape subgraphs (see `onnx_consts.py`). A leading input axis of size 1 (or
-symbolic) is the batch axis and is dropped from IR shapes. Every
-unsupported node is collected and reported at once in one `UnsupportedOpError`.
+symbolic) is the batch axis and is dropped from IR shapes. Every unsupported node is collected
+and reported at once in one `UnsupportedOpError`.
 """
 from __future__ import annotations
 
@@ -225,8 +225,7 @@ class _Importer:
         def grown(x: _Dyn, tag: str) -> _Dyn:
             if x.full == full:
                 return x
-            pos = np.broadcast_to(self._positions(x), full)
-            return self._select(_Dyn(x.node, x.full, x.batch and a.batch and b.batch), pos, f"{label}/{tag}")
+            return self._select(x, np.broadcast_to(self._positions(x), full), f"{label}/{tag}")
         return grown(a, "a"), grown(b, "b")
 
     def _op_add(self, node, ins, label):
@@ -250,9 +249,9 @@ class _Importer:
         if len(x.full) != 3 or not x.batch:
             return None
         a = dict(attrs(node))
-        for key, pad in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
+        for key in ("kernel_shape", "strides", "dilations"):   # a leading axis of size 1
             if key in a:
-                a[key] = [pad] + list(a[key])
+                a[key] = [1] + list(a[key])
         if "pads" in a:
             a["pads"] = [0, a["pads"][0], 0, a["pads"][1]] if len(a["pads"]) == 2 else a["pads"]
         flat = self._reshaped(x, (1, x.full[1], 1, x.full[2]), label + "/2d")

@@ -132,7 +132,7 @@ class _FxImporter:
         if len(shape) != 3:
             return None
         kernel = _pair(kernel)
-        stride = _pair(stride) if stride not in (None, ()) and stride != [] else kernel
+        stride = _pair(stride) if stride else kernel       # torch: no stride means the kernel's
         ph, pw = _pair(padding)
         args = (self.dyn[src.name], shape, kernel, stride, (ph, pw, ph, pw), _pair(dilation), bool(ceil_mode))
         if kind == "max":

@@ -131,6 +131,27 @@ def test_exported_layer_matches_onnxruntime_and_torch(name):
                                    atol=1e-12, rtol=0)
 
 
+class _Functional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, padding=1)
+
+    def forward(self, x):
+        h = F.leaky_relu(self.conv(x), 0.2)
+        return F.max_pool2d(h, 2) + F.avg_pool2d(h, 3, stride=2, padding=1, count_include_pad=False)
+
+
+def test_torch_functional_pools_and_leaky_relu():
+    from optcert.ir.from_torch import from_torch
+
+    torch.manual_seed(2)
+    module = _Functional().eval().double()
+    x = np.random.default_rng(3).normal(size=(4, 2, 6, 6))
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x)).numpy().reshape(4, -1)
+    np.testing.assert_allclose(from_torch(module, (2, 6, 6)).forward(x.reshape(4, -1)), ref, atol=1e-12, rtol=0)
+
+
 def _graph(nodes, inits=(), opset=13, shape=(1, 2, 4, 4), out_shape=None):
     h = onnx.helper
     graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, list(shape))],
