@@ -51,7 +51,10 @@ def nnenum_cmd(onnx: Path, vnnlib: Path, result: Path, timeout: float, family: s
     return [os.environ["NNENUM_PYTHON"], "-m", "nnenum.nnenum", str(onnx), str(vnnlib), f"{timeout:g}", str(result)]
 
 
-def abcrown_config(family: str, onnx: Path) -> str:
+def abcrown_config(family: str, onnx: Path) -> str | None:
+    """Its competition config for the shared families; None (its defaults) for other networks."""
+    if family not in ("acasxu", "mnistfc"):
+        return None
     if family == "acasxu":
         return "exp_configs/vnncomp21/acasxu.yaml"
     return "exp_configs/vnncomp22/mnistfc_small.yaml" if "256x2" in onnx.name else "exp_configs/vnncomp22/mnistfc.yaml"
@@ -59,8 +62,9 @@ def abcrown_config(family: str, onnx: Path) -> str:
 
 def abcrown_cmd(onnx: Path, vnnlib: Path, result: Path, timeout: float, family: str) -> list[str]:
     folder = Path(os.environ["ABCROWN_DIR"])
+    config = abcrown_config(family, onnx)
     return [os.environ["ABCROWN_PYTHON"], str(folder / "abcrown.py"),
-            "--config", str(folder / abcrown_config(family, onnx)), "--onnx_path", str(onnx),
+            *(["--config", str(folder / config)] if config else []), "--onnx_path", str(onnx),
             "--vnnlib_path", str(vnnlib), "--results_file", str(result),
             "--timeout", f"{timeout:g}", "--device", "cpu"]
 
@@ -94,9 +98,14 @@ def sample(acas: int, mnist: int, seed: int, extra: tuple[str, ...] = ()) -> lis
 
 
 def run_tool(tool: str, family: str, row: dict, cap: float) -> dict:
+    """One shared instance (a row of its family's verdicts.csv) at min(its timeout, cap)."""
+    return run_files(tool, family, BENCHMARKS / family / row["onnx"], BENCHMARKS / family / row["vnnlib"],
+                     min(float(row["timeout_s"]), cap), row["instance"], row["expected"])
+
+
+def run_files(tool: str, family: str, onnx: Path, vnnlib: Path, timeout: float, instance: str,
+              expected: str) -> dict:
     """One run in a fresh process, killed at 1.5 × timeout + 15 s; wall and child CPU seconds."""
-    timeout = min(float(row["timeout_s"]), cap)
-    onnx, vnnlib = BENCHMARKS / family / row["onnx"], BENCHMARKS / family / row["vnnlib"]
     env = {**os.environ, **ONE_THREAD}
     if tool == "optcert":   # OPTCERT_SRC: a snapshot of the tree to measure (default: this one)
         env["PYTHONPATH"] = os.environ.get("OPTCERT_SRC", str(ROOT))
@@ -118,7 +127,7 @@ def run_tool(tool: str, family: str, row: dict, cap: float) -> dict:
         text = result.read_text().strip().splitlines() if result.is_file() else []
     verdict = VERDICTS.get(text[0].strip().lower(), "unknown") if text else "unknown"
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"family": family, "instance": row["instance"], "expected": row["expected"], "tool": tool,
+    return {"family": family, "instance": instance, "expected": expected, "tool": tool,
             "verdict": verdict, "wall": round(wall, 3), "cpu": round(cpu, 3), "timeout": timeout,
             "load": round(os.getloadavg()[0], 2), "note": note or (text[0] if text else "no result file")}
 

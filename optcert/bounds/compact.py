@@ -14,11 +14,10 @@ they save); the gathered tensors are cached on the domain batch.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import fields
 
 from optcert.bounds.relaxation import ReluLayer, allowance, centre_value, layer_vectors, relu_layer
-from optcert.bounds.torch_net import DomainBatch, TorchNet
+from optcert.bounds.torch_net import DomainBatch, TorchNet, to_csr
 
 COMPACT = 0.85   # compact a layer when at most this share of its neurons is kept
 
@@ -93,19 +92,13 @@ def weight_kept(tn: TorchNet, domains: DomainBatch, k: int, source: int, rows, c
 def sparse_kept(tn: TorchNet, domains: DomainBatch, k: int, source: int, rows, cols):
     """`weight_kept` as a sparse CSR tensor where the layer's weight is sparse (`TorchNet.sparse_weight`),
     else None."""
+    if rows is None and cols is None:
+        return tn.sparse_csr(k - 1, source)
     coo = tn.sparse_weight(k - 1, source)
     if coo is None:
         return None
 
     def make():
         out = coo if rows is None else coo.index_select(0, rows)
-        out = out if cols is None else out.index_select(1, cols)
-        with warnings.catch_warnings():          # torch: "Sparse CSR tensor support is in beta state"
-            warnings.simplefilter("ignore", UserWarning)
-            return out.to_sparse_csr()
-    if rows is None and cols is None:
-        key = ("sparse-csr", k - 1, source)
-        if key not in tn._abs:
-            tn._abs[key] = make()
-        return tn._abs[key]
+        return to_csr(out if cols is None else out.index_select(1, cols))
     return domains.cached(("ws-kept", k, source, tn.precision, id(tn), rows is None, cols is None), make)

@@ -61,6 +61,21 @@ class TorchNet:
             self._abs[key] = sparse
         return self._abs[key]
 
+    def sparse_csr(self, layer: int, source: int):
+        """`sparse_weight` in CSR form (what the products use), or None."""
+        key = ("sparse-csr", layer, source)
+        if key not in self._abs:
+            coo = self.sparse_weight(layer, source)
+            self._abs[key] = None if coo is None else to_csr(coo)
+        return self._abs[key]
+
+    def _product(self, layer: int, source: int, z):
+        """z @ Wᵀ for a batch z (B, n_source), through the sparse weight where there is one."""
+        csr = self.sparse_csr(layer, source)
+        if csr is None:
+            return z @ self.weights[layer][source].T
+        return (csr @ z.reshape(-1, z.shape[-1]).T).T.reshape(z.shape[:-1] + (-1,))
+
     def exact_affine(self, layer: int):
         """(weights reading the input, bias) of layer `layer` (0-based) in float64: the network's own
         values (the compute-precision tensors themselves when computing in float64)."""
@@ -91,12 +106,21 @@ class TorchNet:
         import torch
 
         z, pre = [x], []
-        for k, (ws, b, src) in enumerate(zip(self.weights, self.biases, self.sources)):
-            h = b + sum(z[j] @ w.T for j, w in zip(src, ws))
+        for k, (b, src) in enumerate(zip(self.biases, self.sources)):
+            h = b + sum(self._product(k, s, z[j]) for s, j in enumerate(src))
             pre.append(h)
             if k < self.depth - 1:
                 z.append(torch.relu(h))
         return pre
+
+
+def to_csr(sparse):
+    """A sparse torch tensor in CSR form (without torch's "CSR support is in beta" warning)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return sparse.to_sparse_csr()
 
 
 @lru_cache(maxsize=16)

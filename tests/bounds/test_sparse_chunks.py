@@ -100,3 +100,21 @@ def test_an_interrupted_tightening_resumes_to_the_same_bounds():
     for k in range(1, len(net.layers) + 1):
         np.testing.assert_allclose(paused.bounds.lower[k], plain.bounds.lower[k], atol=1e-7)
         np.testing.assert_allclose(paused.bounds.upper[k], plain.bounds.upper[k], atol=1e-7)
+
+
+def test_forward_through_sparse_weights_matches_and_differentiates(monkeypatch):
+    """The attack's forward pass (TorchNet.forward) through sparse weights: same values, gradients flow."""
+    import torch
+
+    net = to_layered(_pooled_conv_net(1))
+    monkeypatch.setattr(tn_mod, "SPARSE_MIN_ENTRIES", 0)
+    monkeypatch.setattr(tn_mod, "SPARSE_MAX_DENSITY", 0.5)
+    tn_mod.torch_net.cache_clear()
+    tn = tn_mod.torch_net(net, "cpu", Precision.FLOAT64)
+    assert any(tn.sparse_csr(k, s) is not None for k in range(tn.depth) for s in range(len(tn.sources[k])))
+    x = torch.tensor(np.random.default_rng(5).uniform(size=(6, 64)), requires_grad=True)
+    out = tn.forward(x)[-1]
+    np.testing.assert_allclose(out.detach().numpy(), net.forward(x.detach().numpy())[-1], atol=1e-12)
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    tn_mod.torch_net.cache_clear()
