@@ -28,6 +28,18 @@ from optcert.ir import ops as O
 AddNode = Callable[[str, object, Sequence[str]], str]
 
 
+def add_op(graph, label: str, op, srcs: Sequence[str]) -> str:
+    """Add node `op` to the networkx `graph`, named `label` (with "_" appended until unique), fed by
+    the nodes `srcs` in order (edge attribute `slot`); its name."""
+    name = label
+    while name in graph:
+        name += "_"
+    graph.add_node(name, op=op)
+    for slot, s in enumerate(srcs):
+        graph.add_edge(s, name, slot=slot)
+    return name
+
+
 def maximum(add: AddNode, label: str, a: str, b: str) -> str:
     """max(a, b) = a + ReLU(b − a), elementwise, for two nodes of one shape."""
     neg = add(f"{label}/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [a])

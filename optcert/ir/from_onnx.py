@@ -127,14 +127,7 @@ class _Importer:
             self.env[o] = _Poison()
 
     def _node(self, label: str, op, srcs: Sequence[str]) -> str:
-        """Add graph node `op` (named after `label`, made unique) fed by nodes `srcs`."""
-        name = label
-        while name in self.nx:
-            name += "_"
-        self.nx.add_node(name, op=op)
-        for slot, s in enumerate(srcs):
-            self.nx.add_edge(s, name, slot=slot)
-        return name
+        return D.add_op(self.nx, label, op, srcs)
 
     def _add(self, label: str, op, srcs: list[_Dyn], full, batch: bool) -> _Dyn:
         return _Dyn(self._node(label, op, [s.node for s in srcs]), tuple(int(v) for v in full), batch)

@@ -116,14 +116,7 @@ class _FxImporter:
                 self._add(node, op, srcs)
 
     def _raw(self, label: str, op, srcs) -> str:
-        """Add graph node `op` (named after `label`, made unique) fed by graph nodes `srcs`."""
-        name = label
-        while name in self.g:
-            name += "_"
-        self.g.add_node(name, op=op)
-        for slot, s in enumerate(srcs):
-            self.g.add_edge(s, name, slot=slot)
-        return name
+        return D.add_op(self.g, label, op, srcs)
 
     def _pool(self, node, src, kind: str, kernel, stride, padding, dilation=1, ceil_mode=False,
               count_include_pad=True) -> _Built | None:
