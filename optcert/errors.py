@@ -23,6 +23,7 @@ EXIT_CODES: dict[int, str] = {
     10: "check: the result does not re-verify (INVALID: the first failing step is named)",
     11: "check: the result rests on evidence that cannot be re-checked (a MILP solver's own bound, "
         "no stored multipliers)",
+    12: "model too large: its dense affine/ReLU form would not fit in this machine's memory",
     130: "interrupted (Ctrl-C)",
 }
 """The exit codes of the `optcert` command, one table for every subcommand (README: Exit codes)."""
@@ -64,6 +65,12 @@ class UnsupportedOpError(InvalidModelError):
         self.ops = list(ops)
         listed = ", ".join(f"{node!r} ({op})" for node, op in self.ops)
         super().__init__(f"{source}: unsupported operator(s): {listed}")
+
+
+class ModelTooLargeError(InvalidModelError):
+    """The network's dense affine/ReLU form (`LayeredNet`) would need more memory than the machine has."""
+
+    exit_code = 12
 
 
 class InvalidSpecError(OptcertError):

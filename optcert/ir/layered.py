@@ -15,12 +15,13 @@ output layer so that the network's outputs *are* the property margins.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from optcert.errors import InvalidModelError
+from optcert.errors import InvalidModelError, ModelTooLargeError
 from optcert.ir import ops as O
 from optcert.ir.network import Network
 
@@ -242,11 +243,33 @@ def _plus(a, b, n: int):
     return _dense(a) + _dense(b)
 
 
+def weight_limit() -> int:
+    """Dense weight entries a `LayeredNet` may hold here: physical memory / 64 bytes (the bound
+    kernels keep float64, float32 and |W| copies beside the float64 arrays), or $OPTCERT_MAX_WEIGHTS."""
+    given = os.environ.get("OPTCERT_MAX_WEIGHTS")
+    if given:
+        return int(float(given))
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 64
+    except (ValueError, OSError, AttributeError):   # not POSIX
+        return 1 << 29
+
+
 def to_layered(net: Network) -> LayeredNet:
-    """Compose `net` into its `LayeredNet` (exact up to the rounding noted in the module doc)."""
+    """Compose `net` into its `LayeredNet` (exact up to the rounding noted in the module doc).
+    Raises `ModelTooLargeError` before allocating more dense weights than `weight_limit()`."""
     exprs: dict[str, _Expr] = {}
     layers: list[Layer] = []
     sizes = [net.n_inputs]
+    budget = [weight_limit(), 0]       # limit, entries so far
+
+    def _layer(name: str, e: _Expr, sizes: list[int]) -> Layer:
+        budget[1] += int(e.const.size) * sum(sizes[s] for s in e.terms)
+        if budget[1] > budget[0]:
+            raise ModelTooLargeError(f"{net.name}: its affine/ReLU form needs more than {budget[1]:,} dense "
+                                     f"weights (at layer {name!r}); this machine allows {budget[0]:,}")
+        return _dense_layer(name, e, sizes)
+
     for node, op in net.ops():
         if isinstance(op, O.Input):
             exprs[node] = _Expr({0: None}, np.zeros(net.n_inputs))
@@ -263,7 +286,7 @@ def to_layered(net: Network) -> LayeredNet:
     return LayeredNet(net.input_shape, tuple(layers))
 
 
-def _layer(name: str, e: _Expr, sizes: list[int]) -> Layer:
+def _dense_layer(name: str, e: _Expr, sizes: list[int]) -> Layer:
     sources = tuple(sorted(e.terms))
     weights = tuple(np.ascontiguousarray(e.dense(s, sizes[s])) for s in sources)
     for w in weights:

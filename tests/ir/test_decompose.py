@@ -259,3 +259,33 @@ def test_convolution_matrix_matches_the_convolution(stride, padding, dilation, g
     x = rng.normal(size=(3,) + shape)
     K = _conv_matrix(op, shape, out_shape(op, [shape]))
     np.testing.assert_allclose((K @ x.reshape(3, -1).T).T, conv2d_nobias(op, x).reshape(3, -1), atol=1e-12)
+
+
+def test_a_network_too_large_for_this_machine_is_a_clear_error(monkeypatch, tmp_path):
+    """The dense affine/ReLU form is refused before it is allocated; the command line says so in one
+    line with its own exit code."""
+    import subprocess
+    import sys
+
+    from optcert.errors import ModelTooLargeError
+    from optcert.ir.from_torch import from_torch
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 8 * 8, 3))
+    net = from_torch(module, (1, 8, 8))
+    monkeypatch.setenv("OPTCERT_MAX_WEIGHTS", "1000")
+    with pytest.raises(ModelTooLargeError, match="this machine allows 1,000"):
+        to_layered(net)
+    path = tmp_path / "big.onnx"
+    torch.onnx.export(module.eval(), torch.zeros(1, 1, 8, 8), str(path), dynamo=False, opset_version=13)
+    proc = subprocess.run([sys.executable, "-m", "optcert.cli", "verify", str(path), "--image",
+                           str(_image_file(tmp_path)), "--index", "0", "--eps", "0.01"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == ModelTooLargeError.exit_code, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def _image_file(tmp_path):
+    path = tmp_path / "images.npz"
+    np.savez(path, X=np.full((1, 64), 0.5), y=np.array([0]))
+    return path
