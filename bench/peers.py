@@ -63,8 +63,11 @@ def abcrown_config(family: str, onnx: Path) -> str | None:
 def abcrown_cmd(onnx: Path, vnnlib: Path, result: Path, timeout: float, family: str) -> list[str]:
     folder = Path(os.environ["ABCROWN_DIR"])
     config = abcrown_config(family, onnx)
+    if config is None:        # its defaults: it still needs a config file to start
+        default = result.parent / "abcrown_default.yaml"
+        default.write_text("general:\n  device: cpu\n")
     return [os.environ["ABCROWN_PYTHON"], str(folder / "abcrown.py"),
-            *(["--config", str(folder / config)] if config else []), "--onnx_path", str(onnx),
+            "--config", str(folder / config) if config else str(default), "--onnx_path", str(onnx),
             "--vnnlib_path", str(vnnlib), "--results_file", str(result),
             "--timeout", f"{timeout:g}", "--device", "cpu"]
 
