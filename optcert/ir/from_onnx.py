@@ -408,7 +408,10 @@ class _Importer:
         if sizes is None:
             k = len(node.output)
             sizes = [-(-n // k)] * (k - 1) + [n - (k - 1) * -(-n // k)]
-        cuts = np.cumsum([int(v) for v in sizes])[:-1]
+        sizes = [int(v) for v in sizes]
+        if sum(sizes) != n or min(sizes) < 0 or len(sizes) != len(node.output):
+            raise ValueError(f"split sizes {sizes} do not cut an axis of {n} into {len(node.output)} outputs")
+        cuts = np.cumsum(sizes)[:-1]
         parts = np.split(self._positions(x), cuts, axis=axis)
         return tuple(self._select(x, p, f"{label}/{i}") for i, p in enumerate(parts))
 
@@ -511,6 +514,8 @@ class _Importer:
             if a.get("noop_with_empty_axes", 0):
                 return x
             axes = range(rank)
+        if any(not -rank <= int(v) < rank for v in axes):
+            raise ValueError(f"reduction axes {list(axes)} out of range for rank {rank}")
         reduced = {int(v) % rank for v in axes}
         kept_full = tuple(1 if i in reduced else d for i, d in enumerate(x.full))
         coords = [np.zeros(x.full, dtype=np.int64) if i in reduced else c for i, c in enumerate(np.indices(x.full))]

@@ -194,6 +194,17 @@ def test_a_pool_window_in_the_padding_only_is_a_clear_error():
         from_onnx_model(_graph([node]), "bad")
 
 
+@pytest.mark.parametrize("nodes,inits", [
+    ([onnx.helper.make_node("Split", ["x", "s"], ["a", "b"], axis=3)], [("s", [3, 3], np.int64)]),
+    ([onnx.helper.make_node("ReduceSum", ["x", "ax"], ["y"])], [("ax", [4], np.int64)]),
+    ([onnx.helper.make_node("Gather", ["x", "i"], ["y"], axis=2)], [("i", [7], np.int64)]),
+    ([onnx.helper.make_node("MaxPool", ["x"], ["y"])], []),
+], ids=["split-sizes", "reduce-axis", "gather-index", "pool-no-kernel"])
+def test_malformed_layers_are_invalid_models_naming_the_node(nodes, inits):
+    with pytest.raises(InvalidModelError, match=nodes[0].op_type):
+        from_onnx_model(_graph(nodes, inits), "bad")
+
+
 def test_max_pool_indices_and_dynamic_clip_bounds_are_reported_unsupported():
     nodes = [onnx.helper.make_node("MaxPool", ["x"], ["p", "idx"], kernel_shape=[2, 2]),
              onnx.helper.make_node("Cast", ["idx"], ["f"], to=onnx.TensorProto.FLOAT),
@@ -261,6 +272,7 @@ def test_convolution_matrix_matches_the_convolution(stride, padding, dilation, g
     np.testing.assert_allclose((K @ x.reshape(3, -1).T).T, conv2d_nobias(op, x).reshape(3, -1), atol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore")
 def test_a_network_too_large_for_this_machine_is_a_clear_error(monkeypatch, tmp_path):
     """The dense affine/ReLU form is refused before it is allocated; the command line says so in one
     line with its own exit code."""
