@@ -5,7 +5,8 @@ torch.flatten / view / reshape, nn.BatchNorm1d/2d (running statistics, i.e. eval
 nn.Identity, nn.Dropout, and +, −, ×, ÷ with constants (normalisation) or, for + and −, between
 two network tensors (residual connections); nn.MaxPool2d / F.max_pool2d, nn.AvgPool2d /
 F.avg_pool2d, adaptive pools whose output size divides the input, nn.LeakyReLU / F.leaky_relu,
-nn.PReLU, nn.ReLU6 and nn.Hardtanh, written exactly with ReLUs (see `decompose.py`). Shapes
+nn.PReLU, nn.ReLU6 and nn.Hardtanh, written exactly with ReLUs (see `decompose.py`); data
+movement (slicing, torch.cat, F.pad, permute, split/chunk, flip, …) as exact selections. Shapes
 come from one traced forward pass on a (1, *input_shape) example in eval mode on a copy of the
 module (the module is not modified). Every unsupported call is collected and reported in one `UnsupportedOpError`.
 """
@@ -65,6 +66,7 @@ class _FxImporter:
         self.const: dict[str, np.ndarray] = {}
         self.unsupported: list[tuple[str, str]] = []
         self.output: str | None = None
+        self.pending: dict[str, tuple] = {}    # split/chunk nodes, resolved by their getitem nodes
 
     def run(self) -> Network:
         for node in self.traced.graph.nodes:
@@ -94,6 +96,8 @@ class _FxImporter:
             src = node.args[0]
             self.output = self.dyn.get(getattr(src, "name", ""))
         else:
+            if node.op != "call_module" and self._selection(node):
+                return None
             srcs = [a for a in node.args if hasattr(a, "name") and a.name in self.dyn]
             if not srcs and all(not hasattr(a, "name") or a.name in self.const for a in node.args):
                 return self._unsupported(node)  # constant-only computation in forward()
@@ -114,6 +118,78 @@ class _FxImporter:
                 self.dyn[node.name] = op.node
             else:
                 self._add(node, op, srcs)
+
+    def _selection(self, node) -> bool:
+        """A data-movement call (slicing, cat, pad, permute, split … getitem) written as `Select`s
+        and an `Add`: run on distinct positions per network-tensor input, it says what it copies;
+        a second run on random values must give exactly those copies (else it is no selection)."""
+        import torch
+
+        pending = self.pending.get(getattr(node.args[0], "name", "")) \
+            if node.target is operator.getitem and node.args else None
+        if pending is None and (self._known_function(node) or
+                                (node.target not in _MOVES and node.target not in _TUPLE_MOVES)):
+            return False        # the ops of _function_op (a reshape stays a Reshape) or no move at all
+        inputs: list = []
+
+        def probe(arg):                         # fx nodes → placeholders for the probes
+            if hasattr(arg, "name") and arg.name in self.dyn:
+                inputs.append(arg)
+                return _Slot(len(inputs) - 1)
+            if hasattr(arg, "name") and arg.name in self.const:
+                return torch.tensor(self.const[arg.name])
+            if hasattr(arg, "name"):
+                raise LookupError(arg.name)
+            return arg
+        try:
+            if pending is not None:
+                inner, (src_args, src_kwargs) = pending
+                args, kwargs = _map(src_args, probe), _map(src_kwargs, probe)
+                index = node.args[1]
+                call = lambda xs: inner(xs, _fill(args, xs), _fill(kwargs, xs))[index]  # noqa: E731
+            else:
+                args, kwargs = _map(node.args, probe), _map(node.kwargs, probe)
+                if node.target in _TUPLE_MOVES:       # its items are picked by getitem nodes
+                    self.pending[node.name] = (_caller(node), (node.args, node.kwargs))
+                    return True
+                inner = _caller(node)
+                call = lambda xs: inner(xs, _fill(args, xs), _fill(kwargs, xs))  # noqa: E731
+        except LookupError:
+            return False
+        if not inputs:
+            return False
+        shapes = [(1,) + self._shape(a) for a in inputs]
+        sizes = [int(np.prod(sh)) for sh in shapes]
+        offsets = np.cumsum([0] + sizes)
+        with torch.no_grad():
+            try:
+                out = call([torch.arange(o + 1, o + n + 1, dtype=torch.float64).reshape(sh)
+                            for o, n, sh in zip(offsets, sizes, shapes)])
+                rng = np.random.default_rng(0)
+                values = [rng.normal(size=sh) for sh in shapes]
+                check = call([torch.tensor(v) for v in values])
+            except Exception:          # not a pure data movement of these inputs
+                return False
+        if not isinstance(out, torch.Tensor) or out.shape != check.shape or out.dim() < 1 or out.shape[0] != 1:
+            return False
+        pos, check = out.numpy()[0].ravel(), check.numpy()[0].ravel()
+        source = np.searchsorted(offsets, pos, side="left") - 1        # which input each copy is from
+        copied = (pos == np.round(pos)) & (pos >= 1) & (pos <= offsets[-1])
+        flat = np.concatenate([v.ravel() for v in values])
+        expect = np.where(copied, flat[np.clip(pos.astype(np.int64) - 1, 0, flat.size - 1)], pos)
+        if not np.array_equal(expect, check):     # a fill must be the same constant in both runs
+            return False
+        shape = tuple(out.shape[1:])
+        total = None
+        for i, arg in enumerate(inputs):
+            mine = copied & (source == i)
+            index = np.where(mine, pos.astype(np.int64) - 1 - offsets[i], -1)
+            fill = np.where(copied, 0.0, pos) if total is None else np.zeros(pos.size)
+            piece = self._raw(f"{node.name}/part{i}", O.Select(index, fill, shape), [self.dyn[arg.name]])
+            total = piece if total is None else self._raw(f"{node.name}/add{i}", O.Add(), [total, piece])
+        assert total is not None
+        self.dyn[node.name] = total
+        return True
 
     def _raw(self, label: str, op, srcs) -> str:
         return D.add_op(self.g, label, op, srcs)
@@ -251,9 +327,12 @@ class _FxImporter:
     def _arith(self, node, kind: str, srcs):
         a, b = node.args
         if len(srcs) == 2:
-            if kind != "add":
+            if kind not in ("add", "sub") or self._shape(srcs[0]) != self._shape(srcs[1]):
                 return None
-            return O.Add()
+            if kind == "add":
+                return O.Add()
+            neg = self._raw(f"{node.name}/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [self.dyn[b.name]])
+            return _Built(self._raw(node.name, O.Add(), [self.dyn[a.name], neg]))
         const_first = not (hasattr(a, "name") and a.name in self.dyn)
         c = b if not const_first else a
         c = self.const[c.name] if hasattr(c, "name") else np.asarray(c, dtype=np.float64)
@@ -270,6 +349,71 @@ class _FxImporter:
         if kind == "div" and not const_first and np.all(c != 0):
             return O.ElementwiseAffine(1.0 / c, np.array(0.0))
         return None
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where the i-th network-tensor input goes in a data-movement call's arguments."""
+
+    i: int
+
+
+def _map(value, fn):
+    """`fn` on every leaf of nested lists / tuples / dicts."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_map(v, fn) for v in value)
+    if isinstance(value, dict):
+        return {k: _map(v, fn) for k, v in value.items()}
+    return fn(value)
+
+
+def _fill(value, xs):
+    return _map(value, lambda v: xs[v.i] if isinstance(v, _Slot) else v)
+
+
+def _caller(node):
+    """(xs, args, kwargs) → the call of `node` (a function or a tensor method) on filled arguments."""
+    if node.op == "call_method":
+        return lambda xs, args, kwargs: getattr(args[0], node.target)(*args[1:], **kwargs)
+    return lambda xs, args, kwargs: node.target(*args, **kwargs)
+
+
+def _moves():
+    import torch
+    import torch.nn.functional as F
+
+    functions = {operator.getitem, torch.cat, torch.concat, torch.stack, torch.flatten, torch.narrow,
+                 torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze, torch.reshape, torch.flip,
+                 torch.roll, F.pad}
+    methods = {"view", "reshape", "permute", "transpose", "flatten", "narrow", "squeeze", "unsqueeze",
+               "contiguous", "expand", "repeat", "flip", "roll", "__getitem__"}
+    return functions | methods
+
+
+def _tuple_moves():
+    import torch
+
+    return {torch.split, torch.chunk, torch.unbind, "split", "chunk", "unbind"}
+
+
+class _Lazy(set):
+    """A set filled on first use (torch is imported only when a module is imported)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self._make = make
+
+    def __contains__(self, item) -> bool:
+        if not len(self):
+            self.update(self._make())
+        try:
+            return super().__contains__(item)
+        except TypeError:          # unhashable targets
+            return False
+
+
+_MOVES = _Lazy(_moves)
+_TUPLE_MOVES = _Lazy(_tuple_moves)
 
 
 @dataclass(frozen=True)
