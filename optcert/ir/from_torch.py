@@ -6,7 +6,8 @@ nn.Identity, nn.Dropout, and +, −, ×, ÷ with constants (normalisation) or, f
 two network tensors (residual connections); nn.MaxPool2d / F.max_pool2d, nn.AvgPool2d /
 F.avg_pool2d, adaptive pools whose output size divides the input, nn.LeakyReLU / F.leaky_relu,
 nn.PReLU, nn.ReLU6 and nn.Hardtanh, written exactly with ReLUs (see `decompose.py`); data
-movement (slicing, torch.cat, F.pad, permute, split/chunk, flip, …) as exact selections. Shapes
+movement (slicing, torch.cat, F.pad, permute, split/chunk, flip, …) as exact selections; clamp,
+relu6, hardtanh, maximum and minimum written with ReLUs too. Shapes
 come from one traced forward pass on a (1, *input_shape) example in eval mode on a copy of the
 module (the module is not modified). Every unsupported call is collected and reported in one `UnsupportedOpError`.
 """
@@ -296,6 +297,9 @@ class _FxImporter:
             return O.ReLU()
         if t in (F.max_pool2d, F.avg_pool2d, F.leaky_relu) and len(srcs) == 1:
             return self._function_built(node, srcs[0])
+        if t in (torch.clamp, torch.clip, "clamp", "clip", F.relu6, F.hardtanh, torch.maximum, torch.minimum,
+                 "maximum", "minimum"):
+            return self._piecewise(node, srcs)
         if t in (torch.flatten, "flatten", "view", "reshape", torch.reshape):
             return O.Reshape(self._shape(node))
         kinds = {operator.add: "add", torch.add: "add", "add": "add", operator.sub: "sub",
@@ -323,6 +327,52 @@ class _FxImporter:
             return self._pool(node, src, "avg", kw["kernel_size"], kw.get("stride"), kw.get("padding", 0), 1,
                               kw.get("ceil_mode", False), kw.get("count_include_pad", True))
         return None
+
+    def _piecewise(self, node, srcs) -> _Built | None:
+        """clamp / clip / relu6 / hardtanh with constant limits, maximum / minimum (decompose.py)."""
+        import torch
+        import torch.nn.functional as F
+
+        t, x = node.target, self.dyn[srcs[0].name]
+        if t in (torch.maximum, torch.minimum, "maximum", "minimum"):
+            other = node.args[1] if len(node.args) > 1 else node.kwargs.get("other")
+            big = t in (torch.maximum, "maximum")
+            if len(srcs) == 2 and self._shape(srcs[0]) == self._shape(srcs[1]):
+                pair = D.maximum if big else D.minimum
+                return _Built(pair(self._raw, node.name, x, self.dyn[srcs[1].name]))
+            limit = self._constant(other, self._shape(node))
+            if limit is None or len(srcs) != 1 or srcs[0] is not node.args[0]:
+                return None
+            lo, hi = (limit, np.array(np.inf)) if big else (np.array(-np.inf), limit)
+            return _Built(D.clip(self._raw, node.name, x, lo, hi))
+        if len(srcs) != 1 or srcs[0] is not node.args[0]:
+            return None
+        if t is F.relu6:
+            lo, hi = np.array(0.0), np.array(6.0)
+        elif t is F.hardtanh:
+            lo = self._constant(node.args[1] if len(node.args) > 1 else node.kwargs.get("min_val", -1.0), ())
+            hi = self._constant(node.args[2] if len(node.args) > 2 else node.kwargs.get("max_val", 1.0), ())
+        else:   # clamp / clip: min, max (either may be None)
+            args = list(node.args[1:3]) + [None] * (3 - len(node.args))
+            lo = self._constant(node.kwargs.get("min", args[0]), self._shape(node), -np.inf)
+            hi = self._constant(node.kwargs.get("max", args[1]), self._shape(node), np.inf)
+        if lo is None or hi is None:
+            return None
+        return _Built(D.clip(self._raw, node.name, x, lo, hi))
+
+    def _constant(self, value, shape, missing=None):
+        """A number or a constant tensor (without a batch axis) as an array; `missing` for None."""
+        if value is None:
+            return None if missing is None else np.array(missing)
+        if hasattr(value, "name"):
+            if value.name not in self.const:
+                return None
+            value = self.const[value.name]
+            if np.ndim(value) > len(shape):       # a constant carrying the batch axis
+                value = np.reshape(value, np.shape(value)[np.ndim(value) - len(shape):])
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.ndarray, np.number)):
+            return None
+        return np.asarray(value, dtype=np.float64)
 
     def _arith(self, node, kind: str, srcs):
         a, b = node.args

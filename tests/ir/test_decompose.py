@@ -65,11 +65,11 @@ CASES = {
     "prelu": (nn.Sequential(nn.Conv2d(2, 3, 3), nn.PReLU(3)), (2, 5, 5), True),
     "relu6": (nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU6()), (2, 5, 5), True),
     "hardtanh": (nn.Sequential(nn.Conv2d(2, 3, 3), nn.Hardtanh(-0.5, 0.7)), (2, 5, 5), True),
-    "clamp-min": (_Lambda(lambda x: torch.clamp(x, min=0.1)), (2, 3, 3), False),
+    "clamp-min": (_Lambda(lambda x: torch.clamp(x, min=0.1)), (2, 3, 3), True),
     "concat-slice": (_Lambda(lambda x: torch.cat([torch.relu(x), x * 2, x[:, :1]], dim=1)), (2, 4, 4), True),
     "strided-slice": (_Lambda(lambda x: torch.relu(x[:, :, 1:3, ::2] - 0.1)), (2, 4, 5), True),
     "max-min": (_Lambda(lambda x: torch.maximum(x[:, :1], x[:, 1:]) + torch.minimum(x[:, :1], 0.2 * x[:, 1:])),
-                (2, 3, 3), False),
+                (2, 3, 3), True),
     "pad-constant": (_Lambda(lambda x: F.pad(x, (1, 2, 0, 1), value=0.3)), (2, 3, 3), True),
     "pad-reflect": (_Lambda(lambda x: F.pad(x, (1, 1, 1, 1), mode="reflect")), (2, 3, 3), True),
     "split-broadcast": (_Lambda(lambda x: torch.relu(torch.split(x, [1, 2], dim=1)[1]) - torch.chunk(x, 3, dim=1)[0]),
@@ -94,6 +94,8 @@ class _Conv1d(nn.Module):
 CASES["conv1d"] = (_Conv1d(), (2, 3, 4), False)
 
 
+CASES["clamp-both-relu6-hardtanh"] = (_Lambda(lambda x: torch.clamp(x, -0.2, 0.3) + F.relu6(3 * x)
+                                               + F.hardtanh(x, -0.4, 0.1) + x.clamp(max=0.5)), (2, 3, 3), True)
 CASES["split-chunk-cat"] = (_Lambda(lambda x: torch.cat([torch.split(x, [1, 2], dim=1)[1],
                                                         torch.relu(torch.chunk(x, 3, dim=1)[0]) - x[:, 2:]], dim=1)),
                             (3, 3, 3), True)
