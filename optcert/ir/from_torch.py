@@ -6,10 +6,10 @@ nn.Identity, nn.Dropout, and +, −, ×, ÷ with constants (normalisation) or, f
 two network tensors (residual connections); nn.MaxPool2d / F.max_pool2d, nn.AvgPool2d /
 F.avg_pool2d, adaptive pools whose output size divides the input, nn.LeakyReLU / F.leaky_relu,
 nn.PReLU, nn.ReLU6 and nn.Hardtanh, written exactly with ReLUs (see `decompose.py`); data
-movement (slicing, torch.cat, F.pad, permute, split/chunk, flip, …) as exact selections; clamp,
-relu6, hardtanh, maximum and minimum written with ReLUs too. Shapes
-come from one traced forward pass on a (1, *input_shape) example in eval mode on a copy of the
-module (the module is not modified). Every unsupported call is collected and reported in one `UnsupportedOpError`.
+movement (slicing, torch.cat, F.pad, padding modules, permute, split/chunk, flip, …) as exact
+selections; clamp, relu6, hardtanh, maximum and minimum written with ReLUs too. Shapes come from
+one traced forward pass on a (1, *input_shape) example in eval mode on a copy of the module (the
+module is not modified). Every unsupported call is collected and reported in one `UnsupportedOpError`.
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ class _FxImporter:
             src = node.args[0]
             self.output = self.dyn.get(getattr(src, "name", ""))
         else:
-            if node.op != "call_module" and self._selection(node):
+            if self._selection(node):
                 return None
             srcs = [a for a in node.args if hasattr(a, "name") and a.name in self.dyn]
             if not srcs and all(not hasattr(a, "name") or a.name in self.const for a in node.args):
@@ -126,11 +126,16 @@ class _FxImporter:
         a second run on random values must give exactly those copies (else it is no selection)."""
         import torch
 
-        pending = self.pending.get(getattr(node.args[0], "name", "")) \
-            if node.target is operator.getitem and node.args else None
-        if pending is None and (self._known_function(node) or
-                                (node.target not in _MOVES and node.target not in _TUPLE_MOVES)):
-            return False        # the ops of _function_op (a reshape stays a Reshape) or no move at all
+        pending = None
+        if node.op == "call_module":
+            if type(self.modules[node.target]).__name__ not in _MOVING_MODULES:
+                return False
+        else:
+            if node.target is operator.getitem and node.args:
+                pending = self.pending.get(getattr(node.args[0], "name", ""))
+            if pending is None and (self._known_function(node) or
+                                    (node.target not in _MOVES and node.target not in _TUPLE_MOVES)):
+                return False        # the ops of _function_op (a reshape stays a Reshape) or no move at all
         inputs: list = []
 
         def probe(arg):                         # fx nodes → placeholders for the probes
@@ -153,7 +158,7 @@ class _FxImporter:
                 if node.target in _TUPLE_MOVES:       # its items are picked by getitem nodes
                     self.pending[node.name] = (_caller(node), (node.args, node.kwargs))
                     return True
-                inner = _caller(node)
+                inner = _caller(node, self.modules)
                 call = lambda xs: inner(xs, _fill(args, xs), _fill(kwargs, xs))  # noqa: E731
         except LookupError:
             return False
@@ -421,8 +426,12 @@ def _fill(value, xs):
     return _map(value, lambda v: xs[v.i] if isinstance(v, _Slot) else v)
 
 
-def _caller(node):
-    """(xs, args, kwargs) → the call of `node` (a function or a tensor method) on filled arguments."""
+def _caller(node, modules=None):
+    """(xs, args, kwargs) → the call of `node` (a function, a tensor method or a module) on filled
+    arguments."""
+    if node.op == "call_module":
+        module = modules[node.target]
+        return lambda xs, args, kwargs: module(*args, **kwargs)
     if node.op == "call_method":
         return lambda xs, args, kwargs: getattr(args[0], node.target)(*args[1:], **kwargs)
     return lambda xs, args, kwargs: node.target(*args, **kwargs)
@@ -462,6 +471,9 @@ class _Lazy(set):
             return False
 
 
+#: modules that only move data (padding), run like the functions of `_moves`
+_MOVING_MODULES = {"ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d",
+                   "ReplicationPad1d", "ReplicationPad2d", "CircularPad2d", "ZeroPad1d"}
 _MOVES = _Lazy(_moves)
 _TUPLE_MOVES = _Lazy(_tuple_moves)
 

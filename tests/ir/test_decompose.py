@@ -308,3 +308,54 @@ def _image_file(tmp_path):
     path = tmp_path / "images.npz"
     np.savez(path, X=np.full((1, 64), 0.5), y=np.array([0]))
     return path
+
+
+def _random_body(rng: np.random.Generator, channels: int):
+    """A random stack of the layers written with ReLUs / Selects, on (channels, 8, 8) inputs."""
+    layers, c = [], channels
+    for _ in range(int(rng.integers(2, 5))):
+        kind = rng.choice(["conv", "maxpool", "avgpool", "leaky", "clip", "pad", "prelu"])
+        if kind == "conv":
+            out = int(rng.integers(1, 4))
+            layers.append(nn.Conv2d(c, out, 3, padding=int(rng.integers(0, 2))))
+            c = out
+        elif kind == "maxpool":
+            layers.append(nn.MaxPool2d(int(rng.integers(2, 4)), stride=int(rng.integers(1, 3)),
+                                       padding=int(rng.integers(0, 2)), ceil_mode=bool(rng.integers(0, 2))))
+        elif kind == "avgpool":
+            layers.append(nn.AvgPool2d(2, stride=int(rng.integers(1, 3)), padding=int(rng.integers(0, 2)),
+                                       ceil_mode=bool(rng.integers(0, 2)), count_include_pad=bool(rng.integers(0, 2))))
+        elif kind == "leaky":
+            layers.append(nn.LeakyReLU(float(rng.uniform(0, 0.5))))
+        elif kind == "clip":
+            lo = float(rng.uniform(-1, 0))
+            layers.append(nn.Hardtanh(lo, lo + float(rng.uniform(0.2, 2))))
+        elif kind == "pad":
+            layers.append(nn.ZeroPad2d(tuple(int(v) for v in rng.integers(0, 2, size=4))))
+        else:
+            layers.append(nn.PReLU(c))
+    return nn.Sequential(*layers)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("seed", range(16))
+def test_random_stacks_of_these_layers_match_onnxruntime_and_torch(seed):
+    from optcert.ir.from_torch import from_torch
+
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    shape = (int(rng.integers(1, 3)), 8, 8)
+    body = _random_body(rng, shape[0])
+    try:
+        module = _Head(body, shape).eval()
+    except RuntimeError:          # the stack shrank the image to nothing: not a network
+        pytest.skip("degenerate stack")
+    x = rng.normal(size=(4,) + shape)
+    raw = _export(module, shape)
+    ours = from_onnx_model(onnx.load_from_string(raw), f"random{seed}").forward(x.reshape(4, -1))
+    np.testing.assert_allclose(ours, _ort(raw, x.astype(np.float32)), atol=1e-4, rtol=0)
+    with torch.no_grad():
+        ref = module.double()(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(from_torch(module, shape).forward(x.reshape(4, -1)), ref, atol=1e-10, rtol=0)
+    layered = to_layered(from_torch(module, shape))
+    np.testing.assert_allclose(layered.forward(x.reshape(4, -1))[-1], ref, atol=1e-10, rtol=0)
