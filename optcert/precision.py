@@ -23,7 +23,10 @@ class Precision(Enum):
 
 
 def check_device(device: str) -> None:
-    """InvalidOptionError unless torch knows `device` and it exists on this machine."""
+    """InvalidOptionError unless torch knows `device` and it exists on this machine ("cpu" always
+    does: no torch import for it, which costs a second of start-up)."""
+    if device == "cpu":
+        return
     import torch
 
     try:

@@ -65,3 +65,17 @@ def test_a_portfolio_verdict_decided_by_bounding_imports_no_scipy_and_no_lowerin
             f"assert not any(m.startswith(('optcert.lowerings', 'optcert.engines.linear', 'optcert.engines.sdp')) "
             f"for m in sys.modules), sorted(m for m in sys.modules if m.startswith('optcert.'))")
     assert "scipy" not in _loaded(code)
+
+
+def test_an_instance_proved_at_the_root_never_imports_torch():
+    """engines/quick.py: the checker's numpy CROWN proves the easy case before torch is imported (a
+    second of start-up), and `optcert check` re-derives exactly that proof."""
+    code = (f"import optcert.vnncomp as v, tempfile, os\n"
+            f"from optcert.checking.check import check_result\n"
+            f"from optcert.ir.load import load_network\nfrom optcert.spec.vnnlib import read_vnnlib\n"
+            f"r = v.run_instance({str(DATA / 'tiny.onnx')!r}, {str(DATA / 'tiny_ok.vnnlib')!r}, "
+            f"os.path.join(tempfile.mkdtemp(), 'r.txt'), 30)\n"
+            f"assert r.verdict.value == 'proved' and r.certificate['decided_by'] == ['crown'], r.certificate\n"
+            f"p = read_vnnlib({str(DATA / 'tiny_ok.vnnlib')!r}).problem(load_network({str(DATA / 'tiny.onnx')!r}))\n"
+            f"report = check_result(r, p)\nassert report.status.value == 'valid', report.summary()\n")
+    assert "torch" not in _loaded(code)

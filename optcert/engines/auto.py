@@ -41,6 +41,7 @@ from optcert.engines.arms import MilpArm, SearchArm, TightenArm, arm_summary
 from optcert.engines.auto_evidence import RECIPE, case_evidence
 from optcert.engines.bnb import BnbOptions, CaseTask
 from optcert.engines.lane import SolverLane, usable_cores
+from optcert.engines.quick import quick_root
 from optcert.errors import InvalidOptionError
 from optcert.precision import check_device
 from optcert.search.branching import Rule, Split
@@ -396,6 +397,12 @@ def run_auto(problem: VerificationProblem, compiled: list[CompiledCase], options
     first falsifier share: a counterexample in any case ends the run, so a cheap one is not kept
     waiting behind another case's search), then the rounds of each case still open, the time
     left shared equally among them."""
+    if options.method is Method.AUTO:
+        quick = quick_root(problem, compiled, deadline)    # before torch is imported (engines/quick.py)
+        if quick is not None:
+            for entry, cc in zip(quick.certificate["cases"], compiled):
+                entry["shape"] = vars(shape_of(cc))
+            return quick
     out = EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled],
                        case_lower=[None] * len(compiled),
                        certificate={"method": "auto portfolio", "cases": []})
