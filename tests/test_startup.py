@@ -79,3 +79,20 @@ def test_an_instance_proved_at_the_root_never_imports_torch():
             f"p = read_vnnlib({str(DATA / 'tiny_ok.vnnlib')!r}).problem(load_network({str(DATA / 'tiny.onnx')!r}))\n"
             f"report = check_result(r, p)\nassert report.status.value == 'valid', report.summary()\n")
     assert "torch" not in _loaded(code)
+
+
+def test_an_instance_falsified_by_sampling_never_imports_torch(tmp_path):
+    """engines/quick.py: a sampled input that passes the counterexample re-check ends the run
+    FALSIFIED before torch is imported; `optcert check` accepts the counterexample."""
+    text = (DATA / "tiny_ok.vnnlib").read_text().replace("(assert (<= Y_0 -1.0))", "(assert (<= Y_0 1000.0))")
+    prop = tmp_path / "tiny_sat.vnnlib"
+    prop.write_text(text)
+    code = (f"import optcert.vnncomp as v, tempfile, os\n"
+            f"from optcert.checking.check import check_result\n"
+            f"from optcert.ir.load import load_network\nfrom optcert.spec.vnnlib import read_vnnlib\n"
+            f"r = v.run_instance({str(DATA / 'tiny.onnx')!r}, {str(prop)!r}, "
+            f"os.path.join(tempfile.mkdtemp(), 'r.txt'), 30)\n"
+            f"assert r.verdict.value == 'falsified' and r.certificate['decided_by'] == ['sampling'], r.certificate\n"
+            f"p = read_vnnlib({str(prop)!r}).problem(load_network({str(DATA / 'tiny.onnx')!r}))\n"
+            f"report = check_result(r, p)\nassert report.status.value == 'valid', report.summary()\n")
+    assert "torch" not in _loaded(code)

@@ -1,7 +1,8 @@
 """The `auto` portfolio's first step, before torch is imported: every case's root bounded in numpy
 by the checker's own rigorous CROWN (checking/replay.py `root`: IBP, then CROWN on the neurons left
 unstable, recipe crown-unstable; Zhang et al. 2018), and the run ends PROVED when that already proves
-every case.
+every case; else the box centre and `SAMPLES` uniform points per case are evaluated in float64, and
+the run ends FALSIFIED when one of them passes the counterexample re-check (certify.py).
 
 Why: on small instances start-up dominates — ACAS Xu 4_8 prop_3 is proved by one bounded domain in
 14 ms of engine time, while `import torch` costs 0.9 s of its 1.3 s. What this step proves, the checker
@@ -22,27 +23,48 @@ from optcert.spec.problem import VerificationProblem
 
 QUICK_NEURONS = 4096     # ReLU neurons at most (and inputs ≤ this) for the numpy root pass
 QUICK_SHARE = 0.05       # of the time left, at most, is this step's (it is skipped past it)
+SAMPLES = 2000           # uniform points per case tried as counterexamples (seeded)
 
 
 def quick_root(problem: VerificationProblem, compiled: list[CompiledCase], deadline: float) -> EngineOutput | None:
-    """The portfolio's result when the checker's root CROWN proves every case, else None."""
+    """The portfolio's result when the checker's root CROWN proves every case or a sampled input
+    falsifies one (module doc), else None."""
+    sizes = [cc.net.n_inputs for cc in compiled] + [sum(layer.size for layer in cc.net.hidden) for cc in compiled]
+    if not compiled or max(sizes) > QUICK_NEURONS:
+        return None
+    start = time.monotonic()
+    budget = QUICK_SHARE * (deadline - start) if math.isfinite(deadline) else math.inf
+    proved = _root_proof(problem, compiled, start, budget)
+    if proved is not None or time.monotonic() - start > budget:
+        return proved
+    found = _sampled_counterexample(problem, compiled)
+    if found is None:
+        return None
+    k, x = found
+    cases: list[dict] = [{"case": cc.index, "decided_by": "sampling" if cc.index == k else None,
+                          "plan": ["sampling"], "arms": {}, "falsifier_rounds": 0,
+                          "decision": {"method": f"uniform sampling in numpy before torch ({SAMPLES} points, "
+                                                 "engines/quick.py)"},
+                          "schedule": [["sampling", round(time.monotonic(), 3), "falsified"]]} for cc in compiled]
+    certificate = {"method": "auto portfolio", "cases": cases, "decided_by": [c["decided_by"] for c in cases]}
+    return EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled], candidates=[(k, x)],
+                        certificate=certificate)
+
+
+def _root_proof(problem: VerificationProblem, compiled: list[CompiledCase], start: float,
+                budget: float) -> EngineOutput | None:
+    """PROVED by the checker's CROWN at every case's root, with its one-leaf trees; else None."""
     from optcert.checking.bisect import leaf_value
     from optcert.checking.evidence import evidence
     from optcert.checking.net import check_net
     from optcert.checking.replay import root
     from optcert.checking.tree import encode_tree
 
-    net = problem.network
-    sizes = [cc.net.n_inputs for cc in compiled] + [sum(layer.size for layer in cc.net.hidden) for cc in compiled]
-    if not compiled or max(sizes) > QUICK_NEURONS:
-        return None
-    start = time.monotonic()
-    budget = QUICK_SHARE * (deadline - start) if math.isfinite(deadline) else math.inf
-    checker = check_net(net)
+    checker = check_net(problem.network)
     rows: list[np.ndarray] = []
     keys: list[float | None] = []
     entries: list[dict] = []
-    summaries: list[dict] = []
+    cases: list[dict] = []
     for cc in compiled:
         case = problem.cases[cc.index]
         d = root(checker, case)
@@ -52,10 +74,26 @@ def quick_root(problem: VerificationProblem, compiled: list[CompiledCase], deadl
         rows.append(np.array(d.out_lo, dtype=np.float64))
         keys.append(value)
         entries.append({"case": cc.index, "tree": encode_tree({()}, {(): value}, [], {})})
-        summaries.append({"case": cc.index, "decided_by": "crown", "plan": ["crown"], "arms": {},
-                          "decision": {"method": "CROWN at the root in numpy before torch (engines/quick.py)",
-                                       "bound": value, "seconds": round(time.monotonic() - start, 4)},
-                          "falsifier_rounds": 0, "schedule": [["crown root", round(time.monotonic(), 3), "proved"]]})
-    certificate = {"method": "auto portfolio", "cases": summaries, "decided_by": ["crown"] * len(compiled),
+        cases.append({"case": cc.index, "decided_by": "crown", "plan": ["crown"], "arms": {},
+                      "decision": {"method": "CROWN at the root in numpy before torch (engines/quick.py)",
+                                   "bound": value, "seconds": round(time.monotonic() - start, 4)},
+                      "falsifier_rounds": 0, "schedule": [["crown root", round(time.monotonic(), 3), "proved"]]})
+    certificate = {"method": "auto portfolio", "cases": cases, "decided_by": ["crown"] * len(compiled),
                    "evidence": evidence("crown-unstable", entries)}
     return EngineOutput(lower=rows, case_lower=keys, certificate=certificate)
+
+
+def _sampled_counterexample(problem: VerificationProblem, compiled: list[CompiledCase]):
+    """(case index, x) of a sampled input that passes the counterexample re-check, or None."""
+    from optcert.certify import check_counterexample
+
+    rng = np.random.default_rng(0)
+    for cc in compiled:
+        box = cc.case.box
+        xs = np.vstack([(box.lo + box.hi) / 2, box.lo + (box.hi - box.lo) * rng.random((SAMPLES, box.lo.size))])
+        margins = cc.case.spec.margins(problem.network.forward(xs))
+        score = np.min([margins[:, list(clause)].max(axis=1) for clause in cc.case.clauses()], axis=0)
+        best = int(np.argmin(score))
+        if score[best] < 0 and check_counterexample(problem, cc, xs[best]) is not None:
+            return cc.index, xs[best]
+    return None
