@@ -41,11 +41,8 @@ def quick_root(problem: VerificationProblem, compiled: list[CompiledCase], deadl
     if found is None:
         return None
     k, x = found
-    cases: list[dict] = [{"case": cc.index, "decided_by": "sampling" if cc.index == k else None,
-                          "plan": ["sampling"], "arms": {}, "falsifier_rounds": 0,
-                          "decision": {"method": f"uniform sampling in numpy before torch ({SAMPLES} points, "
-                                                 "engines/quick.py)"},
-                          "schedule": [["sampling", round(time.monotonic(), 3), "falsified"]]} for cc in compiled]
+    how = {"method": f"uniform sampling in numpy before torch ({SAMPLES} points, engines/quick.py)"}
+    cases = [_summary(cc, "sampling", how, "falsified" if cc.index == k else None) for cc in compiled]
     certificate = {"method": "auto portfolio", "cases": cases, "decided_by": [c["decided_by"] for c in cases]}
     return EngineOutput(lower=[np.full(cc.case.spec.rows, -np.inf) for cc in compiled], candidates=[(k, x)],
                         certificate=certificate)
@@ -74,13 +71,19 @@ def _root_proof(problem: VerificationProblem, compiled: list[CompiledCase], star
         rows.append(np.array(d.out_lo, dtype=np.float64))
         keys.append(value)
         entries.append({"case": cc.index, "tree": encode_tree({()}, {(): value}, [], {})})
-        cases.append({"case": cc.index, "decided_by": "crown", "plan": ["crown"], "arms": {},
-                      "decision": {"method": "CROWN at the root in numpy before torch (engines/quick.py)",
-                                   "bound": value, "seconds": round(time.monotonic() - start, 4)},
-                      "falsifier_rounds": 0, "schedule": [["crown root", round(time.monotonic(), 3), "proved"]]})
+        cases.append(_summary(cc, "crown", {"method": "CROWN at the root in numpy before torch (engines/quick.py)",
+                                            "bound": value, "seconds": round(time.monotonic() - start, 4)}, "proved"))
     certificate = {"method": "auto portfolio", "cases": cases, "decided_by": ["crown"] * len(compiled),
                    "evidence": evidence("crown-unstable", entries)}
     return EngineOutput(lower=rows, case_lower=keys, certificate=certificate)
+
+
+def _summary(cc: CompiledCase, step: str, decision: dict, outcome: str | None) -> dict:
+    """A case's entry in the certificate, in the portfolio's layout (auto.py `summary`); `outcome`
+    None: the step did not decide this case."""
+    event = f"{step} root" if step == "crown" else step
+    return {"case": cc.index, "decided_by": step if outcome else None, "plan": [step], "arms": {},
+            "decision": decision, "falsifier_rounds": 0, "schedule": [[event, round(time.monotonic(), 3), outcome]]}
 
 
 def _sampled_counterexample(problem: VerificationProblem, compiled: list[CompiledCase]):

@@ -173,6 +173,21 @@ def avg_pool(add: AddNode, label: str, x: str, shape: Sequence[int], kernel, str
     return add(label, O.ElementwiseAffine((1.0 / count)[None], np.array(0.0)), [summed]), (c, ho, wo)
 
 
+def gather(add: AddNode, label: str, sources: Sequence[tuple[str, np.ndarray]], fill: np.ndarray,
+           shape: Sequence[int]) -> str:
+    """y (of `shape`) whose element j is copied from the source node whose flat `index` array is
+    ≥ 0 at j, else is `fill[j]`: one `Select` per (node, index) pair, summed (exact: each element
+    has one non-zero term). Concatenations and other many-input data movement."""
+    out = None
+    for i, (node, index) in enumerate(sources):
+        own = fill if out is None else np.zeros(index.size)
+        piece = add(f"{label}/part{i}", O.Select(index, own, tuple(shape)), [node])
+        out = piece if out is None else add(f"{label}/add{i}", O.Add(), [out, piece])
+    if out is None:
+        raise ValueError("a gather needs at least one network tensor")
+    return out
+
+
 def select_map(positions: np.ndarray) -> O.Select:
     """A `Select` from an array of 1-based input positions (0 = a zero fill), of that array's shape.
 

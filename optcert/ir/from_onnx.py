@@ -387,15 +387,8 @@ class _Importer:
             if not isinstance(v, _Dyn):
                 part = (code == i).ravel()
                 fill[part] = np.asarray(v, np.float64).ravel()[pos.ravel()[part]]
-        shape = full[1:] if batch else full
-        out = None
-        for i, v in enumerate(ins):
-            if isinstance(v, _Dyn):
-                index = np.where(code == i, pos, -1).ravel()
-                piece = self._node(f"{label}/part{i}", O.Select(index, fill if out is None else np.zeros(index.size),
-                                                                 shape), [v.node])
-                out = piece if out is None else self._node(f"{label}/add{i}", O.Add(), [out, piece])
-        assert out is not None
+        sources = [(v.node, np.where(code == i, pos, -1).ravel()) for i, v in enumerate(ins) if isinstance(v, _Dyn)]
+        out = D.gather(self._node, label, sources, fill, full[1:] if batch else full)
         return _Dyn(out, tuple(int(d) for d in full), batch)
 
     def _op_split(self, node, ins, label):

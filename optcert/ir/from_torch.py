@@ -185,16 +185,9 @@ class _FxImporter:
         expect = np.where(copied, flat[np.clip(pos.astype(np.int64) - 1, 0, flat.size - 1)], pos)
         if not np.array_equal(expect, check):     # a fill must be the same constant in both runs
             return False
-        shape = tuple(out.shape[1:])
-        total = None
-        for i, arg in enumerate(inputs):
-            mine = copied & (source == i)
-            index = np.where(mine, pos.astype(np.int64) - 1 - offsets[i], -1)
-            fill = np.where(copied, 0.0, pos) if total is None else np.zeros(pos.size)
-            piece = self._raw(f"{node.name}/part{i}", O.Select(index, fill, shape), [self.dyn[arg.name]])
-            total = piece if total is None else self._raw(f"{node.name}/add{i}", O.Add(), [total, piece])
-        assert total is not None
-        self.dyn[node.name] = total
+        sources = [(self.dyn[arg.name], np.where(copied & (source == i), pos.astype(np.int64) - 1 - offsets[i], -1))
+                   for i, arg in enumerate(inputs)]
+        self.dyn[node.name] = D.gather(self._raw, node.name, sources, np.where(copied, 0.0, pos), out.shape[1:])
         return True
 
     def _raw(self, label: str, op, srcs) -> str:

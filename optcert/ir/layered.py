@@ -23,7 +23,7 @@ import numpy as np
 
 from optcert.errors import InvalidModelError, ModelTooLargeError
 from optcert.ir import ops as O
-from optcert.ir.network import Network
+from optcert.ir.network import Network, conv_matrix
 
 _U = np.finfo(np.float64).eps / 2  # unit roundoff of float64
 
@@ -176,25 +176,6 @@ def _diagonal(scale: np.ndarray):
     return np.diag(scale) if scale.size ** 2 < _SMALL else _sp().diags(scale, format="csr")
 
 
-def _conv_matrix(op: O.Conv2d, in_shape, out_shape):
-    """The convolution (without bias) as a sparse (n_out × n_in) matrix: one entry per weight use."""
-    c_in, h, w = (int(v) for v in in_shape)
-    c_out, ho, wo = (int(v) for v in out_shape)
-    _, cpg, kh, kw = op.weight.shape
-    top, left = op.padding[0], op.padding[1]
-    o, c, p, q, y, x = np.ix_(np.arange(c_out), np.arange(cpg), np.arange(kh), np.arange(kw),
-                              np.arange(ho), np.arange(wo))
-    row_in = y * op.stride[0] - top + p * op.dilation[0]
-    col_in = x * op.stride[1] - left + q * op.dilation[1]
-    channel = (o // (c_out // op.groups)) * cpg + c
-    shape = (c_out, cpg, kh, kw, ho, wo)
-    valid = np.broadcast_to((row_in >= 0) & (row_in < h) & (col_in >= 0) & (col_in < w), shape)
-    rows = np.broadcast_to((o * ho + y) * wo + x, shape)[valid]
-    cols = np.broadcast_to((channel * h + row_in) * w + col_in, shape)[valid]
-    vals = np.broadcast_to(op.weight[o, c, p, q], shape)[valid]
-    return _sp().csr_matrix((vals, (rows, cols)), shape=(c_out * ho * wo, c_in * h * w))
-
-
 def _apply_linear(op, node: str, exprs: list[_Expr], in_shape, out_shape, sizes) -> _Expr:
     e = exprs[0]
     n_in = int(np.prod(in_shape))
@@ -205,8 +186,9 @@ def _apply_linear(op, node: str, exprs: list[_Expr], in_shape, out_shape, sizes)
         return _Expr(terms, op.weight @ e.const + op.bias)
     if isinstance(op, O.Transpose):
         perm = np.arange(n_in).reshape(in_shape).transpose(op.perm).ravel()
-        P = _rows_of_identity(perm, np.ones(n_in, dtype=bool), n_in)
-        return _Expr({s: (m[perm] if m is not None else P) for s, m in e.terms.items()}, e.const[perm])
+        terms = {s: (m[perm] if m is not None else _rows_of_identity(perm, np.ones(n_in, dtype=bool), n_in))
+                 for s, m in e.terms.items()}
+        return _Expr(terms, e.const[perm])
     if isinstance(op, (O.ElementwiseAffine, O.BatchNorm)):
         ew = op.as_elementwise(len(in_shape)) if isinstance(op, O.BatchNorm) else op
         scale = np.broadcast_to(ew.scale, in_shape).ravel()
@@ -217,7 +199,7 @@ def _apply_linear(op, node: str, exprs: list[_Expr], in_shape, out_shape, sizes)
                  for s, m in e.terms.items()}
         return _Expr(terms, e.const * scale + shift)
     if isinstance(op, O.Conv2d):
-        K = _conv_matrix(op, in_shape, out_shape)
+        K = conv_matrix(op, in_shape, out_shape)
         const = K @ e.const + np.repeat(op.bias, int(np.prod(out_shape[1:])))
         return _Expr({s: _times(K, m) for s, m in e.terms.items()}, const)
     if isinstance(op, O.Select):
@@ -261,13 +243,14 @@ def to_layered(net: Network) -> LayeredNet:
     exprs: dict[str, _Expr] = {}
     layers: list[Layer] = []
     sizes = [net.n_inputs]
-    budget = [weight_limit(), 0]       # limit, entries so far
+    limit, used = weight_limit(), 0
 
     def _layer(name: str, e: _Expr, sizes: list[int]) -> Layer:
-        budget[1] += int(e.const.size) * sum(sizes[s] for s in e.terms)
-        if budget[1] > budget[0]:
-            raise ModelTooLargeError(f"{net.name}: its affine/ReLU form needs more than {budget[1]:,} dense "
-                                     f"weights (at layer {name!r}); this machine allows {budget[0]:,}")
+        nonlocal used
+        used += int(e.const.size) * sum(sizes[s] for s in e.terms)
+        if used > limit:
+            raise ModelTooLargeError(f"{net.name}: its affine/ReLU form needs more than {used:,} dense "
+                                     f"weights (at layer {name!r}); this machine allows {limit:,}")
         return _dense_layer(name, e, sizes)
 
     for node, op in net.ops():

@@ -288,6 +288,28 @@ def conv2d_nobias(op: O.Conv2d, x: np.ndarray) -> np.ndarray:
     return np.einsum("bgchwij,gocij->bgohw", win, w, optimize=True).reshape(b, out_c, ho, wo)
 
 
+def conv_matrix(op: O.Conv2d, in_shape, out_shape):
+    """The convolution (without bias) of a (C, H, W) input as a scipy.sparse (n_out × n_in) CSR
+    matrix: one entry per weight use, each exactly a weight (no arithmetic)."""
+    import scipy.sparse
+
+    c_in, h, w = (int(v) for v in in_shape)
+    c_out, ho, wo = (int(v) for v in out_shape)
+    _, cpg, kh, kw = op.weight.shape
+    top, left = op.padding[0], op.padding[1]
+    o, c, p, q, y, x = np.ix_(np.arange(c_out), np.arange(cpg), np.arange(kh), np.arange(kw),
+                              np.arange(ho), np.arange(wo))
+    row_in = y * op.stride[0] - top + p * op.dilation[0]
+    col_in = x * op.stride[1] - left + q * op.dilation[1]
+    channel = (o // (c_out // op.groups)) * cpg + c
+    shape = (c_out, cpg, kh, kw, ho, wo)
+    valid = np.broadcast_to((row_in >= 0) & (row_in < h) & (col_in >= 0) & (col_in < w), shape)
+    rows = np.broadcast_to((o * ho + y) * wo + x, shape)[valid]
+    cols = np.broadcast_to((channel * h + row_in) * w + col_in, shape)[valid]
+    vals = np.broadcast_to(op.weight[o, c, p, q], shape)[valid]
+    return scipy.sparse.csr_matrix((vals, (rows, cols)), shape=(c_out * ho * wo, c_in * h * w))
+
+
 def apply_op(op, xs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
     """Float64 value of `op` on batched inputs `xs` (each (B, *shape_in)); result (B, *shape)."""
     x = xs[0]

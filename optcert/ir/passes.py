@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 
 from optcert.ir import ops as O
-from optcert.ir.network import Network, conv2d_nobias
+from optcert.ir.network import Network, conv_matrix
 
 
 def _graph(net: Network) -> nx.DiGraph:
@@ -138,8 +138,7 @@ def conv_to_affine(net: Network, max_entries: int = 50_000_000) -> Network:
         n_in, n_out = int(np.prod(in_shape)), int(np.prod(shape))
         if n_in * n_out > max_entries:
             continue
-        eye = np.eye(n_in).reshape((n_in,) + in_shape)
-        weight = conv2d_nobias(op, eye).reshape(n_in, n_out).T
+        weight = conv_matrix(op, in_shape, shape).toarray()
         g.nodes[node]["op"] = O.Affine(weight, np.repeat(op.bias, n_out // op.bias.size))
         reshape = f"{node}/reshape"
         g.add_node(reshape, op=O.Reshape(shape))

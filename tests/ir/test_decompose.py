@@ -268,14 +268,13 @@ def test_engines_agree_with_brute_force_on_pooled_nets(seed, kind):
 def test_convolution_matrix_matches_the_convolution(stride, padding, dilation, groups):
     """The sparse matrix `to_layered` composes a convolution with equals the float64 convolution."""
     from optcert.ir import ops as O
-    from optcert.ir.layered import _conv_matrix
-    from optcert.ir.network import conv2d_nobias, out_shape
+    from optcert.ir.network import conv2d_nobias, conv_matrix, out_shape
 
     rng = np.random.default_rng(4)
     op = O.Conv2d(rng.normal(size=(4, 4 // groups, 3, 2)), np.zeros(4), stride, padding, dilation, groups)
     shape = (4, 7, 6)
     x = rng.normal(size=(3,) + shape)
-    K = _conv_matrix(op, shape, out_shape(op, [shape]))
+    K = conv_matrix(op, shape, out_shape(op, [shape]))
     np.testing.assert_allclose((K @ x.reshape(3, -1).T).T, conv2d_nobias(op, x).reshape(3, -1), atol=1e-12)
 
 
