@@ -1,10 +1,11 @@
 """ONNX importer: an `.onnx` file → `Network`, through the `onnx` package.
 
 Supported: Gemm, MatMul, Add, Sub, Mul, Div, Neg, Sum, Relu, Flatten, Reshape, Squeeze, Unsqueeze,
-Identity, Dropout, Cast, Constant, Conv (2-D, and 1-D as 2-D), BatchNormalization, Transpose,
+Identity, Dropout, Cast, Constant, Conv and ConvTranspose (2-D, and 1-D as 2-D), BatchNormalization, Transpose,
 ReduceSum, ReduceMean; Slice, Gather, Pad, Concat and Split as exact selections (`ops.Select`);
 MaxPool, GlobalMaxPool, Max, Min, Clip, LeakyRelu and PRelu written exactly with ReLUs,
-AveragePool and GlobalAveragePool as convolutions (pools 2-D or 1-D; see `decompose.py`); plus
+AveragePool and GlobalAveragePool as convolutions (pools 2-D or 1-D; see `decompose.py`); Resize
+and Upsample (nearest, linear, cubic; not tf_crop_and_resize or antialiasing; see `resize.py`); plus
 constant folding of shape subgraphs (see `onnx_consts.py`). A leading input axis of size 1 (or
 symbolic) is the batch axis and is dropped from IR shapes. Every unsupported node is collected
 and reported at once in one `UnsupportedOpError`.
@@ -21,6 +22,7 @@ import numpy as np
 from optcert.errors import InvalidModelError, UnreadableFileError, UnsupportedOpError
 from optcert.ir import decompose as D
 from optcert.ir import ops as O
+from optcert.ir import resize as R
 from optcert.ir.network import Network
 from optcert.ir.onnx_consts import attrs, fold, reshape_target, squeeze_shape, unsqueeze_shape
 
@@ -242,9 +244,10 @@ class _Importer:
         if len(x.full) != 3 or not x.batch:
             return None
         a = dict(attrs(node))
-        for key in ("kernel_shape", "strides", "dilations"):   # a leading axis of size 1
+        for key, lead in (("kernel_shape", 1), ("strides", 1), ("dilations", 1), ("output_padding", 0),
+                          ("output_shape", 1)):   # a leading axis of size 1
             if key in a:
-                a[key] = [1] + list(a[key])
+                a[key] = [lead] + list(a[key])
         if "pads" in a:
             a["pads"] = [0, a["pads"][0], 0, a["pads"][1]] if len(a["pads"]) == 2 else a["pads"]
         flat = self._reshaped(x, (1, x.full[1], 1, x.full[2]), label + "/2d")
@@ -257,23 +260,61 @@ class _Importer:
         return self._reshaped(out, (1, out.full[1], out.full[3]), label + "/1d")
 
     def _op_conv(self, node, ins, label, a=None):
+        """Conv and ConvTranspose, 2-D (1-D ones as 2-D), with constant weights."""
         x, w = ins[0], ins[1]
         if a is None and len(x.full) == 3:
             return self._one_d(node, ins, label, lambda i, lab, at: self._op_conv(node, i, lab, at))
         a = attrs(node) if a is None else a
         if isinstance(w, _Dyn) or len(x.full) != 4 or not x.batch or np.ndim(w) != 4:
             return None
-        kh, kw = w.shape[2:]
-        stride = tuple(a.get("strides", (1, 1)))
-        dil = tuple(a.get("dilations", (1, 1)))
-        pads = _conv_pads(a, x.full[2:], (kh, kw), stride, dil)
-        if pads is None:
-            return None
-        bias = ins[2] if len(ins) > 2 and ins[2] is not None else np.zeros(w.shape[0])
-        op = O.Conv2d(w, bias, stride, pads, dil, a.get("group", 1))
+        group = int(a.get("group", 1))
+        kernel = tuple(int(k) for k in w.shape[2:])
+        stride, dil = _two(a, "strides", 1), _two(a, "dilations", 1)
+        bias = ins[2] if len(ins) > 2 and ins[2] is not None else None
+        op: O.Conv2d | O.ConvTranspose2d
+        if node.op_type == "ConvTranspose":
+            extra = _two(a, "output_padding", 0)
+            pads = _transpose_pads(a, x.full[2:], kernel, stride, dil, extra)
+            bias = np.zeros(w.shape[1] * group) if bias is None else bias
+            op = O.ConvTranspose2d(w, bias, stride, pads, extra, dil, group)
+        else:
+            conv_pads = _conv_pads(a, x.full[2:], kernel, stride, dil)
+            if conv_pads is None:
+                return None
+            op = O.Conv2d(w, np.zeros(w.shape[0]) if bias is None else bias, stride, conv_pads, dil, group)
         from optcert.ir.network import out_shape
-        shape = out_shape(op, [x.shape])
-        return self._add(label, op, [x], (1,) + shape, True)
+        return self._add(label, op, [x], (1,) + out_shape(op, [x.shape]), True)
+
+    _op_convtranspose = _op_conv
+
+    def _op_resize(self, node, ins, label):
+        """Resize (opset 10–19) and Upsample: nearest, linear or cubic, written by `resize.py`."""
+        x, a = ins[0], attrs(node)
+        if not isinstance(x, _Dyn) or any(isinstance(v, _Dyn) for v in ins[1:]):
+            return None
+        how = _resize_how(a, node.op_type, self.opset)
+        if how is None:
+            return None
+        rank = len(x.full)
+        axes = [int(v) % rank for v in a.get("axes", range(rank))]
+        scales, sizes = _resize_targets(node.op_type, a, ins, self.opset)
+        if len(scales if sizes is None else sizes) != len(axes):
+            raise ValueError(f"resize targets {len(scales if sizes is None else sizes)} values for {len(axes)} axes")
+        full_scale, full = [1.0] * rank, list(x.full)
+        for i, axis in enumerate(axes):
+            if sizes is not None:
+                full[axis] = int(sizes[i])
+                full_scale[axis] = float(np.float32(full[axis]) / np.float32(x.full[axis]))
+            else:
+                full_scale[axis] = float(scales[i])
+                full[axis] = R.output_size(x.full[axis], full_scale[axis])
+        lead = 1 if x.batch else 0
+        if x.batch and (full[0] != 1 or full_scale[0] != 1.0):
+            return None                                    # resizing the batch axis
+        out = R.resize(self._node, label, x.node, x.full[lead:], full[lead:], full_scale[lead:], how)
+        return _Dyn(out, tuple(full), x.batch)
+
+    _op_upsample = _op_resize
 
     def _op_batchnormalization(self, node, ins, label):
         x, gamma, beta, mean, var = ins[:5]
@@ -534,6 +575,84 @@ class _Importer:
             if out is None:
                 return None
         return out
+
+
+def _two(a: dict, key: str, default: int) -> tuple[int, int]:
+    """A 2-D convolution's attribute of two integers (strides, dilations, output_padding)."""
+    v = [int(x) for x in a.get(key, (default, default))]
+    if len(v) != 2:
+        raise ValueError(f"a 2-D convolution needs {key} of two entries, got {v}")
+    return (v[0], v[1])
+
+
+def _resize_how(a: dict, op_type: str, opset: int) -> R.Resize | None:
+    """The interpolation an ONNX Resize / Upsample node asks for; None when unsupported
+    (tf_crop_and_resize, antialiasing, a kept aspect ratio)."""
+    def text(key, default):
+        v = a.get(key, default)
+        return v.decode() if isinstance(v, bytes) else str(v)
+
+    mode = text("mode", "nearest").lower()
+    mode = {"bilinear": "linear", "trilinear": "linear", "bicubic": "cubic"}.get(mode, mode)
+    if mode not in ("nearest", "linear", "cubic"):
+        raise ValueError(f"unknown resize mode {mode!r}")
+    if op_type == "Upsample" or opset < 11:   # before opset 11: asymmetric coordinates, floor
+        return R.Resize(R.ResizeMode(mode), R.Coordinates.ASYMMETRIC, R.Rounding.FLOOR)
+    coords = text("coordinate_transformation_mode", "half_pixel")
+    if a.get("antialias", 0) or text("keep_aspect_ratio_policy", "stretch") != "stretch" or \
+            coords not in {c.value for c in R.Coordinates}:
+        return None
+    rounding = text("nearest_mode", "round_prefer_floor")
+    if rounding not in {r.value for r in R.Rounding}:
+        raise ValueError(f"unknown nearest_mode {rounding!r}")
+    return R.Resize(R.ResizeMode(mode), R.Coordinates(coords), R.Rounding(rounding),
+                    float(a.get("cubic_coeff_a", -0.75)), bool(a.get("exclude_outside", 0)))
+
+
+def _resize_targets(op_type: str, a: dict, ins: list, opset: int):
+    """(scales, sizes) of a Resize / Upsample node, one of them None."""
+    def given(i):
+        return None if len(ins) <= i or ins[i] is None or np.size(ins[i]) == 0 else np.ravel(ins[i])
+
+    if op_type == "Upsample":
+        scales = given(1) if "scales" not in a else np.asarray(a["scales"])
+        sizes = None
+    elif opset < 11:
+        scales, sizes = given(1), None
+    else:
+        scales, sizes = given(2), given(3)
+    if (scales is None) == (sizes is None):
+        raise ValueError("a resize needs exactly one of scales and sizes")
+    target = np.asarray(scales if scales is not None else sizes, np.float64)
+    if np.any(target <= 0):
+        raise ValueError(f"resize scales / sizes must be positive, got {target.tolist()}")
+    return scales, sizes
+
+
+def _transpose_pads(a: dict, hw, kernel, stride, dil, extra) -> tuple[int, int, int, int]:
+    """ConvTranspose padding (top, left, bottom, right): `pads`, or derived from `output_shape` /
+    SAME auto-padding as the ONNX operator spec says (SAME_UPPER puts the odd one at the end)."""
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise ValueError(f"unknown auto_pad {auto!r}")
+    given = a.get("output_shape")
+    if given is None and auto.startswith("SAME"):
+        given = [size * s for size, s in zip(hw, stride)]
+    if given is None:
+        p = [0, 0, 0, 0] if auto == "VALID" else [int(v) for v in a.get("pads", (0, 0, 0, 0))]
+        if len(p) != 4:
+            raise ValueError(f"a 2-D ConvTranspose needs 4 pads, got {p}")
+        return (p[0], p[1], p[2], p[3])
+    target = [int(v) for v in list(given)[-2:]]
+    pads = []
+    for size, k, s, d, e, want in zip(hw, kernel, stride, dil, extra, target):
+        total = s * (size - 1) + e + (k - 1) * d + 1 - want
+        if total < 0:
+            raise ValueError(f"output_shape {tuple(target)} is larger than the transposed convolution gives")
+        small, big = total // 2, total - total // 2
+        pads.append((small, big) if auto == "SAME_UPPER" else (big, small))
+    return (pads[0][0], pads[1][0], pads[0][1], pads[1][1])
 
 
 def _conv_pads(a: dict, hw, kernel, stride, dil) -> tuple[int, int, int, int] | None:

@@ -1,13 +1,15 @@
 """PyTorch importer: an `nn.Module` (nn.Sequential or anything torch.fx can trace) → `Network`.
 
-Supported: nn.Linear, nn.Conv2d (zero padding), nn.ReLU / torch.relu / F.relu, nn.Flatten /
+Supported: nn.Linear, nn.Conv2d and nn.ConvTranspose2d (zero padding), nn.ReLU / torch.relu / F.relu, nn.Flatten /
 torch.flatten / view / reshape, nn.BatchNorm1d/2d (running statistics, i.e. eval mode),
 nn.Identity, nn.Dropout, and +, −, ×, ÷ with constants (normalisation) or, for + and −, between
 two network tensors (residual connections); nn.MaxPool2d / F.max_pool2d, nn.AvgPool2d /
 F.avg_pool2d, adaptive pools whose output size divides the input, nn.LeakyReLU / F.leaky_relu,
 nn.PReLU, nn.ReLU6 and nn.Hardtanh, written exactly with ReLUs (see `decompose.py`); data
 movement (slicing, torch.cat, F.pad, padding modules, permute, split/chunk, flip, …) as exact
-selections; clamp, relu6, hardtanh, maximum and minimum written with ReLUs too. Shapes come from
+selections (nearest nn.Upsample / F.interpolate too); bilinear and bicubic upsampling as sums of
+scaled selections (`resize.py`, checked against the layer itself); clamp, relu6, hardtanh, maximum
+and minimum written with ReLUs too. Shapes come from
 one traced forward pass on a (1, *input_shape) example in eval mode on a copy of the module (the
 module is not modified). Every unsupported call is collected and reported in one `UnsupportedOpError`.
 """
@@ -24,6 +26,7 @@ import numpy as np
 from optcert.errors import InvalidModelError, UnsupportedOpError
 from optcert.ir import decompose as D
 from optcert.ir import ops as O
+from optcert.ir import resize as R
 from optcert.ir.network import Network
 
 
@@ -218,6 +221,30 @@ class _FxImporter:
         kernel = (h // oh, w // ow)
         return self._pool(node, src, kind, kernel, kernel, 0)
 
+    def _interpolate(self, node, src, scale_factor, mode: str, align_corners, run) -> _Built | None:
+        """Linear / cubic upsampling (torch's interpolate semantics) written by `resize.py`, accepted
+        only when it reproduces the layer itself (`run`) on random values."""
+        import torch
+
+        shape, out = self._shape(src), self._shape(node)
+        kinds = {"linear": R.ResizeMode.LINEAR, "bilinear": R.ResizeMode.LINEAR, "trilinear": R.ResizeMode.LINEAR,
+                 "bicubic": R.ResizeMode.CUBIC}
+        if mode not in kinds or len(out) != len(shape):
+            return None
+        factors = [1.0] * len(shape)
+        spatial = len(shape) - 1
+        given = scale_factor if isinstance(scale_factor, (tuple, list)) else [scale_factor] * spatial
+        for i in range(spatial):
+            factors[i + 1] = float(given[i]) if given[i] is not None else out[i + 1] / shape[i + 1]
+        coords = R.Coordinates.ALIGN_CORNERS if align_corners else R.Coordinates.PYTORCH_HALF_PIXEL
+        how = R.Resize(kinds[mode], coords, exact_coordinates=True)
+        x = np.random.default_rng(0).normal(size=shape)
+        with torch.no_grad():
+            ref = run(torch.tensor(x[None])).numpy()[0]
+        if ref.shape != out or not np.allclose(R.resized(x, out, factors, how), ref, rtol=0, atol=1e-5):
+            return None
+        return _Built(R.resize(self._raw, node.name, self.dyn[src.name], shape, out, factors, how))
+
     def _unsupported(self, node) -> None:
         kind = type(self.modules[node.target]).__name__ if node.op == "call_module" else \
             getattr(node.target, "__name__", str(node.target))
@@ -247,6 +274,11 @@ class _FxImporter:
             bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_channels)
             ph, pw = m.padding
             return O.Conv2d(_array(m.weight), bias, _pair(m.stride), (ph, pw, ph, pw), _pair(m.dilation), m.groups)
+        if isinstance(m, nn.ConvTranspose2d) and m.padding_mode == "zeros" and not isinstance(m.padding, str):
+            bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_channels)
+            ph, pw = m.padding
+            return O.ConvTranspose2d(_array(m.weight), bias, _pair(m.stride), (ph, pw, ph, pw),
+                                     _pair(m.output_padding), _pair(m.dilation), m.groups)
         if isinstance(m, nn.ReLU):
             return O.ReLU()
         if isinstance(m, (nn.Flatten, nn.Unflatten)):
@@ -274,6 +306,8 @@ class _FxImporter:
             return self._adaptive(node, src, "avg", m.output_size)
         if isinstance(m, nn.AdaptiveMaxPool2d) and not m.return_indices:
             return self._adaptive(node, src, "max", m.output_size)
+        if isinstance(m, nn.Upsample):   # nearest modes were taken as selections already
+            return self._interpolate(node, src, m.scale_factor, m.mode, m.align_corners, lambda t: m(t))
         if isinstance(m, nn.LeakyReLU):
             return _Built(D.leaky_relu(self._raw, node.name, x, np.array(m.negative_slope)))
         if isinstance(m, nn.PReLU):
@@ -293,7 +327,7 @@ class _FxImporter:
         t = node.target
         if t in (torch.relu, F.relu, "relu"):
             return O.ReLU()
-        if t in (F.max_pool2d, F.avg_pool2d, F.leaky_relu) and len(srcs) == 1:
+        if t in (F.max_pool2d, F.avg_pool2d, F.leaky_relu, F.interpolate) and len(srcs) == 1:
             return self._function_built(node, srcs[0])
         if t in (torch.clamp, torch.clip, "clamp", "clip", F.relu6, F.hardtanh, torch.maximum, torch.minimum,
                  "maximum", "minimum"):
@@ -315,6 +349,11 @@ class _FxImporter:
         kw = dict(kw.kwargs) if kw is not None else None
         if kw is None:
             return None
+        if node.target is F.interpolate and not kw.get("antialias", False):
+            factor = None if kw.get("recompute_scale_factor") else kw.get("scale_factor")
+            return self._interpolate(node, src, factor, kw.get("mode", "nearest"),
+                                     kw.get("align_corners"), lambda t: F.interpolate(t, **{
+                                         k: v for k, v in kw.items() if k != "input"}))
         if node.target is F.leaky_relu:
             slope = np.array(kw.get("negative_slope", 0.01))
             return _Built(D.leaky_relu(self._raw, node.name, self.dyn[src.name], slope))
@@ -436,7 +475,7 @@ def _moves():
 
     functions = {operator.getitem, torch.cat, torch.concat, torch.stack, torch.flatten, torch.narrow,
                  torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze, torch.reshape, torch.flip,
-                 torch.roll, F.pad}
+                 torch.roll, F.pad, F.interpolate}
     methods = {"view", "reshape", "permute", "transpose", "flatten", "narrow", "squeeze", "unsqueeze",
                "contiguous", "expand", "repeat", "flip", "roll", "__getitem__"}
     return functions | methods
@@ -465,8 +504,10 @@ class _Lazy(set):
 
 
 #: modules that only move data (padding), run like the functions of `_moves`
+#: (and upsampling: nearest modes are selections; the others fall through to `_interpolate`)
 _MOVING_MODULES = {"ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d",
-                   "ReplicationPad1d", "ReplicationPad2d", "CircularPad2d", "ZeroPad1d"}
+                   "ReplicationPad1d", "ReplicationPad2d", "CircularPad2d", "ZeroPad1d",
+                   "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"}
 _MOVES = _Lazy(_moves)
 _TUPLE_MOVES = _Lazy(_tuple_moves)
 

@@ -6,7 +6,7 @@ Any `Network` of linear ops and ReLUs is, exactly, a DAG of ReLU layers
     ẑ_k = Σ_{j ∈ sources_k} W_{k,j} z_j + b_k,   z_k = ReLU(ẑ_k)   for k = 1 .. L-1,
     f   = Σ_{j ∈ sources_L} W_{L,j} z_j + b_L     (the output layer, no ReLU).
 
-`to_layered` composes every chain of linear ops (Affine, Conv2d, Reshape, Transpose, Add,
+`to_layered` composes every chain of linear ops (Affine, Conv2d, ConvTranspose2d, Reshape, Transpose, Add,
 normalisation, BatchNorm, Select, Identity) between ReLUs into dense weight matrices. Plain MLPs
 (ONNX Gemm/MatMul+Add, Flatten) compose without any floating-point operation; folded scales
 and convolutions round once per entry (relative error ≤ n·2⁻⁵³, not tracked).
@@ -23,7 +23,7 @@ import numpy as np
 
 from optcert.errors import InvalidModelError, ModelTooLargeError
 from optcert.ir import ops as O
-from optcert.ir.network import Network, conv_matrix
+from optcert.ir.network import Network, conv_matrix, conv_transpose_matrix
 
 _U = np.finfo(np.float64).eps / 2  # unit roundoff of float64
 
@@ -200,6 +200,10 @@ def _apply_linear(op, node: str, exprs: list[_Expr], in_shape, out_shape, sizes)
         return _Expr(terms, e.const * scale + shift)
     if isinstance(op, O.Conv2d):
         K = conv_matrix(op, in_shape, out_shape)
+        const = K @ e.const + np.repeat(op.bias, int(np.prod(out_shape[1:])))
+        return _Expr({s: _times(K, m) for s, m in e.terms.items()}, const)
+    if isinstance(op, O.ConvTranspose2d):
+        K = conv_transpose_matrix(op, in_shape, out_shape)
         const = K @ e.const + np.repeat(op.bias, int(np.prod(out_shape[1:])))
         return _Expr({s: _times(K, m) for s, m in e.terms.items()}, const)
     if isinstance(op, O.Select):

@@ -216,6 +216,8 @@ def out_shape(op, ins: list[tuple[int, ...]]) -> tuple[int, ...]:
         return (op.weight.shape[0],)
     if isinstance(op, O.Conv2d):
         return _conv_shape(op, x)
+    if isinstance(op, O.ConvTranspose2d):
+        return _conv_transpose_shape(op, x)
     if isinstance(op, O.Reshape):
         return _resolve_reshape(op.shape, size)
     if isinstance(op, O.Transpose):
@@ -273,6 +275,31 @@ def _conv_shape(op: O.Conv2d, x: tuple[int, ...]) -> tuple[int, ...]:
     return (out_c, h, w)
 
 
+def _conv_transpose_shape(op: O.ConvTranspose2d, x: tuple[int, ...]) -> tuple[int, ...]:
+    if len(x) != 3:
+        raise ValueError(f"ConvTranspose2d needs a (C, H, W) input, got {x}")
+    c_in, out_per_group, kh, kw = op.weight.shape
+    if op.groups < 1 or x[0] != c_in or c_in % op.groups:
+        raise ValueError(f"weight {op.weight.shape} with groups={op.groups} does not fit {x[0]} channels")
+    if op.bias.shape != (out_per_group * op.groups,):
+        raise ValueError(f"bias {op.bias.shape} does not fit {out_per_group * op.groups} output channels")
+    if min(op.stride + op.dilation) < 1 or min(op.padding + op.output_padding) < 0:
+        raise ValueError(f"stride {op.stride}, dilation {op.dilation}, padding {op.padding} and output "
+                         f"padding {op.output_padding} must be positive / non-negative")
+    top, left, bottom, right = op.padding
+    h = op.stride[0] * (x[1] - 1) + op.output_padding[0] + op.dilation[0] * (kh - 1) + 1 - top - bottom
+    w = op.stride[1] * (x[2] - 1) + op.output_padding[1] + op.dilation[1] * (kw - 1) + 1 - left - right
+    if h < 1 or w < 1:
+        raise ValueError(f"padding {op.padding} leaves no output for input {x}")
+    return (out_per_group * op.groups, h, w)
+
+
+def conv_transpose_matrix(op: O.ConvTranspose2d, in_shape, out_shape):
+    """The transposed convolution (without bias) as a scipy.sparse (n_out × n_in) CSR matrix: the
+    transpose of its adjoint convolution's matrix (each entry exactly a weight)."""
+    return conv_matrix(op.adjoint(), out_shape, in_shape).T.tocsr()
+
+
 def conv2d_nobias(op: O.Conv2d, x: np.ndarray) -> np.ndarray:
     """Cross-correlation of a batch (B, C, H, W) with `op.weight`, float64, without the bias."""
     out_c, cpg, kh, kw = op.weight.shape
@@ -318,6 +345,9 @@ def apply_op(op, xs: list[np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
         return x.reshape(b, -1) @ op.weight.T + op.bias
     if isinstance(op, O.Conv2d):
         return conv2d_nobias(op, x) + op.bias[None, :, None, None]
+    if isinstance(op, O.ConvTranspose2d):
+        flat = conv_transpose_matrix(op, x.shape[1:], shape) @ x.reshape(b, -1).T
+        return flat.T.reshape((b,) + shape) + op.bias[None, :, None, None]
     if isinstance(op, O.ReLU):
         return np.maximum(x, 0.0)
     if isinstance(op, O.Reshape):

@@ -68,6 +68,36 @@ class Conv2d:
         object.__setattr__(self, "groups", int(self.groups))
 
 
+@dataclass(frozen=True, eq=False)
+class ConvTranspose2d:
+    """2-D transposed convolution on (C, H, W) as in ONNX ConvTranspose / torch.nn.ConvTranspose2d:
+    the adjoint of the `Conv2d` with the same weight, stride, padding, dilation and groups, plus
+    `output_padding` extra rows/columns at the bottom/right and a per-channel bias. Exact (linear).
+
+    `weight` is (C_in, C_out/groups, kh, kw); `padding` is (top, left, bottom, right).
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    output_padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+    def __post_init__(self):
+        object.__setattr__(self, "weight", _frozen_array(self.weight, "weight", 4))
+        object.__setattr__(self, "bias", _frozen_array(self.bias, "bias", 1))
+        for key in ("stride", "padding", "output_padding", "dilation"):
+            object.__setattr__(self, key, _shape(getattr(self, key)))
+        object.__setattr__(self, "groups", int(self.groups))
+
+    def adjoint(self) -> Conv2d:
+        """The convolution this op is the transpose of (bias zero), reading the (C_out, H', W') output."""
+        return Conv2d(self.weight, np.zeros(self.weight.shape[0]), self.stride, self.padding, self.dilation,
+                      self.groups)
+
+
 @dataclass(frozen=True)
 class ReLU:
     """y = max(x, 0) elementwise."""
@@ -169,10 +199,11 @@ class Identity:
     """y = x (ONNX Identity, Dropout at inference)."""
 
 
-Op = Input | Affine | Conv2d | ReLU | Reshape | Transpose | Add | ElementwiseAffine | BatchNorm | Select | Identity
+Op = (Input | Affine | Conv2d | ConvTranspose2d | ReLU | Reshape | Transpose | Add | ElementwiseAffine | BatchNorm
+      | Select | Identity)
 
 #: Ops that are linear (affine) maps of their inputs: everything except Input and ReLU.
-LINEAR_OPS = (Affine, Conv2d, Reshape, Transpose, Add, ElementwiseAffine, BatchNorm, Select, Identity)
+LINEAR_OPS = (Affine, Conv2d, ConvTranspose2d, Reshape, Transpose, Add, ElementwiseAffine, BatchNorm, Select, Identity)
 
 
 def op_name(op) -> str:
@@ -186,6 +217,6 @@ def parameter_count(op) -> int:
 
 
 __all__ = [
-    "Input", "Affine", "Conv2d", "ReLU", "Reshape", "Flatten", "Transpose", "Add",
+    "Input", "Affine", "Conv2d", "ConvTranspose2d", "ReLU", "Reshape", "Flatten", "Transpose", "Add",
     "ElementwiseAffine", "BatchNorm", "Select", "Identity", "Op", "LINEAR_OPS", "op_name", "parameter_count",
 ]
