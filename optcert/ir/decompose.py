@@ -139,14 +139,41 @@ def max_pool(add: AddNode, label: str, x: str, shape: Sequence[int], kernel, str
     channel = (np.arange(c) * h * w)[:, None, None, None]
     index = channel + flat[None]                    # (C, Ho, Wo, k)
     out = (c, ho, wo)
-    picks = [add(f"{label}/win{j}", O.Select(index[..., j].ravel(), np.zeros(index[..., j].size), out), [x])
-             for j in range(index.shape[-1])]
+    return extreme_of(add, label, x, index, out, largest=True), out
+
+
+def extreme_of(add: AddNode, label: str, x: str, index: np.ndarray, shape: Sequence[int], largest: bool) -> str:
+    """y[j] = max (or min) over t of x.flat[index[j, t]], y of `shape`: one `Select` per t, then a
+    balanced tree of pairwise maxima (minima), ⌈log₂ k⌉ ReLU layers for k terms. Exact."""
+    index = np.asarray(index).reshape(-1, np.shape(index)[-1])
+    out = tuple(int(v) for v in shape)
+    picks = [add(f"{label}/win{j}", O.Select(index[:, j], np.zeros(index.shape[0]), out), [x])
+             for j in range(index.shape[1])]
+    pair = maximum if largest else minimum
     level = 0
     while len(picks) > 1:
-        pairs = [maximum(add, f"{label}/max{level}_{i}", picks[i], picks[i + 1]) for i in range(0, len(picks) - 1, 2)]
+        pairs = [pair(add, f"{label}/max{level}_{i}", picks[i], picks[i + 1]) for i in range(0, len(picks) - 1, 2)]
         picks = pairs + picks[len(pairs) * 2:]
         level += 1
-    return picks[0], out
+    return picks[0]
+
+
+def reduction_index(shape: Sequence[int], axes: Sequence[int]) -> np.ndarray:
+    """For a reduction of an array of `shape` over `axes`: (m, k) flat indices, row j the k
+    elements reduced into output element j (outputs in the order of the kept axes)."""
+    reduced = sorted({int(a) % len(shape) for a in axes})
+    kept = [i for i in range(len(shape)) if i not in reduced]
+    pos = np.arange(int(np.prod(shape))).reshape(tuple(shape)).transpose(kept + reduced)
+    return pos.reshape(int(np.prod([shape[i] for i in kept])), -1)
+
+
+def absolute(add: AddNode, label: str, x: str) -> str:
+    """|x| = x + 2·ReLU(−x), elementwise (one ReLU per element; its triangle relaxation is the
+    convex hull of |x| on an interval)."""
+    neg = add(f"{label}/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [x])
+    twice = add(f"{label}/twice", O.ElementwiseAffine(np.array(2.0), np.array(0.0)),
+                [add(f"{label}/relu", O.ReLU(), [neg])])
+    return add(label, O.Add(), [x, twice])
 
 
 def avg_pool(add: AddNode, label: str, x: str, shape: Sequence[int], kernel, stride, pads,

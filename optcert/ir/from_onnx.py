@@ -2,8 +2,9 @@
 
 Supported: Gemm, MatMul, Add, Sub, Mul, Div, Neg, Sum, Relu, Flatten, Reshape, Squeeze, Unsqueeze,
 Identity, Dropout, Cast, Constant, Conv and ConvTranspose (2-D, and 1-D as 2-D), BatchNormalization, Transpose,
-ReduceSum, ReduceMean; Slice, Gather, Pad, Concat and Split as exact selections (`ops.Select`);
-MaxPool, GlobalMaxPool, Max, Min, Clip, LeakyRelu and PRelu written exactly with ReLUs,
+ReduceSum, ReduceMean; Slice, Gather, Pad, Concat, Split, Expand, Tile, DepthToSpace and
+SpaceToDepth as exact selections (`ops.Select`); MaxPool, GlobalMaxPool, Max, Min, ReduceMax,
+ReduceMin, Abs, Clip, LeakyRelu and PRelu written exactly with ReLUs,
 AveragePool and GlobalAveragePool as convolutions (pools 2-D or 1-D; see `decompose.py`); Resize
 and Upsample (nearest, linear, cubic; not tf_crop_and_resize or antialiasing; see `resize.py`); plus
 constant folding of shape subgraphs (see `onnx_consts.py`). A leading input axis of size 1 (or
@@ -392,6 +393,10 @@ class _Importer:
 
     _op_slice = _by_folding
     _op_gather = _by_folding
+    _op_expand = _by_folding
+    _op_tile = _by_folding
+    _op_depthtospace = _by_folding
+    _op_spacetodepth = _by_folding
 
     def _op_pad(self, node, ins, label):
         x, a = ins[0], attrs(node)
@@ -508,6 +513,39 @@ class _Importer:
             lo, hi = (c, np.array(np.inf)) if kind == "Max" else (np.array(-np.inf), c)
             out = D.clip(self._node, label, out, lo, hi)
         return _Dyn(out, x.full, x.batch)
+
+    def _op_abs(self, node, ins, label):
+        return _Dyn(D.absolute(self._node, label, ins[0].node), ins[0].full, ins[0].batch)
+
+    def _extreme_over(self, node, ins, label, largest: bool):
+        """ReduceMax / ReduceMin over constant axes (not the batch axis): a tree of maxima / minima."""
+        x, a = ins[0], attrs(node)
+        if any(isinstance(v, _Dyn) for v in ins[1:]):
+            return None
+        rank = len(x.full)
+        axes = a.get("axes") if len(ins) < 2 or ins[1] is None else [int(v) for v in np.ravel(ins[1])]
+        if not axes:
+            if a.get("noop_with_empty_axes", 0):
+                return x
+            axes = range(rank)
+        if any(not -rank <= int(v) < rank for v in axes):
+            raise ValueError(f"reduction axes {list(axes)} out of range for rank {rank}")
+        wanted = {int(v) % rank for v in axes}
+        if x.batch and 0 in wanted and not a.get("keepdims", 1):
+            return None                                   # the batch axis would go
+        reduced = sorted(wanted - ({0} if x.batch else set()))   # (over the batch axis of 1: nothing)
+        index = D.reduction_index(x.full, reduced)
+        kept_full = tuple(d for i, d in enumerate(x.full) if i not in reduced)
+        full = tuple(1 if i in reduced else d for i, d in enumerate(x.full)) if a.get("keepdims", 1) else kept_full
+        shape = full[1:] if x.batch else full
+        out = D.extreme_of(self._node, label, x.node, index, shape, largest)
+        return _Dyn(out, full, x.batch)
+
+    def _op_reducemax(self, node, ins, label):
+        return self._extreme_over(node, ins, label, largest=True)
+
+    def _op_reducemin(self, node, ins, label):
+        return self._extreme_over(node, ins, label, largest=False)
 
     def _op_max(self, node, ins, label):
         return self._extreme(ins, label, "Max")

@@ -7,9 +7,9 @@ two network tensors (residual connections); nn.MaxPool2d / F.max_pool2d, nn.AvgP
 F.avg_pool2d, adaptive pools whose output size divides the input, nn.LeakyReLU / F.leaky_relu,
 nn.PReLU, nn.ReLU6 and nn.Hardtanh, written exactly with ReLUs (see `decompose.py`); data
 movement (slicing, torch.cat, F.pad, padding modules, permute, split/chunk, flip, …) as exact
-selections (nearest nn.Upsample / F.interpolate too); bilinear and bicubic upsampling as sums of
-scaled selections (`resize.py`, checked against the layer itself); clamp, relu6, hardtanh, maximum
-and minimum written with ReLUs too. Shapes come from
+selections (nearest nn.Upsample / F.interpolate, pixel (un)shuffle, tile too); bilinear and bicubic upsampling as sums of
+scaled selections (`resize.py`, checked against the layer itself); clamp, relu6, hardtanh, maximum,
+minimum, abs, amax and amin written with ReLUs too; + and − of two network tensors broadcast. Shapes come from
 one traced forward pass on a (1, *input_shape) example in eval mode on a copy of the module (the
 module is not modified). Every unsupported call is collected and reported in one `UnsupportedOpError`.
 """
@@ -221,6 +221,33 @@ class _FxImporter:
         kernel = (h // oh, w // ow)
         return self._pool(node, src, kind, kernel, kernel, 0)
 
+    def _broadcast(self, node, src) -> str | None:
+        """Network tensor `src` broadcast (numpy rules) to `node`'s shape: itself, or a `Select`."""
+        shape, out = self._shape(src), self._shape(node)
+        if shape == out:
+            return self.dyn[src.name]
+        try:
+            index = np.broadcast_to(np.arange(int(np.prod(shape))).reshape(shape), out)
+        except ValueError:
+            return None
+        return self._raw(f"{node.name}/{src.name}", O.Select(index.ravel(), np.zeros(index.size), out),
+                         [self.dyn[src.name]])
+
+    def _extreme_over(self, node, src, largest: bool) -> _Built | None:
+        """torch.amax / amin over constant dims (not the batch axis)."""
+        args = list(node.args[1:]) + [None, None]
+        dims = node.kwargs.get("dim", args[0])
+        keep = bool(node.kwargs.get("keepdim", args[1] or False))
+        shape = self._shape(src)
+        full = (1,) + shape
+        dims = range(len(full)) if dims is None or dims == () or dims == [] else \
+            [dims] if isinstance(dims, int) else list(dims)
+        wanted = {int(d) % len(full) for d in dims}
+        if 0 in wanted and not keep:
+            return None
+        index = D.reduction_index(full, sorted(wanted - {0}))
+        return _Built(D.extreme_of(self._raw, node.name, self.dyn[src.name], index, self._shape(node), largest))
+
     def _interpolate(self, node, src, scale_factor, mode: str, align_corners, run) -> _Built | None:
         """Linear / cubic upsampling (torch's interpolate semantics) written by `resize.py`, accepted
         only when it reproduces the layer itself (`run`) on random values."""
@@ -332,6 +359,10 @@ class _FxImporter:
         if t in (torch.clamp, torch.clip, "clamp", "clip", F.relu6, F.hardtanh, torch.maximum, torch.minimum,
                  "maximum", "minimum"):
             return self._piecewise(node, srcs)
+        if t in (torch.abs, "abs") and len(srcs) == 1 and len(node.args) == 1:
+            return _Built(D.absolute(self._raw, node.name, self.dyn[srcs[0].name]))
+        if t in (torch.amax, torch.amin, "amax", "amin") and len(srcs) == 1:
+            return self._extreme_over(node, srcs[0], t in (torch.amax, "amax"))
         if t in (torch.flatten, "flatten", "view", "reshape", torch.reshape):
             return O.Reshape(self._shape(node))
         kinds = {operator.add: "add", torch.add: "add", "add": "add", operator.sub: "sub",
@@ -414,12 +445,14 @@ class _FxImporter:
     def _arith(self, node, kind: str, srcs):
         a, b = node.args
         if len(srcs) == 2:
-            if kind not in ("add", "sub") or self._shape(srcs[0]) != self._shape(srcs[1]):
+            if kind not in ("add", "sub") or not hasattr(a, "name") or not hasattr(b, "name"):
                 return None
-            if kind == "add":
-                return O.Add()
-            neg = self._raw(f"{node.name}/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [self.dyn[b.name]])
-            return _Built(self._raw(node.name, O.Add(), [self.dyn[a.name], neg]))
+            left, right = (self._broadcast(node, v) for v in (a, b))
+            if left is None or right is None:
+                return None
+            if kind == "sub":
+                right = self._raw(f"{node.name}/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [right])
+            return _Built(self._raw(node.name, O.Add(), [left, right]))
         const_first = not (hasattr(a, "name") and a.name in self.dyn)
         c = b if not const_first else a
         c = self.const[c.name] if hasattr(c, "name") else np.asarray(c, dtype=np.float64)
@@ -475,9 +508,9 @@ def _moves():
 
     functions = {operator.getitem, torch.cat, torch.concat, torch.stack, torch.flatten, torch.narrow,
                  torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze, torch.reshape, torch.flip,
-                 torch.roll, F.pad, F.interpolate}
+                 torch.roll, torch.tile, F.pad, F.interpolate, F.pixel_shuffle, F.pixel_unshuffle}
     methods = {"view", "reshape", "permute", "transpose", "flatten", "narrow", "squeeze", "unsqueeze",
-               "contiguous", "expand", "repeat", "flip", "roll", "__getitem__"}
+               "contiguous", "expand", "repeat", "tile", "flip", "roll", "__getitem__"}
     return functions | methods
 
 
@@ -507,7 +540,7 @@ class _Lazy(set):
 #: (and upsampling: nearest modes are selections; the others fall through to `_interpolate`)
 _MOVING_MODULES = {"ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad1d", "ReflectionPad2d",
                    "ReplicationPad1d", "ReplicationPad2d", "CircularPad2d", "ZeroPad1d",
-                   "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"}
+                   "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle"}
 _MOVES = _Lazy(_moves)
 _TUPLE_MOVES = _Lazy(_tuple_moves)
 

@@ -101,12 +101,35 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
         return np.asarray(x.shape, dtype=np.int64)
     if t == "Slice":  # before opset 10, starts / ends / axes are attributes
         return _slice(x, ins if len(ins) > 1 else [x, a["starts"], a["ends"], a.get("axes")])
+    if t == "Expand":
+        return np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(int(v) for v in np.ravel(ins[1])))).copy()
+    if t == "Tile":
+        return np.tile(x, tuple(int(v) for v in np.ravel(ins[1])))
+    if t in ("DepthToSpace", "SpaceToDepth"):
+        return _depth_space(x, t, int(a["blocksize"]), a.get("mode", b"DCR"))
     if t == "Gemm":
         A = ins[0].T if a.get("transA", 0) else ins[0]
         B = ins[1].T if a.get("transB", 0) else ins[1]
         C = ins[2] if len(ins) > 2 and ins[2] is not None else 0.0
         return a.get("alpha", 1.0) * (A @ B) + a.get("beta", 1.0) * C
     raise KeyError(t)
+
+
+def _depth_space(x: np.ndarray, t: str, bs: int, mode) -> np.ndarray:
+    """ONNX DepthToSpace (DCR or CRD mode) / SpaceToDepth on (N, C, H, W)."""
+    n, c, h, w = x.shape
+    if t == "SpaceToDepth":
+        if h % bs or w % bs:
+            raise ValueError(f"SpaceToDepth block {bs} does not divide {h}x{w}")
+        return x.reshape(n, c, h // bs, bs, w // bs, bs).transpose(0, 3, 5, 1, 2, 4).reshape(
+            n, c * bs * bs, h // bs, w // bs)
+    if c % (bs * bs):
+        raise ValueError(f"DepthToSpace block {bs} does not divide {c} channels")
+    if (mode.decode() if isinstance(mode, bytes) else mode) == "CRD":
+        y = x.reshape(n, c // bs ** 2, bs, bs, h, w).transpose(0, 1, 4, 2, 5, 3)
+    else:
+        y = x.reshape(n, bs, bs, c // bs ** 2, h, w).transpose(0, 3, 4, 1, 5, 2)
+    return y.reshape(n, c // bs ** 2, h * bs, w * bs)
 
 
 def _div(a, b):

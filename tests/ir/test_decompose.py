@@ -77,6 +77,10 @@ CASES = {
     "conv1d-maxpool1d": (_Lambda(lambda x: F.max_pool1d(torch.relu(x.flatten(2)), 3, stride=2, padding=1)),
                          (2, 3, 4), False),
     "avgpool1d-ceil": (_Lambda(lambda x: F.avg_pool1d(x.flatten(2), 3, stride=2, ceil_mode=True)), (2, 3, 4), False),
+    "abs-amax-amin": (_Lambda(lambda x: torch.abs(x).amax(dim=(2, 3), keepdim=True) - torch.amin(x, 1, keepdim=True)),
+                      (2, 3, 3), True),
+    "pixel-shuffle-tile": (nn.Sequential(nn.PixelShuffle(2), _Lambda(lambda x: x.repeat(1, 1, 2, 1).abs()),
+                                         nn.PixelUnshuffle(2)), (4, 2, 2), True),
     "reduce-mean-sum": (_Lambda(lambda x: x.mean(dim=(2, 3), keepdim=True) * 2 + x.sum(dim=1, keepdim=True)),
                         (2, 3, 3), False),
 }
@@ -181,6 +185,20 @@ HELPER = {
                       [("s", [2, 2], np.int64), ("c", [0.5], np.float32), ("z", [0.1], np.float32)], 13),
     "pad-edge-axes": ([onnx.helper.make_node("Pad", ["x", "p", "", "ax"], ["y"], mode="edge")],
                       [("p", [1, 0, 2, 1], np.int64), ("ax", [2, 3], np.int64)], 18),
+    "abs-reduce-max-min": ([onnx.helper.make_node("Abs", ["x"], ["a"]),
+                            onnx.helper.make_node("ReduceMax", ["a"], ["m"], axes=[2, 3]),
+                            onnx.helper.make_node("ReduceMin", ["x"], ["n"], axes=[1, 3], keepdims=1),
+                            onnx.helper.make_node("Sub", ["n", "m"], ["y"])], [], 13),
+    "reduce-max-axes-input": ([onnx.helper.make_node("ReduceMax", ["x", "ax"], ["y"], keepdims=0)],
+                              [("ax", [-1], np.int64)], 18),
+    "expand-tile": ([onnx.helper.make_node("Expand", ["x", "s"], ["e"]),
+                     onnx.helper.make_node("Tile", ["e", "r"], ["y"])],
+                    [("s", [1, 2, 1, 4, 4], np.int64), ("r", [1, 1, 2, 1, 3], np.int64)], 13),
+    "depth-space": ([onnx.helper.make_node("Tile", ["x", "r"], ["t"]),
+                     onnx.helper.make_node("DepthToSpace", ["t"], ["d"], blocksize=2, mode="CRD"),
+                     onnx.helper.make_node("SpaceToDepth", ["d"], ["u"], blocksize=4),
+                     onnx.helper.make_node("DepthToSpace", ["u"], ["y"], blocksize=2)],
+                    [("r", [1, 2, 1, 1], np.int64)], 13),
 }
 
 
