@@ -64,7 +64,11 @@ class UnsupportedOpError(InvalidModelError):
     def __init__(self, ops: list[tuple[str, str]], source: str = "model"):
         self.ops = list(ops)
         listed = ", ".join(f"{node!r} ({op})" for node, op in self.ops)
-        super().__init__(f"{source}: unsupported operator(s): {listed}")
+        hint = ""
+        if any(op.lower().replace("_", "") in ("softmax", "logsoftmax") for _, op in self.ops):
+            hint = ("; a Softmax keeps the order of the logits: for argmax (robustness) properties, "
+                    "verify the network without it")
+        super().__init__(f"{source}: unsupported operator(s): {listed}{hint}")
 
 
 class ModelTooLargeError(InvalidModelError):

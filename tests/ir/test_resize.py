@@ -188,3 +188,9 @@ def test_engines_agree_with_brute_force_on_upsampling_nets(seed, kind):
     for delta in (-0.01, 0.01):
         result = verify(_problem(net, seed, shift=-truth + delta), "auto", 30)
         assert result.verdict is (Verdict.PROVED if delta > 0 else Verdict.FALSIFIED), result.reason
+
+
+def test_a_softmax_is_reported_with_a_hint():
+    """Smooth layers stay unsupported; for a Softmax the message says what to do instead."""
+    with pytest.raises(UnsupportedOpError, match="Softmax.*without it"):
+        from_onnx_model(_graph([make("Softmax", ["x"], ["y"], axis=1)]), "soft")
