@@ -297,7 +297,10 @@ class _Importer:
         if how is None:
             return None
         rank = len(x.full)
-        axes = [int(v) % rank for v in a.get("axes", range(rank))]
+        axes = [int(v) for v in a.get("axes", range(rank))]
+        if any(not -rank <= v < rank for v in axes):
+            raise ValueError(f"resize axes {axes} out of range for rank {rank}")
+        axes = [v % rank for v in axes]
         scales, sizes = _resize_targets(node.op_type, a, ins, self.opset)
         if len(scales if sizes is None else sizes) != len(axes):
             raise ValueError(f"resize targets {len(scales if sizes is None else sizes)} values for {len(axes)} axes")
@@ -309,6 +312,9 @@ class _Importer:
             else:
                 full_scale[axis] = float(scales[i])
                 full[axis] = R.output_size(x.full[axis], full_scale[axis])
+        if how.coordinates is R.Coordinates.ASYMMETRIC and how.rounding is R.Rounding.FLOOR and \
+                how.mode is R.ResizeMode.NEAREST and min(full_scale) < 1:
+            return None     # Resize-10 / Upsample shrinking: onnxruntime rounds otherwise than the spec
         lead = 1 if x.batch else 0
         if x.batch and (full[0] != 1 or full_scale[0] != 1.0):
             return None                                    # resizing the batch axis
@@ -662,7 +668,7 @@ def _resize_targets(op_type: str, a: dict, ins: list, opset: int):
     if (scales is None) == (sizes is None):
         raise ValueError("a resize needs exactly one of scales and sizes")
     target = np.asarray(scales if scales is not None else sizes, np.float64)
-    if np.any(target <= 0):
+    if not np.all(np.isfinite(target)) or np.any(target <= 0):
         raise ValueError(f"resize scales / sizes must be positive, got {target.tolist()}")
     return scales, sizes
 
@@ -675,17 +681,22 @@ def _transpose_pads(a: dict, hw, kernel, stride, dil, extra) -> tuple[int, int, 
     if auto not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
         raise ValueError(f"unknown auto_pad {auto!r}")
     given = a.get("output_shape")
-    if given is None and auto.startswith("SAME"):
+    same = given is None and auto.startswith("SAME")
+    if same:
         given = [size * s for size, s in zip(hw, stride)]
     if given is None:
         p = [0, 0, 0, 0] if auto == "VALID" else [int(v) for v in a.get("pads", (0, 0, 0, 0))]
         if len(p) != 4:
             raise ValueError(f"a 2-D ConvTranspose needs 4 pads, got {p}")
         return (p[0], p[1], p[2], p[3])
-    target = [int(v) for v in list(given)[-2:]]
+    target = [int(v) for v in list(given)]
+    if len(target) != 2:
+        raise ValueError(f"a 2-D ConvTranspose needs an output_shape of two entries, got {target}")
     pads = []
     for size, k, s, d, e, want in zip(hw, kernel, stride, dil, extra, target):
         total = s * (size - 1) + e + (k - 1) * d + 1 - want
+        if same:
+            total = max(total, 0)     # a kernel narrower than the stride: no padding (as onnxruntime)
         if total < 0:
             raise ValueError(f"output_shape {tuple(target)} is larger than the transposed convolution gives")
         small, big = total // 2, total - total // 2

@@ -7,10 +7,10 @@ two network tensors (residual connections); nn.MaxPool2d / F.max_pool2d, nn.AvgP
 F.avg_pool2d, adaptive pools whose output size divides the input, nn.LeakyReLU / F.leaky_relu,
 nn.PReLU, nn.ReLU6 and nn.Hardtanh, written exactly with ReLUs (see `decompose.py`); data
 movement (slicing, torch.cat, F.pad, padding modules, permute, split/chunk, flip, …) as exact
-selections (nearest nn.Upsample / F.interpolate, pixel (un)shuffle, tile too); bilinear and bicubic upsampling as sums of
-scaled selections (`resize.py`, checked against the layer itself); clamp, relu6, hardtanh, maximum,
-minimum, abs, amax and amin written with ReLUs too; + and − of two network tensors broadcast. Shapes come from
-one traced forward pass on a (1, *input_shape) example in eval mode on a copy of the module (the
+selections (nearest nn.Upsample / F.interpolate, pixel (un)shuffle, tile too); bilinear and
+bicubic upsampling as sums of scaled selections (`resize.py`, checked against the layer itself);
+clamp, relu6, hardtanh, maximum, minimum, abs, amax and amin written with ReLUs too; + and − of
+two network tensors broadcast. Shapes come from one traced forward pass on a (1, *input_shape) example in eval mode on a copy of the module (the
 module is not modified). Every unsupported call is collected and reported in one `UnsupportedOpError`.
 """
 from __future__ import annotations
@@ -106,7 +106,7 @@ class _FxImporter:
             if not srcs and all(not hasattr(a, "name") or a.name in self.const for a in node.args):
                 return self._unsupported(node)  # constant-only computation in forward()
             if any(hasattr(a, "name") and a.name not in self.dyn and a.name not in self.const
-                   for a in node.args):  # downstream of an unsupported node
+                   for a in _leaves((node.args, node.kwargs))):  # downstream of an unsupported node
                 if node.op == "call_module" and self._module_op(node) is None:
                     self._unsupported(node)
                 elif node.op != "call_module" and not self._known_function(node):
@@ -267,7 +267,10 @@ class _FxImporter:
         how = R.Resize(kinds[mode], coords, exact_coordinates=True)
         x = np.random.default_rng(0).normal(size=shape)
         with torch.no_grad():
-            ref = run(torch.tensor(x[None])).numpy()[0]
+            try:
+                ref = run(torch.tensor(x[None])).numpy()[0]
+            except (TypeError, RuntimeError, ValueError):
+                return None
         if ref.shape != out or not np.allclose(R.resized(x, out, factors, how), ref, rtol=0, atol=1e-5):
             return None
         return _Built(R.resize(self._raw, node.name, self.dyn[src.name], shape, out, factors, how))
@@ -301,7 +304,8 @@ class _FxImporter:
             bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_channels)
             ph, pw = m.padding
             return O.Conv2d(_array(m.weight), bias, _pair(m.stride), (ph, pw, ph, pw), _pair(m.dilation), m.groups)
-        if isinstance(m, nn.ConvTranspose2d) and m.padding_mode == "zeros" and not isinstance(m.padding, str):
+        if isinstance(m, nn.ConvTranspose2d) and m.padding_mode == "zeros" and not isinstance(m.padding, str) \
+                and len(node.args) == 1 and not node.kwargs:       # no output_size argument
             bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_channels)
             ph, pw = m.padding
             return O.ConvTranspose2d(_array(m.weight), bias, _pair(m.stride), (ph, pw, ph, pw),
@@ -485,6 +489,13 @@ def _map(value, fn):
     if isinstance(value, dict):
         return {k: _map(v, fn) for k, v in value.items()}
     return fn(value)
+
+
+def _leaves(value) -> list:
+    """Every leaf of nested lists / tuples / dicts."""
+    out: list = []
+    _map(value, out.append)
+    return out
 
 
 def _fill(value, xs):

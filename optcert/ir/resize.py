@@ -136,13 +136,17 @@ def output_size(n_in: int, scale: float) -> int:
 
 
 def _taps(shape, out_shape, scales, how: Resize):
-    """Per resized axis, its taps (an axis of equal length and scale 1 is left alone)."""
+    """Per resized axis, its taps (an axis of equal length and scale 1 is left alone; one of equal
+    length and another scale is an error: the spec interpolates it, onnxruntime copies it)."""
     shape, out_shape = tuple(int(v) for v in shape), tuple(int(v) for v in out_shape)
     if len(shape) != len(out_shape) or len(scales) != len(shape) or min(out_shape, default=1) < 1:
         raise ValueError(f"cannot resize {shape} to {out_shape}")
     per_axis = []
+    if any(n_in == n_out and s != 1.0 for n_in, n_out, s in zip(shape, out_shape, scales)):
+        raise ValueError(f"resizing {shape} to {out_shape} with scales {list(scales)}: an axis keeps its "
+                         "length under a scale other than 1 (the ONNX spec and onnxruntime disagree there)")
     for n_in, n_out, s in zip(shape, out_shape, scales):
-        if n_in == n_out and s == 1.0 and how.coordinates is not Coordinates.TF_HALF_PIXEL_FOR_NN:
+        if n_in == n_out and s == 1.0:          # left alone in every mode (as onnxruntime does)
             per_axis.append([(np.arange(n_in), np.ones(n_in))])
         else:
             per_axis.append([t for t in axis_taps(n_in, n_out, float(s), how) if np.any(t[1] != 0)])

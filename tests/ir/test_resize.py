@@ -63,8 +63,10 @@ RESIZE = {
                                  "nearest_mode": "ceil"}, [1, 1, 3, 0.5], None, 13, "Resize"),
     "nearest-align-sizes": ({"mode": "nearest", "coordinate_transformation_mode": "align_corners"}, None,
                             [1, 2, 7, 4], 13, "Resize"),
-    "nearest-tf-half-pixel": ({"mode": "nearest", "coordinate_transformation_mode": "tf_half_pixel_for_nn"},
-                              [1, 1, 2, 1.5], None, 13, "Resize"),
+    "nearest-tf-half-pixel": ({"mode": "nearest", "coordinate_transformation_mode": "tf_half_pixel_for_nn",
+                               "nearest_mode": "round_prefer_ceil"}, [1, 1, 2, 1.5], None, 13, "Resize"),
+    "linear-tf-half-pixel": ({"mode": "linear", "coordinate_transformation_mode": "tf_half_pixel_for_nn"},
+                             [1, 1, 2, 2], None, 13, "Resize"),
     "linear-half-pixel": ({"mode": "linear"}, [1, 1, 3, 1.5], None, 13, "Resize"),
     "linear-down": ({"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"},
                     [1, 1, 0.5, 0.6], None, 13, "Resize"),
@@ -110,10 +112,21 @@ def test_onnx_resize_matches_onnxruntime(name):
     ({"mode": "nearest"}, [1, 1, -2, 2], None, InvalidModelError, "positive"),
     ({"mode": "nearest"}, [1, 1, 2], None, InvalidModelError, "axes"),
     ({"mode": "nearest"}, [2, 1, 2, 2], None, UnsupportedOpError, "Resize"),        # the batch axis
-], ids=["crop-and-resize", "antialias", "unknown-mode", "negative-scale", "scales-rank", "batch-axis"])
+    ({"mode": "nearest"}, [1, 1, np.inf, 2], None, InvalidModelError, "positive"),
+    ({"mode": "linear", "axes": [7]}, [2], None, InvalidModelError, "axes"),
+    ({"mode": "linear"}, [1, 1, 1, 1.1], None, InvalidModelError, "keeps its length"),  # spec ≠ onnxruntime
+], ids=["crop-and-resize", "antialias", "unknown-mode", "negative-scale", "scales-rank", "batch-axis", "inf-scale",
+        "axes-range", "same-length-other-scale"])
 def test_unsupported_and_malformed_resizes_are_clear_errors(attrs, scales, sizes, error, match):
+    opset = 18 if "antialias" in attrs or "axes" in attrs else 13
     with pytest.raises(error, match=match):
-        from_onnx_model(_resize_model(attrs, scales, sizes, 18 if "antialias" in attrs else 13, "Resize"), "bad")
+        from_onnx_model(_resize_model(attrs, scales, sizes, opset, "Resize"), "bad")
+
+
+def test_an_opset_10_nearest_shrink_is_reported_unsupported():
+    """onnxruntime rounds a shrinking Resize-10 otherwise than the spec: never guessed."""
+    with pytest.raises(UnsupportedOpError, match="Resize"):
+        from_onnx_model(_resize_model({"mode": "nearest"}, [1, 1, 1, 0.75], None, 10, "Resize"), "bad")
 
 
 def test_a_conv_transpose_output_shape_too_large_is_an_invalid_model():
@@ -153,12 +166,26 @@ def test_torch_layers_match_torch(name):
     np.testing.assert_allclose(to_layered(net).forward(x.reshape(3, -1))[-1], ref, atol=1e-12, rtol=0)
 
 
-def test_an_interpolation_torch_computes_otherwise_is_reported_unsupported():
-    """area interpolation is not one of the modes written here: reported, never guessed."""
+class _SizedUp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.up(x, output_size=[8, 10])
+
+
+@pytest.mark.parametrize("module,match", [
+    (_Lambda(lambda x: F.interpolate(x, size=(2, 3), mode="area")), "interpolate"),
+    (_Lambda(lambda x: F.interpolate(x, size=x.shape[2:], mode="bilinear")), "interpolate"),
+    (_SizedUp(), "ConvTranspose2d"),
+], ids=["area", "size-from-shape", "conv-transpose-output-size"])
+def test_torch_layers_not_written_here_are_reported_unsupported(module, match):
+    """Reported in one UnsupportedOpError, never guessed (nor a raw torch error)."""
     from optcert.ir.from_torch import from_torch
 
-    with pytest.raises(UnsupportedOpError, match="interpolate"):
-        from_torch(_Lambda(lambda x: F.interpolate(x, size=(2, 3), mode="area")), (2, 4, 5))
+    with pytest.raises(UnsupportedOpError, match=match):
+        from_torch(module, (2, 4, 5))
 
 
 # ---- soundness: decoder-like nets against brute force ---------------------------------------------
