@@ -10,8 +10,9 @@ movement (slicing, torch.cat, F.pad, padding modules, permute, split/chunk, flip
 selections (nearest nn.Upsample / F.interpolate, pixel (un)shuffle, tile too); bilinear and
 bicubic upsampling as sums of scaled selections (`resize.py`, checked against the layer itself);
 clamp, relu6, hardtanh, maximum, minimum, abs, amax and amin written with ReLUs too; + and − of
-two network tensors broadcast. Shapes come from one traced forward pass on a (1, *input_shape) example in eval mode on a copy of the module (the
-module is not modified). Every unsupported call is collected and reported in one `UnsupportedOpError`.
+two network tensors broadcast. Shapes come from one traced forward pass on a (1, *input_shape)
+example in eval mode on a copy of the module (the module is not modified). Every unsupported call
+is collected and reported in one `UnsupportedOpError`.
 """
 from __future__ import annotations
 
