@@ -11,7 +11,8 @@ selections (nearest nn.Upsample / F.interpolate, pixel (un)shuffle, tile too); b
 bicubic upsampling as sums of scaled selections (`resize.py`, checked against the layer itself);
 clamp, relu6, hardtanh, maximum, minimum, abs, amax and amin written with ReLUs too; + and − of
 two network tensors broadcast. Shapes come from one traced forward pass on a (1, *input_shape)
-example in eval mode on a copy of the module (the module is not modified). Every unsupported call
+example in eval mode on a copy of the module (the module is not modified); shape arithmetic
+(h.view(h.size(0), -1), x.shape[2:], x.dim()) is evaluated from them. Every unsupported call
 is collected and reported in one `UnsupportedOpError`.
 """
 from __future__ import annotations
@@ -72,6 +73,7 @@ class _FxImporter:
         self.unsupported: list[tuple[str, str]] = []
         self.output: str | None = None
         self.pending: dict[str, tuple] = {}    # split/chunk nodes, resolved by their getitem nodes
+        self.static: dict[str, object] = {}    # shape arithmetic (x.size(0), x.shape[2:]): Python values
 
     def run(self) -> Network:
         for node in self.traced.graph.nodes:
@@ -97,6 +99,8 @@ class _FxImporter:
             self.dyn[node.name] = "input"
         elif node.op == "get_attr":
             self.const[node.name] = _array(_get_attr(self.traced, node.target))
+        elif self._shape_arithmetic(node):
+            return None
         elif node.op == "output":
             src = node.args[0]
             self.output = self.dyn.get(getattr(src, "name", ""))
@@ -107,6 +111,7 @@ class _FxImporter:
             if not srcs and all(not hasattr(a, "name") or a.name in self.const for a in node.args):
                 return self._unsupported(node)  # constant-only computation in forward()
             if any(hasattr(a, "name") and a.name not in self.dyn and a.name not in self.const
+                   and a.name not in self.static
                    for a in _leaves((node.args, node.kwargs))):  # downstream of an unsupported node
                 if node.op == "call_module" and self._module_op(node) is None:
                     self._unsupported(node)
@@ -123,6 +128,42 @@ class _FxImporter:
                 self.dyn[node.name] = op.node
             else:
                 self._add(node, op, srcs)
+
+    def _shape_arithmetic(self, node) -> bool:
+        """x.size(), x.shape, x.dim(), x.numel() of a network tensor, and any call on such values
+        alone (getitem, arithmetic): evaluated now, from the traced shapes with the batch axis of 1
+        (the imported network is the module on one input, so they are constants)."""
+        if node.op not in ("call_method", "call_function"):
+            return False
+        args = node.args
+        if node.op == "call_method" and node.target in ("size", "dim", "numel") and args and \
+                getattr(args[0], "name", None) in self.dyn:
+            full = self._full(args[0])
+            dim = self._static(args[1] if len(args) > 1 else node.kwargs.get("dim"))
+            value = {"size": torch_size(full) if dim is None else full[dim], "dim": len(full),
+                     "numel": int(np.prod(full))}[node.target]
+        elif node.target is getattr and len(args) == 2 and args[1] == "shape" and \
+                getattr(args[0], "name", None) in self.dyn:
+            value = torch_size(self._full(args[0]))
+        else:
+            leaves = [v for v in _leaves((args, node.kwargs)) if hasattr(v, "name")]
+            if not leaves or any(v.name not in self.static for v in leaves) or node.op != "call_function":
+                return False
+            try:
+                value = node.target(*self._static(args), **self._static(node.kwargs))
+            except Exception:
+                return False
+            if not isinstance(value, (int, float, bool, tuple, list)):   # tensors stay unsupported
+                return False
+        self.static[node.name] = value
+        return True
+
+    def _full(self, node) -> tuple[int, ...]:
+        return (1,) + self._shape(node)
+
+    def _static(self, value):
+        """`value` with shape-arithmetic nodes replaced by their Python values."""
+        return _map(value, lambda v: self.static[v.name] if hasattr(v, "name") and v.name in self.static else v)
 
     def _selection(self, node) -> bool:
         """A data-movement call (slicing, cat, pad, permute, split … getitem) written as `Select`s
@@ -148,6 +189,8 @@ class _FxImporter:
                 return _Slot(len(inputs) - 1)
             if hasattr(arg, "name") and arg.name in self.const:
                 return torch.tensor(self.const[arg.name])
+            if hasattr(arg, "name") and arg.name in self.static:
+                return self.static[arg.name]
             if hasattr(arg, "name"):
                 raise LookupError(arg.name)
             return arg
@@ -382,7 +425,7 @@ class _FxImporter:
         import torch.nn.functional as F
 
         kw = node.normalized_arguments(self.traced, normalize_to_only_use_kwargs=True)
-        kw = dict(kw.kwargs) if kw is not None else None
+        kw = self._static(dict(kw.kwargs)) if kw is not None else None
         if kw is None:
             return None
         if node.target is F.interpolate and not kw.get("antialias", False):
@@ -459,7 +502,7 @@ class _FxImporter:
                 right = self._raw(f"{node.name}/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [right])
             return _Built(self._raw(node.name, O.Add(), [left, right]))
         const_first = not (hasattr(a, "name") and a.name in self.dyn)
-        c = b if not const_first else a
+        c = self._static(b if not const_first else a)
         c = self.const[c.name] if hasattr(c, "name") else np.asarray(c, dtype=np.float64)
         shape = self._shape(node)
         c = np.asarray(c, dtype=np.float64)
@@ -490,6 +533,12 @@ def _map(value, fn):
     if isinstance(value, dict):
         return {k: _map(v, fn) for k, v in value.items()}
     return fn(value)
+
+
+def torch_size(shape: tuple[int, ...]):
+    import torch
+
+    return torch.Size(shape)
 
 
 def _leaves(value) -> list:

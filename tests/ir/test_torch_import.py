@@ -71,3 +71,24 @@ def test_import_does_not_modify_module():
     before = seq[1].running_mean.clone()
     from_torch(seq, (2,))
     assert seq.training and torch.equal(seq[1].running_mean, before)
+
+
+class _ShapeIdioms(nn.Module):
+    """The usual PyTorch idioms reading shapes: h.view(h.size(0), -1), x.shape[2:], x.dim()."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.fc = nn.Linear(2 * 6 * 6, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        up = torch.nn.functional.interpolate(h, size=x.shape[2:], mode="bilinear")
+        flat = up[:, :, 1:-1, 1:-1].reshape(up.shape[0], -1)
+        return self.fc(flat.view(flat.size(0), flat.size(1) * (x.dim() - 3)))
+
+
+def test_shape_arithmetic_is_evaluated_from_the_traced_shapes():
+    torch.manual_seed(3)
+    _check(_ShapeIdioms(), (1, 8, 8))
+
