@@ -158,6 +158,34 @@ def extreme_of(add: AddNode, label: str, x: str, index: np.ndarray, shape: Seque
     return picks[0]
 
 
+def reduction_matrix(shape: Sequence[int], axes, mean: bool) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Sum (or mean) of an array of `shape` over `axes` as a dense (n_out × n) matrix, and the
+    shape with the reduced axes kept as 1. Exact for sums; a mean's 1/count rounds once."""
+    shape = tuple(int(v) for v in shape)
+    reduced = {int(a) % len(shape) for a in axes}
+    kept = tuple(1 if i in reduced else d for i, d in enumerate(shape))
+    coords = [np.zeros(shape, dtype=np.int64) if i in reduced else c for i, c in enumerate(np.indices(shape))]
+    target = np.ravel_multi_index(tuple(coords), kept).ravel()
+    n, n_out = int(np.prod(shape)), int(np.prod(kept))
+    weight = np.zeros((n_out, n))
+    weight[target, np.arange(n)] = 1.0 / (n // n_out) if mean else 1.0
+    return weight, kept
+
+
+def matmul_matrix(x_shape: Sequence[int], W: np.ndarray, x_left: bool) -> tuple[np.ndarray, tuple[int, ...]]:
+    """x @ W (`x_left`) or W @ x for a tensor x of `x_shape` and a constant 2-D W, as a dense
+    matrix on x flattened, and the result's shape. Exact (each entry a weight or 0)."""
+    W = np.asarray(W, dtype=np.float64)
+    x_shape = tuple(int(v) for v in x_shape)
+    if x_left:
+        lead = int(np.prod(x_shape[:-1]))
+        mat = np.kron(np.eye(lead), W.T) if lead > 1 else W.T
+        return mat, x_shape[:-1] + (W.shape[1],)
+    if len(x_shape) != 2:
+        raise ValueError(f"W @ x needs a 2-D x, got shape {x_shape}")
+    return np.kron(W, np.eye(x_shape[1])), (W.shape[0], x_shape[1])
+
+
 def reduction_index(shape: Sequence[int], axes: Sequence[int]) -> np.ndarray:
     """For a reduction of an array of `shape` over `axes`: (m, k) flat indices, row j the k
     elements reduced into output element j (outputs in the order of the kept axes)."""

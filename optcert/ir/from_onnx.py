@@ -172,12 +172,10 @@ class _Importer:
     def _op_matmul(self, node, ins, label):
         x, W = ins
         if isinstance(x, _Dyn) and not isinstance(W, _Dyn) and np.ndim(W) == 2:
-            lead = int(np.prod(x.full[:-1]))
-            mat = np.kron(np.eye(lead), np.asarray(W, dtype=np.float64).T) if lead > 1 else np.asarray(W).T
-            full = x.full[:-1] + (W.shape[1],)
+            mat, full = D.matmul_matrix(x.full, W, x_left=True)
         elif isinstance(W, _Dyn) and not isinstance(x, _Dyn) and np.ndim(x) == 2 and len(W.full) == 2:
             x, W = W, np.asarray(ins[0], dtype=np.float64)
-            mat, full = np.kron(W, np.eye(x.full[1])), (W.shape[0], x.full[1])
+            mat, full = D.matmul_matrix(x.full, W, x_left=False)
         else:
             return None
         y_full = (1, mat.shape[0]) if x.batch else (mat.shape[0],)
@@ -595,12 +593,8 @@ class _Importer:
         if any(not -rank <= int(v) < rank for v in axes):
             raise ValueError(f"reduction axes {list(axes)} out of range for rank {rank}")
         reduced = {int(v) % rank for v in axes}
-        kept_full = tuple(1 if i in reduced else d for i, d in enumerate(x.full))
-        coords = [np.zeros(x.full, dtype=np.int64) if i in reduced else c for i, c in enumerate(np.indices(x.full))]
-        target = np.ravel_multi_index(tuple(coords), kept_full).ravel()
-        n, n_out = int(np.prod(x.full)), int(np.prod(kept_full))
-        weight = np.zeros((n_out, n))
-        weight[target, np.arange(n)] = 1.0 / (n // n_out) if mean else 1.0
+        weight, kept_full = D.reduction_matrix(x.full, reduced, mean)
+        n_out = weight.shape[0]
         y = self._add(label, O.Affine(weight, np.zeros(n_out)), [x], (1, n_out) if x.batch else (n_out,), x.batch)
         full = kept_full if a.get("keepdims", 1) else tuple(d for i, d in enumerate(x.full) if i not in reduced)
         return self._reshaped(y, full, label + "/shape")

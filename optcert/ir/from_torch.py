@@ -10,14 +10,18 @@ movement (slicing, torch.cat, F.pad, padding modules, permute, split/chunk, flip
 selections (nearest nn.Upsample / F.interpolate, pixel (un)shuffle, tile too); bilinear and
 bicubic upsampling as sums of scaled selections (`resize.py`, checked against the layer itself);
 clamp, relu6, hardtanh, maximum, minimum, abs, amax and amin written with ReLUs too; + and − of
-two network tensors broadcast. Shapes come from one traced forward pass on a (1, *input_shape)
-example in eval mode on a copy of the module (the module is not modified); shape arithmetic
-(h.view(h.size(0), -1), x.shape[2:], x.dim()) is evaluated from them. Every unsupported call
-is collected and reported in one `UnsupportedOpError`.
+two network tensors broadcast; functional layers with constant weights (F.linear, F.conv2d,
+x @ W, W @ x), sums and means over non-batch dims, negation. Shapes come from one traced forward
+pass on a (1, *input_shape) example in eval mode on a copy of the module (the module is not
+modified); shape arithmetic (h.view(h.size(0), -1), x.shape[2:], x.dim()) is evaluated from them,
+and deterministic computations on parameters alone (W.t(), mean.view(1, -1, 1, 1), torch.eye …)
+are folded in float64. Every unsupported call is collected and reported in one `UnsupportedOpError`.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import operator
 from dataclasses import dataclass
 from typing import Sequence
@@ -44,7 +48,7 @@ def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> N
     except Exception as err:
         raise InvalidModelError(f"{name or type(module).__name__}: torch.fx cannot trace the module: {err}") from None
     example = torch.zeros((1,) + tuple(int(s) for s in input_shape), dtype=torch.float64)
-    with torch.no_grad():
+    with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):   # ShapeProp prints tracebacks
         try:
             ShapeProp(traced.double()).propagate(example)
         except Exception as err:
@@ -108,8 +112,11 @@ class _FxImporter:
             if self._selection(node):
                 return None
             srcs = [a for a in node.args if hasattr(a, "name") and a.name in self.dyn]
-            if not srcs and all(not hasattr(a, "name") or a.name in self.const for a in node.args):
-                return self._unsupported(node)  # constant-only computation in forward()
+            if not srcs and all(not hasattr(a, "name") or a.name in self.const or a.name in self.static
+                                for a in _leaves((node.args, node.kwargs))):
+                if not self._fold_constant(node):   # constant-only computation in forward()
+                    self._unsupported(node)
+                return None
             if any(hasattr(a, "name") and a.name not in self.dyn and a.name not in self.const
                    and a.name not in self.static
                    for a in _leaves((node.args, node.kwargs))):  # downstream of an unsupported node
@@ -156,6 +163,30 @@ class _FxImporter:
             if not isinstance(value, (int, float, bool, tuple, list)):   # tensors stay unsupported
                 return False
         self.static[node.name] = value
+        return True
+
+    def _fold_constant(self, node) -> bool:
+        """A deterministic computation on constants only (parameters, shapes): evaluated now, in
+        float64 (W.t(), a normalisation's reshape, torch.eye …). Random or unknown calls are not."""
+        import torch
+
+        if node.target not in _FOLDABLE:
+            return False
+
+        def value(v):
+            if hasattr(v, "name") and v.name in self.const:
+                return torch.tensor(self.const[v.name])
+            return self.static[v.name] if hasattr(v, "name") else v
+        args, kwargs = _map(node.args, value), _map(node.kwargs, value)
+        with torch.no_grad():
+            try:
+                out = getattr(args[0], node.target)(*args[1:], **kwargs) if node.op == "call_method" \
+                    else node.target(*args, **kwargs)
+            except Exception:
+                return False
+        if not isinstance(out, torch.Tensor):
+            return False
+        self.const[node.name] = _array(out)
         return True
 
     def _full(self, node) -> tuple[int, ...]:
@@ -264,6 +295,74 @@ class _FxImporter:
             return None
         kernel = (h // oh, w // ow)
         return self._pool(node, src, kind, kernel, kernel, 0)
+
+    def _const_arg(self, v) -> np.ndarray | None:
+        """A constant argument (parameter, folded constant or number) as an array, else None."""
+        if hasattr(v, "name"):
+            return self.const.get(v.name)
+        return None if v is None or isinstance(v, bool) else np.asarray(v, dtype=np.float64)
+
+    def _linear_reduce(self, node, src, mean: bool) -> _Built | None:
+        """x.sum / x.mean over constant dims other than the batch axis: a dense Affine, reshaped."""
+        args = list(node.args[1:]) + [None]
+        dims = node.kwargs.get("dim", args[0])
+        if dims is None or node.kwargs.get("dtype") is not None:
+            return None
+        shape = self._shape(src)
+        dims = [dims] if isinstance(dims, int) else list(dims)
+        axes = {int(d) % (len(shape) + 1) for d in dims}
+        if 0 in axes:
+            return None
+        weight, _ = D.reduction_matrix(shape, [a - 1 for a in axes], mean)
+        flat = self._raw(f"{node.name}/sum", O.Affine(weight, np.zeros(weight.shape[0])), [self.dyn[src.name]])
+        return _Built(self._raw(node.name, O.Reshape(self._shape(node)), [flat]))
+
+    def _matmul(self, node, src) -> _Built | None:
+        """F.linear(x, W, b) and x @ W / W @ x with constant W (2-D): a dense Affine, reshaped."""
+        import torch.nn.functional as F
+
+        kw = node.normalized_arguments(self.traced, normalize_to_only_use_kwargs=True)
+        args = dict(kw.kwargs) if kw is not None else {}
+        shape = self._shape(src)
+        if node.target is F.linear:
+            W, b = self._const_arg(args.get("weight")), args.get("bias")
+            bias = np.zeros(0) if b is None else self._const_arg(b)
+            if W is None or W.ndim != 2 or bias is None:
+                return None
+            mat, _ = D.matmul_matrix(shape, W.T, x_left=True)
+            lead = mat.shape[0] // W.shape[0]
+            offset = np.tile(bias, lead) if bias.size else np.zeros(mat.shape[0])
+        else:
+            a, b = node.args[0], node.args[1]
+            x_left = a is src
+            W = self._const_arg(b if x_left else a)
+            if W is None or W.ndim != 2 or len(node.args) != 2 or (not x_left and len(shape) != 2):
+                return None
+            mat, _ = D.matmul_matrix(shape, W, x_left=x_left)
+            offset = np.zeros(mat.shape[0])
+        flat = self._raw(f"{node.name}/affine", O.Affine(mat, offset), [self.dyn[src.name]])
+        return _Built(self._raw(node.name, O.Reshape(self._shape(node)), [flat]))
+
+    def _conv(self, node, src) -> O.Conv2d | None:
+        """F.conv2d with a constant weight (and bias), zero or 'same'/'valid' padding."""
+        names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+        args = self._static({**dict(zip(names, node.args)), **node.kwargs})
+        if len(self._shape(src)) != 3:
+            return None
+        w = self._const_arg(args.get("weight"))
+        bias = np.zeros(0) if args.get("bias") is None else self._const_arg(args.get("bias"))
+        if w is None or w.ndim != 4 or bias is None:
+            return None
+        stride, dil, pad = _pair(args.get("stride", 1)), _pair(args.get("dilation", 1)), args.get("padding", 0)
+        if pad == "valid":
+            pad = 0
+        if pad == "same":
+            total = [d * (k - 1) for d, k in zip(dil, w.shape[2:])]
+            pads = (total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2)
+        else:
+            ph, pw = _pair(pad)
+            pads = (ph, pw, ph, pw)
+        return O.Conv2d(w, bias if bias.size else np.zeros(w.shape[0]), stride, pads, dil, int(args.get("groups", 1)))
 
     def _broadcast(self, node, src) -> str | None:
         """Network tensor `src` broadcast (numpy rules) to `node`'s shape: itself, or a `Select`."""
@@ -413,6 +512,14 @@ class _FxImporter:
             return self._extreme_over(node, srcs[0], t in (torch.amax, "amax"))
         if t in (torch.flatten, "flatten", "view", "reshape", torch.reshape):
             return O.Reshape(self._shape(node))
+        if t in (torch.neg, operator.neg, "neg") and len(srcs) == 1:
+            return O.ElementwiseAffine(np.array(-1.0), np.array(0.0))
+        if t in (torch.sum, torch.mean, "sum", "mean") and len(srcs) == 1 and node.args[0] is srcs[0]:
+            return self._linear_reduce(node, srcs[0], mean=t in (torch.mean, "mean"))
+        if t in (F.linear, torch.matmul, operator.matmul, "matmul") and len(srcs) == 1:
+            return self._matmul(node, srcs[0])
+        if t is F.conv2d and len(srcs) == 1 and node.args[0] is srcs[0]:
+            return self._conv(node, srcs[0])
         kinds = {operator.add: "add", torch.add: "add", "add": "add", operator.sub: "sub",
                  torch.sub: "sub", "sub": "sub", operator.mul: "mul", torch.mul: "mul", "mul": "mul",
                  operator.truediv: "div", torch.div: "div", "div": "div"}
@@ -535,6 +642,21 @@ def _map(value, fn):
     return fn(value)
 
 
+def _foldable():
+    import torch
+
+    functions = {operator.getitem, operator.add, operator.sub, operator.mul, operator.truediv, operator.neg,
+                 operator.matmul, operator.pow, torch.t, torch.transpose, torch.reshape, torch.flatten,
+                 torch.unsqueeze, torch.squeeze, torch.cat, torch.stack, torch.matmul, torch.exp, torch.sqrt,
+                 torch.sum, torch.mean, torch.diag, torch.eye, torch.zeros, torch.ones, torch.full, torch.arange,
+                 torch.tensor, torch.as_tensor, torch.reciprocal, torch.rsqrt, torch.add, torch.sub, torch.mul,
+                 torch.div, torch.neg}
+    methods = {"t", "transpose", "permute", "reshape", "view", "flatten", "unsqueeze", "squeeze", "contiguous",
+               "double", "float", "detach", "clone", "expand", "repeat", "mul", "add", "sub", "div", "neg",
+               "matmul", "sum", "mean", "exp", "sqrt", "rsqrt", "reciprocal", "pow", "__getitem__"}
+    return functions | methods
+
+
 def torch_size(shape: tuple[int, ...]):
     import torch
 
@@ -603,6 +725,8 @@ _MOVING_MODULES = {"ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad
                    "ReplicationPad1d", "ReplicationPad2d", "CircularPad2d", "ZeroPad1d",
                    "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle"}
 _MOVES = _Lazy(_moves)
+#: deterministic calls evaluated when all their inputs are constants (never random ones)
+_FOLDABLE = _Lazy(_foldable)
 _TUPLE_MOVES = _Lazy(_tuple_moves)
 
 

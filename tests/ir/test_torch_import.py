@@ -92,3 +92,29 @@ def test_shape_arithmetic_is_evaluated_from_the_traced_shapes():
     torch.manual_seed(3)
     _check(_ShapeIdioms(), (1, 8, 8))
 
+
+
+class _Functional(nn.Module):
+    """A hand-written model: parameters used through F.conv2d / F.linear / @, constants folded
+    (W.t(), mean.view(...)), reductions and negation."""
+
+    def __init__(self):
+        super().__init__()
+        self.mean = nn.Parameter(torch.tensor([0.2, -0.1]), requires_grad=False)
+        self.cw = nn.Parameter(torch.randn(3, 2, 3, 3))
+        self.w = nn.Parameter(torch.randn(4, 3 * 5 * 5))
+        self.b = nn.Parameter(torch.randn(4))
+        self.v = nn.Parameter(torch.randn(3, 4))
+
+    def forward(self, x):
+        x = (x - self.mean.view(1, -1, 1, 1)) / 0.5
+        h = torch.relu(torch.nn.functional.conv2d(x, self.cw, padding="same"))
+        pooled = h.mean(dim=(2, 3), keepdim=True).sum(1) - h.sum(dim=-1).mean(-1, keepdim=True)[:, :1]
+        z = torch.relu(torch.nn.functional.linear(h.flatten(1), self.w, self.b))
+        return -(z @ self.v.t()) + pooled.reshape(1, 1)
+
+
+def test_functional_layers_with_parameters_and_folded_constants():
+    torch.manual_seed(4)
+    _check(_Functional(), (2, 5, 5), n=1)
+
