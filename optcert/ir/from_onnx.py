@@ -527,14 +527,9 @@ class _Importer:
         if any(isinstance(v, _Dyn) for v in ins[1:]):
             return None
         rank = len(x.full)
-        axes = a.get("axes") if len(ins) < 2 or ins[1] is None else [int(v) for v in np.ravel(ins[1])]
-        if not axes:
-            if a.get("noop_with_empty_axes", 0):
-                return x
-            axes = range(rank)
-        if any(not -rank <= int(v) < rank for v in axes):
-            raise ValueError(f"reduction axes {list(axes)} out of range for rank {rank}")
-        wanted = {int(v) % rank for v in axes}
+        wanted = _reduction_axes(a, ins, rank)
+        if not wanted:
+            return x
         if x.batch and 0 in wanted and not a.get("keepdims", 1):
             return None                                   # the batch axis would go
         reduced = sorted(wanted - ({0} if x.batch else set()))   # (over the batch axis of 1: nothing)
@@ -584,15 +579,10 @@ class _Importer:
         x, a = ins[0], attrs(node)
         if any(isinstance(v, _Dyn) for v in ins[1:]):
             return None
-        axes = a.get("axes") if len(ins) < 2 or ins[1] is None else [int(v) for v in np.ravel(ins[1])]
         rank = len(x.full)
-        if not axes:
-            if a.get("noop_with_empty_axes", 0):
-                return x
-            axes = range(rank)
-        if any(not -rank <= int(v) < rank for v in axes):
-            raise ValueError(f"reduction axes {list(axes)} out of range for rank {rank}")
-        reduced = {int(v) % rank for v in axes}
+        reduced = _reduction_axes(a, ins, rank)
+        if not reduced:
+            return x
         weight, kept_full = D.reduction_matrix(x.full, reduced, mean)
         n_out = weight.shape[0]
         y = self._add(label, O.Affine(weight, np.zeros(n_out)), [x], (1, n_out) if x.batch else (n_out,), x.batch)
@@ -613,6 +603,17 @@ class _Importer:
             if out is None:
                 return None
         return out
+
+
+def _reduction_axes(a: dict, ins: list, rank: int) -> set[int]:
+    """The axes a Reduce* node reduces (from its attribute or its second input; all when none are
+    given), non-negative; empty for a no-op (noop_with_empty_axes)."""
+    axes = a.get("axes") if len(ins) < 2 or ins[1] is None else [int(v) for v in np.ravel(ins[1])]
+    if axes is None or len(axes) == 0:
+        return set() if a.get("noop_with_empty_axes", 0) else set(range(rank))
+    if any(not -rank <= int(v) < rank for v in axes):
+        raise ValueError(f"reduction axes {list(axes)} out of range for rank {rank}")
+    return {int(v) % rank for v in axes}
 
 
 def _two(a: dict, key: str, default: int) -> tuple[int, int]:

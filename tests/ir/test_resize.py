@@ -6,14 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optcert.compiled import compile_problem
 from optcert.errors import InvalidModelError, UnsupportedOpError
 from optcert.ir import to_layered
 from optcert.ir.from_onnx import from_onnx_model
-from optcert.result import Verdict
-from optcert.verify import verify
-from tests.ir.test_decompose import _graph, _Lambda, _ort, _problem
-from tests.oracle import brute_force
+from tests.ir.test_decompose import _graph, _Lambda, _ort, agrees_with_brute_force
 
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
@@ -204,17 +200,7 @@ def _decoder(seed: int, kind: str):
 @pytest.mark.parametrize("kind", ["transpose", "bilinear"])
 @pytest.mark.parametrize("seed", range(2))
 def test_engines_agree_with_brute_force_on_upsampling_nets(seed, kind):
-    net = _decoder(seed, kind)
-    problem = _problem(net, seed)
-    cc = compile_problem(problem)[0]
-    truth = brute_force(cc.net, cc.ibp, (0,))
-    xs = np.random.default_rng(seed).uniform(cc.case.box.lo, cc.case.box.hi, size=(2000, net.n_inputs))
-    assert truth <= (net.forward(xs) @ np.array([1.0, -1.0])).min() + 1e-9
-    milp = verify(problem, "milp", 60, {"exact": True, "attack": False, "bounds": "crown"})
-    assert truth - 1e-5 * (1 + abs(truth)) <= milp.bound <= truth + 1e-9
-    for delta in (-0.01, 0.01):
-        result = verify(_problem(net, seed, shift=-truth + delta), "auto", 30)
-        assert result.verdict is (Verdict.PROVED if delta > 0 else Verdict.FALSIFIED), result.reason
+    agrees_with_brute_force(_decoder(seed, kind), seed)
 
 
 def test_a_softmax_is_reported_with_a_hint():
