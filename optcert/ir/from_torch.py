@@ -1,10 +1,10 @@
 """PyTorch importer: an `nn.Module` (nn.Sequential or anything torch.fx can trace) → `Network`.
 
-Supported: nn.Linear, nn.Conv2d and nn.ConvTranspose2d (zero padding), nn.ReLU / torch.relu / F.relu, nn.Flatten /
+Supported: nn.Linear, nn.Conv1d/2d and nn.ConvTranspose1d/2d (zero padding), nn.ReLU / F.relu, nn.Flatten /
 torch.flatten / view / reshape, nn.BatchNorm1d/2d (running statistics, i.e. eval mode),
 nn.Identity, nn.Dropout, and +, −, ×, ÷ with constants (normalisation) or, for + and −, between
-two network tensors (residual connections); nn.MaxPool2d / F.max_pool2d, nn.AvgPool2d /
-F.avg_pool2d, adaptive pools whose output size divides the input, nn.LeakyReLU / F.leaky_relu,
+two network tensors (residual connections); max and average pools (1-D and 2-D, modules and
+functions), adaptive pools whose output size divides the input, nn.LeakyReLU / F.leaky_relu,
 nn.PReLU, nn.ReLU6 and nn.Hardtanh, written exactly with ReLUs (see `decompose.py`); data
 movement (slicing, torch.cat, F.pad, padding modules, permute, split/chunk, flip, …) as exact
 selections (nearest nn.Upsample / F.interpolate, pixel (un)shuffle, tile too); bilinear and
@@ -55,6 +55,11 @@ def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> N
             raise InvalidModelError(f"{name or type(module).__name__}: forward pass on input shape "
                                     f"{tuple(input_shape)} failed: {err}") from None
     return _FxImporter(traced, name or type(module).__name__).run()
+
+
+def _single(v) -> int:
+    """A 1-D layer's size argument (an int or a 1-tuple)."""
+    return int(v[0]) if isinstance(v, (tuple, list)) else int(v)
 
 
 def _pair(v) -> tuple[int, int]:
@@ -273,19 +278,35 @@ class _FxImporter:
 
     def _pool(self, node, src, kind: str, kernel, stride, padding, dilation=1, ceil_mode=False,
               count_include_pad=True) -> _Built | None:
-        """Max / average pooling (torch's arguments) written with the graph's ops (decompose.py)."""
+        """Max / average pooling (torch's arguments, 2-D on (C, H, W) or 1-D on (C, L)) written
+        with the graph's ops (decompose.py)."""
         shape = self._shape(src)
+        if len(shape) == 2:                # 1-D: the 2-D pool on (C, 1, L)
+            return self._one_d(node, src, lambda x, sh: self._pool_nodes(
+                node.name, x, sh, kind, (1, _single(kernel)), (1, _single(stride or kernel)),
+                (0, _single(padding)), (1, _single(dilation)), ceil_mode, count_include_pad))
         if len(shape) != 3:
             return None
         kernel = _pair(kernel)
         stride = _pair(stride) if stride else kernel       # torch: no stride means the kernel's
-        ph, pw = _pair(padding)
-        args = (self.dyn[src.name], shape, kernel, stride, (ph, pw, ph, pw), _pair(dilation), bool(ceil_mode))
+        return _Built(self._pool_nodes(node.name, self.dyn[src.name], shape, kind, kernel, stride, _pair(padding),
+                                       _pair(dilation), ceil_mode, count_include_pad))
+
+    def _pool_nodes(self, label, x, shape, kind, kernel, stride, padding, dilation, ceil_mode, count_include_pad):
+        ph, pw = padding
+        args = (x, shape, kernel, stride, (ph, pw, ph, pw), dilation, bool(ceil_mode))
         if kind == "max":
-            out, _ = D.max_pool(self._raw, node.name, *args)
-        else:
-            out, _ = D.avg_pool(self._raw, node.name, *args, count_include_pad=bool(count_include_pad))
-        return _Built(out)
+            return D.max_pool(self._raw, label, *args)[0]
+        return D.avg_pool(self._raw, label, *args, count_include_pad=bool(count_include_pad))[0]
+
+    def _one_d(self, node, src, build) -> _Built:
+        """A 1-D layer on (C, L) as its 2-D form `build(node, (C, 1, L))` on (C, 1, L), reshaped back."""
+        c, length = self._shape(src)
+        flat = self._raw(f"{node.name}/2d", O.Reshape((c, 1, length)), [self.dyn[src.name]])
+        built = build(flat, (c, 1, length))
+        if isinstance(built, (O.Conv2d, O.ConvTranspose2d)):
+            built = self._raw(f"{node.name}/op", built, [flat])
+        return _Built(self._raw(node.name, O.Reshape(self._shape(node)), [built]))
 
     def _adaptive(self, node, src, kind: str, size) -> _Built | None:
         """Adaptive pooling where the output size divides the input (then it is a plain pool)."""
@@ -343,26 +364,28 @@ class _FxImporter:
         flat = self._raw(f"{node.name}/affine", O.Affine(mat, offset), [self.dyn[src.name]])
         return _Built(self._raw(node.name, O.Reshape(self._shape(node)), [flat]))
 
-    def _conv(self, node, src) -> O.Conv2d | None:
-        """F.conv2d with a constant weight (and bias), zero or 'same'/'valid' padding."""
+    def _conv(self, node, src) -> O.Conv2d | _Built | None:
+        """F.conv2d / F.conv1d with a constant weight (and bias), zero or 'same'/'valid' padding."""
         names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
         args = self._static({**dict(zip(names, node.args)), **node.kwargs})
-        if len(self._shape(src)) != 3:
-            return None
+        one_d = len(self._shape(src)) == 2
         w = self._const_arg(args.get("weight"))
         bias = np.zeros(0) if args.get("bias") is None else self._const_arg(args.get("bias"))
-        if w is None or w.ndim != 4 or bias is None:
+        if w is None or w.ndim != (3 if one_d else 4) or bias is None or len(self._shape(src)) != w.ndim - 1:
             return None
-        stride, dil, pad = _pair(args.get("stride", 1)), _pair(args.get("dilation", 1)), args.get("padding", 0)
+        lift = (lambda v: (1, _single(v))) if one_d else _pair
+        w = w[:, :, None, :] if one_d else w
+        stride, dil, pad = lift(args.get("stride", 1)), lift(args.get("dilation", 1)), args.get("padding", 0)
         if pad == "valid":
             pad = 0
         if pad == "same":
             total = [d * (k - 1) for d, k in zip(dil, w.shape[2:])]
             pads = (total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2)
         else:
-            ph, pw = _pair(pad)
+            ph, pw = (0, _single(pad)) if one_d else _pair(pad)
             pads = (ph, pw, ph, pw)
-        return O.Conv2d(w, bias if bias.size else np.zeros(w.shape[0]), stride, pads, dil, int(args.get("groups", 1)))
+        op = O.Conv2d(w, bias if bias.size else np.zeros(w.shape[0]), stride, pads, dil, int(args.get("groups", 1)))
+        return self._one_d(node, src, lambda x, sh: op) if one_d else op
 
     def _broadcast(self, node, src) -> str | None:
         """Network tensor `src` broadcast (numpy rules) to `node`'s shape: itself, or a `Select`."""
@@ -471,8 +494,20 @@ class _FxImporter:
         import torch.nn as nn
 
         x = self.dyn[src.name]
-        if isinstance(m, nn.MaxPool2d) and not m.return_indices:
+        if isinstance(m, (nn.MaxPool2d, nn.MaxPool1d)) and not m.return_indices:
             return self._pool(node, src, "max", m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode)
+        if isinstance(m, nn.AvgPool1d):
+            return self._pool(node, src, "avg", m.kernel_size, m.stride, m.padding, 1, m.ceil_mode,
+                              m.count_include_pad)
+        if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)) and m.padding_mode == "zeros" and \
+                not isinstance(m.padding, str) and len(node.args) == 1 and not node.kwargs:
+            bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_channels)
+            weight = _array(m.weight)[:, :, None, :]
+            s, p, d = (1, m.stride[0]), (0, m.padding[0], 0, m.padding[0]), (1, m.dilation[0])
+            if isinstance(m, nn.Conv1d):
+                return self._one_d(node, src, lambda x, sh: O.Conv2d(weight, bias, s, p, d, m.groups))
+            return self._one_d(node, src, lambda x, sh: O.ConvTranspose2d(
+                weight, bias, s, p, (0, m.output_padding[0]), d, m.groups))
         if isinstance(m, nn.AvgPool2d) and m.divisor_override is None:
             return self._pool(node, src, "avg", m.kernel_size, m.stride, m.padding, 1, m.ceil_mode,
                               m.count_include_pad)
@@ -501,7 +536,8 @@ class _FxImporter:
         t = node.target
         if t in (torch.relu, F.relu, "relu"):
             return O.ReLU()
-        if t in (F.max_pool2d, F.avg_pool2d, F.leaky_relu, F.interpolate) and len(srcs) == 1:
+        if t in (F.max_pool2d, F.avg_pool2d, F.max_pool1d, F.avg_pool1d, F.leaky_relu, F.interpolate) \
+                and len(srcs) == 1:
             return self._function_built(node, srcs[0])
         if t in (torch.clamp, torch.clip, "clamp", "clip", F.relu6, F.hardtanh, torch.maximum, torch.minimum,
                  "maximum", "minimum"):
@@ -518,7 +554,7 @@ class _FxImporter:
             return self._linear_reduce(node, srcs[0], mean=t in (torch.mean, "mean"))
         if t in (F.linear, torch.matmul, operator.matmul, "matmul") and len(srcs) == 1:
             return self._matmul(node, srcs[0])
-        if t is F.conv2d and len(srcs) == 1 and node.args[0] is srcs[0]:
+        if t in (F.conv2d, F.conv1d) and len(srcs) == 1 and node.args[0] is srcs[0]:
             return self._conv(node, srcs[0])
         kinds = {operator.add: "add", torch.add: "add", "add": "add", operator.sub: "sub",
                  torch.sub: "sub", "sub": "sub", operator.mul: "mul", torch.mul: "mul", "mul": "mul",
@@ -543,10 +579,10 @@ class _FxImporter:
         if node.target is F.leaky_relu:
             slope = np.array(kw.get("negative_slope", 0.01))
             return _Built(D.leaky_relu(self._raw, node.name, self.dyn[src.name], slope))
-        if node.target is F.max_pool2d and not kw.get("return_indices", False):
+        if node.target in (F.max_pool2d, F.max_pool1d) and not kw.get("return_indices", False):
             return self._pool(node, src, "max", kw["kernel_size"], kw.get("stride"), kw.get("padding", 0),
                               kw.get("dilation", 1), kw.get("ceil_mode", False))
-        if node.target is F.avg_pool2d and kw.get("divisor_override") is None:
+        if node.target in (F.avg_pool2d, F.avg_pool1d) and kw.get("divisor_override") is None:
             return self._pool(node, src, "avg", kw["kernel_size"], kw.get("stride"), kw.get("padding", 0), 1,
                               kw.get("ceil_mode", False), kw.get("count_include_pad", True))
         return None
