@@ -4,7 +4,9 @@ No shared family has a convolution or a pool, so this script makes two small MNI
 trained (seed 0, 3 epochs of Adam) on images 0–7999 of the shared MNIST test split:
 * `maxpool`: conv 8@3×3 → ReLU → max-pool 2 → conv 16@3×3 → ReLU → max-pool 2 → 64 → 10
   (16,528 ReLUs once the pools are written with ReLUs, ir/decompose.py);
-* `avgleaky`: conv 8@4×4/2 → LeakyReLU 0.1 → conv 16@4×4/2 → ReLU → avg-pool 2 (ceil) → 10.
+* `avgleaky`: conv 8@4×4/2 → LeakyReLU 0.1 → conv 16@4×4/2 → ReLU → avg-pool 2 (ceil) → 10;
+* `decoder` (with `--kinds decoder`): conv 8@4×4/2 → ReLU → transposed conv 4@2×2/2 → ReLU →
+  bilinear resize ×0.5 → conv 8@3×3/2 → ReLU → 10 (ConvTranspose and Resize in the ONNX file).
 Their properties: L∞ robustness of images 8000, 8001, … at `--eps` (VNN-LIB written here, as the
 VNN-COMP mnistfc properties are: any other class scoring at least the label's is a violation).
 Each tool runs every instance in a fresh process through its VNN-COMP entry (bench/peers.py:
@@ -30,7 +32,7 @@ from peers import FIELDS, available, load, run_files, solved, summary  # noqa: E
 
 MNIST = ROOT.parent / "shared" / "datasets" / "mnist"
 OUT = RESULTS / "cnn"
-KINDS = ("maxpool", "avgleaky")
+KINDS = ("maxpool", "avgleaky", "decoder")
 
 
 def mnist() -> tuple[np.ndarray, np.ndarray]:
@@ -46,6 +48,10 @@ def make(kind: str):
         return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                              nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                              nn.Linear(16 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10))
+    if kind == "decoder":
+        return nn.Sequential(nn.Conv2d(1, 8, 4, stride=2, padding=1), nn.ReLU(), nn.ConvTranspose2d(8, 4, 2, stride=2),
+                             nn.ReLU(), nn.Upsample(scale_factor=0.5, mode="bilinear"), nn.Conv2d(4, 8, 3, stride=2),
+                             nn.ReLU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 10))
     return nn.Sequential(nn.Conv2d(1, 8, 4, stride=2, padding=1), nn.LeakyReLU(0.1),
                          nn.Conv2d(8, 16, 4, stride=2, padding=1), nn.ReLU(), nn.AvgPool2d(2, ceil_mode=True),
                          nn.Flatten(), nn.Linear(16 * 4 * 4, 10))
@@ -103,11 +109,12 @@ def main() -> None:
     ap.add_argument("--cap", type=float, default=60.0)
     ap.add_argument("--tools", nargs="+", default=["optcert", "alpha-beta-CROWN"])
     ap.add_argument("--name", default="cnn")
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS[:2]), choices=KINDS)
     args = ap.parse_args()
     why = available()
     tools = [t for t in args.tools if not why.get(t)]
     x, y = mnist()
-    nets = {kind: build(kind, x, y) for kind in KINDS}
+    nets = {kind: build(kind, x, y) for kind in args.kinds}
     csv_path = RESULTS / f"{args.name}_instances.csv"
     rows = load(csv_path)
     have = {(r["instance"], r["tool"]) for r in rows}
@@ -130,7 +137,7 @@ def main() -> None:
     text = summary(mine, tools, {t: why[t] for t in args.tools})
     text = text.replace("# Complete verification side by side (issue 14)",
                         f"# CNNs with pooling side by side (bench/cnn.py, eps {args.eps:g})")
-    text = text.replace(" (seeded sample)", f" (images 8000–{8000 + args.images - 1} × {len(KINDS)} nets)")
+    text = text.replace(" (seeded sample)", f" (images 8000–{8000 + args.images - 1} × {len(nets)} nets)")
     errors = sorted({r["instance"] for r in mine if r["note"] == "no result file"})
     if errors:
         text += ("\n\nNo result file (the tool stopped with an error): " + ", ".join(

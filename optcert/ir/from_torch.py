@@ -42,7 +42,7 @@ def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> N
     from torch.fx import symbolic_trace
     from torch.fx.passes.shape_prop import ShapeProp
 
-    model = copy.deepcopy(module).eval()
+    model = copy.deepcopy(module).double().eval()   # constants fx folds while tracing: float64 too
     try:
         traced = symbolic_trace(model)
     except Exception as err:
@@ -50,11 +50,31 @@ def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> N
     example = torch.zeros((1,) + tuple(int(s) for s in input_shape), dtype=torch.float64)
     with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):   # ShapeProp prints tracebacks
         try:
-            ShapeProp(traced.double()).propagate(example)
+            ShapeProp(traced).propagate(example)
         except Exception as err:
+            cause = str(err.__cause__ or err).strip().splitlines() or [type(err).__name__]
             raise InvalidModelError(f"{name or type(module).__name__}: forward pass on input shape "
-                                    f"{tuple(input_shape)} failed: {err}") from None
+                                    f"{tuple(input_shape)} failed: {cause[0]}") from None
     return _FxImporter(traced, name or type(module).__name__).run()
+
+
+def _is_assert(target) -> bool:
+    """torch._assert (fx's guard; passed here, on the traced shapes)."""
+    import torch
+
+    return target is torch._assert
+
+
+def _conv_pads(padding, kernel, dilation) -> tuple[int, int, int, int]:
+    """torch's convolution padding (an int, a pair, 'valid' or 'same') as (top, left, bottom, right);
+    'same' pads d·(k − 1) in total per axis, the odd one at the end (as torch does)."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        total = [int(d) * (int(k) - 1) for d, k in zip(dilation, kernel)]
+        return (total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2)
+    ph, pw = _pair(padding)
+    return (ph, pw, ph, pw)
 
 
 def _single(v) -> int:
@@ -64,7 +84,7 @@ def _single(v) -> int:
 
 def _pair(v) -> tuple[int, int]:
     """A torch int-or-pair argument (stride, dilation) as a pair."""
-    a, b = (v, v) if isinstance(v, int) else tuple(v)
+    a, b = (v, v) if isinstance(v, int) else tuple(v) * (2 if len(v) == 1 else 1)
     return int(a), int(b)
 
 
@@ -83,6 +103,7 @@ class _FxImporter:
         self.output: str | None = None
         self.pending: dict[str, tuple] = {}    # split/chunk nodes, resolved by their getitem nodes
         self.static: dict[str, object] = {}    # shape arithmetic (x.size(0), x.shape[2:]): Python values
+        self.folded: dict[str, object] = {}    # constants computed in forward(), as torch tensors
 
     def run(self) -> Network:
         for node in self.traced.graph.nodes:
@@ -97,10 +118,7 @@ class _FxImporter:
         return tuple(int(s) for s in node.meta["tensor_meta"].shape[1:])
 
     def _add(self, node, op, srcs) -> None:
-        self.g.add_node(node.name, op=op)
-        for slot, s in enumerate(srcs):
-            self.g.add_edge(self.dyn[s.name], node.name, slot=slot)
-        self.dyn[node.name] = node.name
+        self.dyn[node.name] = D.add_op(self.g, node.name, op, [self.dyn[s.name] for s in srcs])
 
     def _visit(self, node) -> None:
         if node.op == "placeholder":
@@ -165,8 +183,8 @@ class _FxImporter:
                 value = node.target(*self._static(args), **self._static(node.kwargs))
             except Exception:
                 return False
-            if not isinstance(value, (int, float, bool, tuple, list)):   # tensors stay unsupported
-                return False
+            if not isinstance(value, (int, float, bool, tuple, list)) and not _is_assert(node.target):
+                return False                                              # tensors stay unsupported
         self.static[node.name] = value
         return True
 
@@ -175,10 +193,13 @@ class _FxImporter:
         float64 (W.t(), a normalisation's reshape, torch.eye …). Random or unknown calls are not."""
         import torch
 
-        if node.target not in _FOLDABLE:
+        attribute = node.target is getattr and len(node.args) == 2 and node.args[1] in ("T", "mT", "shape")
+        if node.target not in _FOLDABLE and not attribute:
             return False
 
         def value(v):
+            if hasattr(v, "name") and v.name in self.folded:       # its own dtype, as torch computed it
+                return self.folded[v.name]
             if hasattr(v, "name") and v.name in self.const:
                 return torch.tensor(self.const[v.name])
             return self.static[v.name] if hasattr(v, "name") else v
@@ -189,9 +210,13 @@ class _FxImporter:
                     else node.target(*args, **kwargs)
             except Exception:
                 return False
-        if not isinstance(out, torch.Tensor):
+        if isinstance(out, torch.Tensor):
+            self.folded[node.name] = out
+            self.const[node.name] = _array(out)
+        elif isinstance(out, (int, tuple)):     # a parameter's shape
+            self.static[node.name] = out
+        else:
             return False
-        self.const[node.name] = _array(out)
         return True
 
     def _full(self, node) -> tuple[int, ...]:
@@ -277,11 +302,13 @@ class _FxImporter:
         return D.add_op(self.g, label, op, srcs)
 
     def _pool(self, node, src, kind: str, kernel, stride, padding, dilation=1, ceil_mode=False,
-              count_include_pad=True) -> _Built | None:
-        """Max / average pooling (torch's arguments, 2-D on (C, H, W) or 1-D on (C, L)) written
-        with the graph's ops (decompose.py)."""
+              count_include_pad=True, one_d: bool = False) -> _Built | None:
+        """Max / average pooling (torch's arguments, 2-D on (C, H, W), or `one_d` on (C, L))
+        written with the graph's ops (decompose.py)."""
         shape = self._shape(src)
-        if len(shape) == 2:                # 1-D: the 2-D pool on (C, 1, L)
+        if one_d != (len(shape) == 2):     # e.g. a 2-D pool on an unbatched (C, H, W) input
+            return None
+        if one_d:                          # the 2-D pool on (C, 1, L)
             return self._one_d(node, src, lambda x, sh: self._pool_nodes(
                 node.name, x, sh, kind, (1, _single(kernel)), (1, _single(stride or kernel)),
                 (0, _single(padding)), (1, _single(dilation)), ceil_mode, count_include_pad))
@@ -325,9 +352,9 @@ class _FxImporter:
 
     def _linear_reduce(self, node, src, mean: bool) -> _Built | None:
         """x.sum / x.mean over constant dims other than the batch axis: a dense Affine, reshaped."""
-        args = list(node.args[1:]) + [None]
-        dims = node.kwargs.get("dim", args[0])
-        if dims is None or node.kwargs.get("dtype") is not None:
+        args = self._static(list(node.args[1:])) + [None]
+        dims = self._static(node.kwargs.get("dim", args[0]))
+        if dims is None or (not isinstance(dims, int) and len(dims) == 0) or node.kwargs.get("dtype") is not None:
             return None
         shape = self._shape(src)
         dims = [dims] if isinstance(dims, int) else list(dims)
@@ -352,12 +379,16 @@ class _FxImporter:
                 return None
             mat, _ = D.matmul_matrix(shape, W.T, x_left=True)
             lead = mat.shape[0] // W.shape[0]
-            offset = np.tile(bias, lead) if bias.size else np.zeros(mat.shape[0])
+            try:
+                offset = np.tile(np.broadcast_to(bias, (W.shape[0],)), lead) if bias.size else np.zeros(mat.shape[0])
+            except ValueError:
+                return None
         else:
-            a, b = node.args[0], node.args[1]
-            x_left = a is src
-            W = self._const_arg(b if x_left else a)
-            if W is None or W.ndim != 2 or len(node.args) != 2 or (not x_left and len(shape) != 2):
+            pair = [node.args[0] if node.args else node.kwargs.get("input"),
+                    node.args[1] if len(node.args) > 1 else node.kwargs.get("other")]
+            x_left = pair[0] is src
+            W = self._const_arg(pair[1] if x_left else pair[0])
+            if W is None or W.ndim != 2 or (not x_left and len(shape) != 2):
                 return None
             mat, _ = D.matmul_matrix(shape, W, x_left=x_left)
             offset = np.zeros(mat.shape[0])
@@ -376,14 +407,7 @@ class _FxImporter:
         lift = (lambda v: (1, _single(v))) if one_d else _pair
         w = w[:, :, None, :] if one_d else w
         stride, dil, pad = lift(args.get("stride", 1)), lift(args.get("dilation", 1)), args.get("padding", 0)
-        if pad == "valid":
-            pad = 0
-        if pad == "same":
-            total = [d * (k - 1) for d, k in zip(dil, w.shape[2:])]
-            pads = (total[0] // 2, total[1] // 2, total[0] - total[0] // 2, total[1] - total[1] // 2)
-        else:
-            ph, pw = (0, _single(pad)) if one_d else _pair(pad)
-            pads = (ph, pw, ph, pw)
+        pads = _conv_pads(pad if isinstance(pad, str) else (0, _single(pad)) if one_d else pad, w.shape[2:], dil)
         op = O.Conv2d(w, bias if bias.size else np.zeros(w.shape[0]), stride, pads, dil, int(args.get("groups", 1)))
         return self._one_d(node, src, lambda x, sh: op) if one_d else op
 
@@ -401,9 +425,9 @@ class _FxImporter:
 
     def _extreme_over(self, node, src, largest: bool) -> _Built | None:
         """torch.amax / amin over constant dims (not the batch axis)."""
-        args = list(node.args[1:]) + [None, None]
-        dims = node.kwargs.get("dim", args[0])
-        keep = bool(node.kwargs.get("keepdim", args[1] or False))
+        args = self._static(list(node.args[1:])) + [None, None]
+        dims = self._static(node.kwargs.get("dim", args[0]))
+        keep = bool(self._static(node.kwargs.get("keepdim", args[1] or False)))
         shape = self._shape(src)
         full = (1,) + shape
         dims = range(len(full)) if dims is None or dims == () or dims == [] else \
@@ -466,10 +490,10 @@ class _FxImporter:
         if isinstance(m, nn.Linear):
             bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_features)
             return O.Affine(_array(m.weight), bias)
-        if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros" and not isinstance(m.padding, str):
+        if isinstance(m, nn.Conv2d) and m.padding_mode == "zeros":
             bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_channels)
-            ph, pw = m.padding
-            return O.Conv2d(_array(m.weight), bias, _pair(m.stride), (ph, pw, ph, pw), _pair(m.dilation), m.groups)
+            pads = _conv_pads(m.padding, m.weight.shape[2:], _pair(m.dilation))
+            return O.Conv2d(_array(m.weight), bias, _pair(m.stride), pads, _pair(m.dilation), m.groups)
         if isinstance(m, nn.ConvTranspose2d) and m.padding_mode == "zeros" and not isinstance(m.padding, str) \
                 and len(node.args) == 1 and not node.kwargs:       # no output_size argument
             bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_channels)
@@ -495,15 +519,17 @@ class _FxImporter:
 
         x = self.dyn[src.name]
         if isinstance(m, (nn.MaxPool2d, nn.MaxPool1d)) and not m.return_indices:
-            return self._pool(node, src, "max", m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode)
+            return self._pool(node, src, "max", m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode,
+                              one_d=isinstance(m, nn.MaxPool1d))
         if isinstance(m, nn.AvgPool1d):
             return self._pool(node, src, "avg", m.kernel_size, m.stride, m.padding, 1, m.ceil_mode,
-                              m.count_include_pad)
+                              m.count_include_pad, one_d=True)
         if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)) and m.padding_mode == "zeros" and \
-                not isinstance(m.padding, str) and len(node.args) == 1 and not node.kwargs:
+                len(node.args) == 1 and not node.kwargs:
             bias = _array(m.bias) if m.bias is not None else np.zeros(m.out_channels)
             weight = _array(m.weight)[:, :, None, :]
-            s, p, d = (1, m.stride[0]), (0, m.padding[0], 0, m.padding[0]), (1, m.dilation[0])
+            s, d = (1, m.stride[0]), (1, m.dilation[0])
+            p = _conv_pads(m.padding if isinstance(m.padding, str) else (0, m.padding[0]), weight.shape[2:], d)
             if isinstance(m, nn.Conv1d):
                 return self._one_d(node, src, lambda x, sh: O.Conv2d(weight, bias, s, p, d, m.groups))
             return self._one_d(node, src, lambda x, sh: O.ConvTranspose2d(
@@ -547,7 +573,8 @@ class _FxImporter:
         if t in (torch.amax, torch.amin, "amax", "amin") and len(srcs) == 1:
             return self._extreme_over(node, srcs[0], t in (torch.amax, "amax"))
         if t in (torch.flatten, "flatten", "view", "reshape", torch.reshape):
-            return O.Reshape(self._shape(node))
+            full = tuple(node.meta["tensor_meta"].shape)
+            return O.Reshape(self._shape(node)) if full and full[0] == 1 else None   # else it eats the batch axis
         if t in (torch.neg, operator.neg, "neg") and len(srcs) == 1:
             return O.ElementwiseAffine(np.array(-1.0), np.array(0.0))
         if t in (torch.sum, torch.mean, "sum", "mean") and len(srcs) == 1 and node.args[0] is srcs[0]:
@@ -579,12 +606,13 @@ class _FxImporter:
         if node.target is F.leaky_relu:
             slope = np.array(kw.get("negative_slope", 0.01))
             return _Built(D.leaky_relu(self._raw, node.name, self.dyn[src.name], slope))
+        one_d = node.target in (F.max_pool1d, F.avg_pool1d)
         if node.target in (F.max_pool2d, F.max_pool1d) and not kw.get("return_indices", False):
             return self._pool(node, src, "max", kw["kernel_size"], kw.get("stride"), kw.get("padding", 0),
-                              kw.get("dilation", 1), kw.get("ceil_mode", False))
+                              kw.get("dilation", 1), kw.get("ceil_mode", False), one_d=one_d)
         if node.target in (F.avg_pool2d, F.avg_pool1d) and kw.get("divisor_override") is None:
             return self._pool(node, src, "avg", kw["kernel_size"], kw.get("stride"), kw.get("padding", 0), 1,
-                              kw.get("ceil_mode", False), kw.get("count_include_pad", True))
+                              kw.get("ceil_mode", False), kw.get("count_include_pad", True), one_d=one_d)
         return None
 
     def _piecewise(self, node, srcs) -> _Built | None:
@@ -675,6 +703,8 @@ def _map(value, fn):
         return type(value)(_map(v, fn) for v in value)
     if isinstance(value, dict):
         return {k: _map(v, fn) for k, v in value.items()}
+    if isinstance(value, slice):
+        return slice(_map(value.start, fn), _map(value.stop, fn), _map(value.step, fn))
     return fn(value)
 
 
@@ -689,7 +719,8 @@ def _foldable():
                  torch.div, torch.neg}
     methods = {"t", "transpose", "permute", "reshape", "view", "flatten", "unsqueeze", "squeeze", "contiguous",
                "double", "float", "detach", "clone", "expand", "repeat", "mul", "add", "sub", "div", "neg",
-               "matmul", "sum", "mean", "exp", "sqrt", "rsqrt", "reciprocal", "pow", "__getitem__"}
+               "matmul", "sum", "mean", "exp", "sqrt", "rsqrt", "reciprocal", "pow", "__getitem__", "size", "narrow",
+               "to"}
     return functions | methods
 
 

@@ -118,3 +118,34 @@ def test_functional_layers_with_parameters_and_folded_constants():
     torch.manual_seed(4)
     _check(_Functional(), (2, 5, 5), n=1)
 
+
+
+class _Idioms2(nn.Module):
+    """Constants computed in forward() in their own dtypes (an int64 arange over 3, float32 ones),
+    a buffer-derived scale, a positional table sliced by the input's length, 'same' padding,
+    reduction dims and a matmul operand given through shapes and keywords, fx's _assert guard."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("log_scale", torch.randn(2, 1, 6))
+        self.pe = nn.Parameter(torch.randn(1, 2, 10, 6))
+        self.conv = nn.Conv2d(2, 2, (3, 2), padding="same", dilation=(1, 2))
+        self.w = nn.Parameter(torch.randn(6, 3))
+
+    def forward(self, x):
+        torch._assert(x.dim() == 4, "a batch of (C, H, W)")
+        h = x + self.pe[:, :, :x.size(2)] + torch.arange(x.size(-1)) / 3 + torch.ones(x.size(-1)) / 7
+        h = torch.relu(self.conv(h * torch.exp(self.log_scale)))
+        return h.sum(x.dim() - 2).matmul(other=self.w).flatten(1)
+
+
+def test_more_idioms_are_exact():
+    torch.manual_seed(5)
+    _check(_Idioms2(), (2, 4, 6), n=1)
+
+
+def test_a_2d_pool_on_an_input_torch_reads_as_unbatched_is_rejected():
+    """torch runs MaxPool2d((2, 1)) on a (1, 4, 6) tensor as one unbatched (C, H, W) image: the
+    batch axis would be pooled, so the import refuses rather than pool the wrong axis."""
+    with pytest.raises(UnsupportedOpError, match="MaxPool2d"):
+        from_torch(nn.Sequential(nn.MaxPool2d((2, 1))), (4, 6))
