@@ -27,6 +27,7 @@ import argparse
 import csv
 import os
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -120,19 +121,39 @@ def run_files(tool: str, family: str, onnx: Path, vnnlib: Path, timeout: float, 
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         note = ""
+        errors = Path(tmp) / "stderr.txt"
         try:
-            subprocess.run(cmd, env=env, cwd=tmp if tool != "alpha-beta-CROWN" else os.environ["ABCROWN_DIR"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=1.5 * timeout + 15)
+            with errors.open("wb") as err:
+                subprocess.run(cmd, env=env, cwd=tmp if tool != "alpha-beta-CROWN" else os.environ["ABCROWN_DIR"],
+                               stdout=subprocess.DEVNULL, stderr=err, timeout=1.5 * timeout + 15)
         except subprocess.TimeoutExpired:
             note = "killed"
         wall = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         text = result.read_text().strip().splitlines() if result.is_file() else []
+        if not text and not note:   # the tool stopped without an answer: keep its last error line
+            note = "no result file" + last_error(errors.read_text(errors="replace"))
     verdict = VERDICTS.get(text[0].strip().lower(), "unknown") if text else "unknown"
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"family": family, "instance": instance, "expected": expected, "tool": tool,
             "verdict": verdict, "wall": round(wall, 3), "cpu": round(cpu, 3), "timeout": timeout,
             "load": round(os.getloadavg()[0], 2), "note": note or (text[0] if text else "no result file")}
+
+
+def last_error(stderr: str) -> str:
+    """': <exception line> (<file>:<line>: <code>)' from a Python traceback's end, '' if none."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    where = ""
+    frames = [i for i, line in enumerate(lines) if line.startswith('File "')]
+    if frames:
+        i = frames[-1]
+        m = re.match(r'File "(?P<path>[^"]+)", line (?P<line>\d+)', lines[i])
+        code = lines[i + 1] if i + 1 < len(lines) - 1 else ""
+        if m:
+            where = f" ({'/'.join(Path(m['path']).parts[-2:])}:{m['line']}: {code})"
+    return f": {lines[-1][:200]}{where}"
 
 
 def wrong(r: dict) -> bool:
