@@ -47,6 +47,7 @@ def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> N
         traced = symbolic_trace(model)
     except Exception as err:
         raise InvalidModelError(f"{name or type(module).__name__}: torch.fx cannot trace the module: {err}") from None
+    _refuse_random_constants(model, traced, name or type(module).__name__)
     example = torch.zeros((1,) + tuple(int(s) for s in input_shape), dtype=torch.float64)
     with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):   # ShapeProp prints tracebacks
         try:
@@ -56,6 +57,35 @@ def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> N
             raise InvalidModelError(f"{name or type(module).__name__}: forward pass on input shape "
                                     f"{tuple(input_shape)} failed: {cause[0]}") from None
     return _FxImporter(traced, name or type(module).__name__).run()
+
+
+def _refuse_random_constants(model, traced, name: str) -> None:
+    """torch.fx runs calls that do not involve the input (torch.randn(3) in forward) while tracing and keeps
+    their result as a constant, so a module drawing noise would be verified for one fixed draw. A second
+    trace must give the same constants; otherwise the module is refused (UnsupportedOpError)."""
+    from torch.fx import symbolic_trace
+
+    own = {n for n, _ in model.named_parameters()} | {n for n, _ in model.named_buffers()}
+
+    def made(graph_module) -> list[str]:   # in graph order (the tracer names a fresh draw anew)
+        return [n.target for n in graph_module.graph.nodes if n.op == "get_attr" and n.target not in own]
+
+    first = made(traced)
+    if not first:
+        return
+    again = symbolic_trace(model)
+    second = made(again)
+    drawn = [t for t, u in zip(first, second) if not _same_constant(_get_attr(traced, t), _get_attr(again, u))]
+    if len(first) != len(second) or drawn:
+        raise UnsupportedOpError([(t, "random tensor drawn in forward()") for t in drawn], source=name)
+
+
+def _same_constant(a, b) -> bool:
+    import torch
+
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and bool(torch.equal(a, b))
+    return a is b or a == b
 
 
 def _is_assert(target) -> bool:

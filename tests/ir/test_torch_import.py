@@ -65,6 +65,29 @@ def test_unsupported_calls_reported_together():
     assert kinds == {"Sigmoid", "tanh"}
 
 
+def test_noise_drawn_in_forward_is_refused_and_constants_made_there_are_kept():
+    """torch.fx runs torch.randn(3) while tracing and keeps one draw: the importer traces twice and
+    refuses a module whose constants differ; deterministic constants made in forward() still import."""
+    class Noisy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.shift = torch.tensor([0.5, -1.0, 2.0])   # a plain tensor attribute, not a buffer
+
+        def forward(self, x):
+            return torch.relu(self.fc(x) + torch.randn(3)) + self.shift
+
+    with pytest.raises(UnsupportedOpError, match="random tensor drawn in forward"):
+        from_torch(Noisy(), (4,))
+
+    class Fixed(Noisy):
+        def forward(self, x):
+            return torch.relu(self.fc(x) + torch.tensor([1.0, 2.0, 3.0]) - torch.ones(3)) + self.shift
+
+    torch.manual_seed(3)
+    _check(Fixed(), (4,))
+
+
 def test_import_does_not_modify_module():
     seq = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.ReLU())
     seq.train()
