@@ -186,6 +186,39 @@ def matmul_matrix(x_shape: Sequence[int], W: np.ndarray, x_left: bool) -> tuple[
     return np.kron(W, np.eye(x_shape[1])), (W.shape[0], x_shape[1])
 
 
+def einsum_matrix(equation: str, operands: Sequence, which: int, limit: int = 1 << 26
+                  ) -> tuple[np.ndarray, tuple[int, ...]]:
+    """np.einsum / ONNX Einsum with one network operand (`operands[which]`, given by its shape) and
+    constant others, as a dense matrix on that operand flattened, and the result's shape. Exact: the
+    contraction is linear in each operand, so its matrix is the contraction of the identity.
+    Raises ValueError for a malformed equation, ModelTooLargeError beyond `limit` matrix entries."""
+    from optcert.errors import ModelTooLargeError
+
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum {equation!r} names {len(terms)} operands, given {len(operands)}")
+    if not arrow:   # implicit output: the labels used once, in alphabetical order, after any ellipsis
+        letters = [c for c in lhs if c.isalpha()]
+        rhs = ("..." if "..." in lhs else "") + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    free = next((c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in eq), None)
+    if free is None:
+        raise ValueError(f"einsum {equation!r} uses every letter")
+    x_shape = tuple(int(v) for v in operands[which])
+    n = int(np.prod(x_shape))
+    args = [np.asarray(v, dtype=np.float64) for v in operands]
+    args[which] = np.zeros(x_shape)
+    out_shape = np.einsum(f"{lhs}->{rhs}", *args).shape
+    if n * max(int(np.prod(out_shape)), 1) > limit:
+        raise ModelTooLargeError(f"einsum {equation!r} on a tensor of shape {x_shape}: its matrix would have "
+                                 f"{n * int(np.prod(out_shape)):,} entries (limit {limit:,})")
+    args[which] = np.eye(n).reshape((n,) + x_shape)
+    terms[which] = free + terms[which]
+    y = np.einsum(",".join(terms) + "->" + free + rhs, *args)
+    return y.reshape(n, -1).T.copy(), tuple(int(v) for v in y.shape[1:])
+
+
 def reduction_index(shape: Sequence[int], axes: Sequence[int]) -> np.ndarray:
     """For a reduction of an array of `shape` over `axes`: (m, k) flat indices, row j the k
     elements reduced into output element j (outputs in the order of the kept axes)."""

@@ -3,7 +3,8 @@
 Supported: Gemm, MatMul, Add, Sub, Mul, Div, Neg, Sum, Relu, Flatten, Reshape, Squeeze, Unsqueeze,
 Identity, Dropout, Cast, Constant, Conv and ConvTranspose (2-D, and 1-D as 2-D), BatchNormalization, Transpose,
 ReduceSum, ReduceMean; Slice, Gather, Pad, Concat, Split, Expand, Tile, DepthToSpace and
-SpaceToDepth as exact selections (`ops.Select`); MaxPool, GlobalMaxPool, Max, Min, ReduceMax,
+SpaceToDepth as exact selections (`ops.Select`); Where with a constant condition (selections);
+Einsum with one network operand (an affine map); MaxPool, GlobalMaxPool, Max, Min, ReduceMax,
 ReduceMin, Abs, Clip, LeakyRelu and PRelu written exactly with ReLUs,
 AveragePool and GlobalAveragePool as convolutions (pools 2-D or 1-D; see `decompose.py`); Resize
 and Upsample (nearest, linear, cubic; not tf_crop_and_resize or antialiasing; see `resize.py`); plus
@@ -181,6 +182,43 @@ class _Importer:
         y_full = (1, mat.shape[0]) if x.batch else (mat.shape[0],)
         y = self._add(label, O.Affine(mat, np.zeros(mat.shape[0])), [x], y_full, x.batch)
         return y if y.full == tuple(full) else self._reshaped(y, full, label + "/reshape")
+
+    def _op_einsum(self, node, ins, label):
+        """Einsum with one network operand and constant others: an Affine (exact)."""
+        dyn = [i for i, v in enumerate(ins) if isinstance(v, _Dyn)]
+        if len(dyn) != 1:
+            return None   # a product of two network tensors is not affine
+        x = ins[dyn[0]]
+        equation = attrs(node)["equation"]
+        shapes = [x.full if i == dyn[0] else v for i, v in enumerate(ins)]
+        mat, full = D.einsum_matrix(equation.decode() if isinstance(equation, bytes) else equation, shapes, dyn[0])
+        batch = x.batch and len(full) >= 1 and full[0] == 1
+        size = int(np.prod(full))
+        y = self._add(label, O.Affine(mat, np.zeros(size)), [x], (1, size) if batch else (size,), batch)
+        return y if y.full == tuple(full) else self._reshaped(y, full, label + "/reshape")
+
+    def _op_where(self, node, ins, label):
+        """Where with a constant condition: each branch a selection (network tensor) or a fill
+        (constant), their sum when both are network tensors. Exact."""
+        cond, a, b = ins
+        if isinstance(cond, _Dyn):
+            return None   # a condition computed from the input is not affine
+        shapes = [v.full if isinstance(v, _Dyn) else np.shape(v) for v in ins]
+        full = tuple(int(v) for v in np.broadcast_shapes(*shapes))
+        mask = np.broadcast_to(np.asarray(cond, dtype=bool), full)
+
+        def branch(v, keep, tag, fill) -> _Dyn:
+            pos = np.where(keep, np.broadcast_to(self._positions(v), full), 0.0)
+            return self._select(v, pos, f"{label}/{tag}", fill=fill)
+
+        dyn = [v for v in (a, b) if isinstance(v, _Dyn)]
+        if len(dyn) == 2:
+            zero = np.zeros(full)
+            then, other = branch(a, mask, "then", zero), branch(b, ~mask, "else", zero)
+            return self._add(label, O.Add(), [then, other], full, then.batch)
+        if isinstance(a, _Dyn):
+            return branch(a, mask, "then", np.where(mask, 0.0, np.broadcast_to(np.asarray(b, np.float64), full)))
+        return branch(b, ~mask, "else", np.where(mask, np.broadcast_to(np.asarray(a, np.float64), full), 0.0))
 
     def _elementwise(self, x: _Dyn, scale, shift, label: str):
         scale = self._const_for(x, scale)

@@ -11,7 +11,9 @@ selections (nearest nn.Upsample / F.interpolate, pixel (un)shuffle, tile too); b
 bicubic upsampling as sums of scaled selections (`resize.py`, checked against the layer itself);
 clamp, relu6, hardtanh, maximum, minimum, abs, amax and amin written with ReLUs too; + and − of
 two network tensors broadcast; functional layers with constant weights (F.linear, F.conv2d,
-x @ W, W @ x), sums and means over non-batch dims, negation. Shapes come from one traced forward
+x @ W, W @ x, torch.einsum with one network operand), torch.where with a constant mask
+(selections), sums and means over non-batch dims, negation. A module drawing random numbers in
+forward() is refused (torch.fx would keep one draw). Shapes come from one traced forward
 pass on a (1, *input_shape) example in eval mode on a copy of the module (the module is not
 modified); shape arithmetic (h.view(h.size(0), -1), x.shape[2:], x.dim()) is evaluated from them,
 and deterministic computations on parameters alone (W.t(), mean.view(1, -1, 1, 1), torch.eye …)
@@ -425,6 +427,51 @@ class _FxImporter:
         flat = self._raw(f"{node.name}/affine", O.Affine(mat, offset), [self.dyn[src.name]])
         return _Built(self._raw(node.name, O.Reshape(self._shape(node)), [flat]))
 
+    def _einsum(self, node) -> _Built | None:
+        """torch.einsum with one network operand and constant others: a dense Affine (exact),
+        reshaped; the result must keep the batch axis first."""
+        eq, ops = (node.args[0], list(node.args[1:])) if node.args else (None, [])
+        if len(ops) == 1 and isinstance(ops[0], (list, tuple)):
+            ops = list(ops[0])
+        dyn = [i for i, v in enumerate(ops) if hasattr(v, "name") and v.name in self.dyn]
+        if not isinstance(eq, str) or len(dyn) != 1 or node.kwargs or tuple(node.meta["tensor_meta"].shape)[:1] != (1,):
+            return None
+        shapes = [self._full(v) if i == dyn[0] else self._const_arg(v) for i, v in enumerate(ops)]
+        if any(v is None for v in shapes):
+            return None
+        mat, _ = D.einsum_matrix(eq, shapes, dyn[0])
+        flat = self._raw(f"{node.name}/affine", O.Affine(mat, np.zeros(mat.shape[0])), [self.dyn[ops[dyn[0]].name]])
+        return _Built(self._raw(node.name, O.Reshape(self._shape(node)), [flat]))
+
+    def _where(self, node) -> _Built | None:
+        """torch.where(mask, a, b) with a constant mask: each network branch a `Select` (the other
+        side's constant as its fill), their sum when both are network tensors. Exact."""
+        cond, *branches = node.args
+        mask = self._const_arg(cond)
+        if mask is None:
+            return None      # a mask computed from the input is not affine
+        full, shape = self._full(node), self._shape(node)
+        try:
+            keep = np.broadcast_to(np.asarray(mask) != 0, full)
+        except ValueError:
+            return None
+        dyn = [v for v in branches if hasattr(v, "name") and v.name in self.dyn]
+        consts = [None if v in dyn else self._const_arg(v) for v in branches]
+        if any(v not in dyn and c is None for v, c in zip(branches, consts)):
+            return None
+        parts = []
+        for k, v in enumerate(branches):
+            if v not in dyn:
+                continue
+            on = keep if k == 0 else ~keep
+            source = np.arange(int(np.prod(self._full(v)))).reshape(self._full(v))
+            index = np.where(on, np.broadcast_to(source, full), -1)
+            other = consts[1 - k]
+            fill = np.where(on, 0.0, np.broadcast_to(other, full) if other is not None else 0.0)
+            parts.append(self._raw(f"{node.name}/{'then' if k == 0 else 'else'}",
+                                   O.Select(index.ravel(), fill.ravel(), shape), [self.dyn[v.name]]))
+        return _Built(parts[0] if len(parts) == 1 else self._raw(node.name, O.Add(), parts))
+
     def _conv(self, node, src) -> O.Conv2d | _Built | None:
         """F.conv2d / F.conv1d with a constant weight (and bias), zero or 'same'/'valid' padding."""
         names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
@@ -613,6 +660,10 @@ class _FxImporter:
             return self._matmul(node, srcs[0])
         if t in (F.conv2d, F.conv1d) and len(srcs) == 1 and node.args[0] is srcs[0]:
             return self._conv(node, srcs[0])
+        if t is torch.einsum:
+            return self._einsum(node)
+        if t in (torch.where, "where") and len(node.args) == 3 and not node.kwargs:
+            return self._where(node)
         kinds = {operator.add: "add", torch.add: "add", "add": "add", operator.sub: "sub",
                  torch.sub: "sub", "sub": "sub", operator.mul: "mul", torch.mul: "mul", "mul": "mul",
                  operator.truediv: "div", torch.div: "div", "div": "div"}

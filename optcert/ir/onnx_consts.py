@@ -107,6 +107,18 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
         return np.tile(x, tuple(int(v) for v in np.ravel(ins[1])))
     if t in ("DepthToSpace", "SpaceToDepth"):
         return _depth_space(x, t, int(a["blocksize"]), a.get("mode", b"DCR"))
+    if t == "Where":
+        return np.where(np.asarray(ins[0], dtype=bool), ins[1], ins[2])
+    if t == "Einsum":
+        return np.einsum(str(a["equation"].decode() if isinstance(a["equation"], bytes) else a["equation"])
+                         .replace(" ", ""), *ins)
+    logical: dict[str, Any] = {"Greater": np.greater, "Less": np.less, "GreaterOrEqual": np.greater_equal,
+                               "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or,
+                               "Xor": np.logical_xor}
+    if t in logical:
+        return logical[t](ins[0], ins[1])
+    if t == "Not":
+        return np.logical_not(x)
     if t == "Gemm":
         A = ins[0].T if a.get("transA", 0) else ins[0]
         B = ins[1].T if a.get("transB", 0) else ins[1]

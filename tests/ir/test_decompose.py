@@ -202,6 +202,23 @@ HELPER = {
                      onnx.helper.make_node("SpaceToDepth", ["d"], ["u"], blocksize=4),
                      onnx.helper.make_node("DepthToSpace", ["u"], ["y"], blocksize=2)],
                     [("r", [1, 2, 1, 1], np.int64)], 13),
+    "einsum-contract": ([onnx.helper.make_node("Einsum", ["x", "w"], ["y"], equation="bchw,wk->bchk")],
+                        [("w", np.random.default_rng(2).normal(size=(4, 3)), np.float32)], 13),
+    "einsum-implicit-transpose": ([onnx.helper.make_node("Einsum", ["x"], ["y"], equation="bwhc")], [], 13),
+    "einsum-ellipsis-constant-first": ([onnx.helper.make_node("Einsum", ["a", "x"], ["y"],
+                                                              equation="ij, ...jk -> ...ik")],
+                                       [("a", np.random.default_rng(3).normal(size=(3, 4)), np.float32)], 13),
+    "einsum-trace": ([onnx.helper.make_node("Einsum", ["x"], ["y"], equation="bcii->bc")], [], 13),
+    "where-constant-else": ([onnx.helper.make_node("Where", ["m", "x", "c"], ["y"])],
+                            [("m", np.random.default_rng(4).random((1, 1, 4, 4)) < 0.5, np.bool_),
+                             ("c", [0.5, -1.0, 2.0, 0.0], np.float32)], 13),
+    "where-constant-then": ([onnx.helper.make_node("Where", ["m", "c", "x"], ["y"])],
+                            [("m", np.random.default_rng(5).random((4, 1)) < 0.5, np.bool_),
+                             ("c", [[3.0]], np.float32)], 13),
+    "where-both-folded-condition": ([onnx.helper.make_node("Greater", ["u", "v"], ["m"]),
+                                     onnx.helper.make_node("Neg", ["x"], ["n"]),
+                                     onnx.helper.make_node("Where", ["m", "x", "n"], ["y"])],
+                                    [("u", [[[1.0]], [[-1.0]]], np.float32), ("v", [0.0], np.float32)], 13),
 }
 
 
@@ -227,18 +244,25 @@ def test_a_pool_window_in_the_padding_only_is_a_clear_error():
     ([onnx.helper.make_node("ReduceSum", ["x", "ax"], ["y"])], [("ax", [4], np.int64)]),
     ([onnx.helper.make_node("Gather", ["x", "i"], ["y"], axis=2)], [("i", [7], np.int64)]),
     ([onnx.helper.make_node("MaxPool", ["x"], ["y"])], []),
-], ids=["split-sizes", "reduce-axis", "gather-index", "pool-no-kernel"])
+    ([onnx.helper.make_node("Einsum", ["x", "w"], ["y"], equation="bch,wk->bk")], [("w", np.ones((4, 3)), np.float32)]),
+], ids=["split-sizes", "reduce-axis", "gather-index", "pool-no-kernel", "einsum-equation"])
 def test_malformed_layers_are_invalid_models_naming_the_node(nodes, inits):
     with pytest.raises(InvalidModelError, match=nodes[0].op_type):
         from_onnx_model(_graph(nodes, inits), "bad")
 
 
-def test_max_pool_indices_and_dynamic_clip_bounds_are_reported_unsupported():
+def test_max_pool_indices_dynamic_clip_bounds_and_non_affine_einsum_where_are_reported_unsupported():
     nodes = [onnx.helper.make_node("MaxPool", ["x"], ["p", "idx"], kernel_shape=[2, 2]),
              onnx.helper.make_node("Cast", ["idx"], ["f"], to=onnx.TensorProto.FLOAT),
              onnx.helper.make_node("Add", ["p", "f"], ["y"])]
     with pytest.raises(UnsupportedOpError, match="MaxPool"):
         from_onnx_model(_graph(nodes), "indices")
+    square = onnx.helper.make_node("Einsum", ["x", "x"], ["y"], equation="bchw,bchw->b")
+    with pytest.raises(UnsupportedOpError, match="Einsum"):
+        from_onnx_model(_graph([square]), "square")
+    relu = [onnx.helper.make_node("Greater", ["x", "z"], ["m"]), onnx.helper.make_node("Where", ["m", "x", "z"], ["y"])]
+    with pytest.raises(UnsupportedOpError, match="Greater"):
+        from_onnx_model(_graph(relu, [("z", [0.0], np.float32)]), "relu-by-where")
     clip = onnx.helper.make_node("Clip", ["x", "x"], ["y"])
     with pytest.raises(UnsupportedOpError, match="Clip"):
         from_onnx_model(_graph([clip]), "clip")

@@ -88,6 +88,32 @@ def test_noise_drawn_in_forward_is_refused_and_constants_made_there_are_kept():
     _check(Fixed(), (4,))
 
 
+class _EinsumWhere(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(4, 3))
+        self.register_buffer("mask", torch.rand(2, 3) < 0.5)
+
+    def forward(self, x):
+        h = torch.relu(torch.einsum("bci,ij->bcj", x, self.w))
+        kept = torch.where(self.mask, h, torch.full((3,), 2.0))      # a constant branch: its fill
+        mixed = torch.where(self.mask, -h, h)                        # both branches network tensors
+        return torch.cat([kept.flatten(1), torch.einsum("bcj->bj", [mixed])], 1)
+
+
+def test_einsum_and_where_with_constant_masks_are_exact_and_input_dependent_ones_unsupported():
+    torch.manual_seed(4)
+    _check(_EinsumWhere(), (2, 4))
+
+    class Gated(nn.Module):
+        def forward(self, x):
+            return torch.where(x > 0, x, 0.1 * x) + torch.einsum("bi,bi->b", x, x)[:, None]
+
+    with pytest.raises(UnsupportedOpError) as info:
+        from_torch(Gated(), (3,))
+    assert {k for _, k in info.value.ops} >= {"gt", "einsum"}
+
+
 def test_import_does_not_modify_module():
     seq = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.ReLU())
     seq.train()
