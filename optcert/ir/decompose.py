@@ -81,6 +81,24 @@ def _relu_above(add: AddNode, label: str, x: str, t: np.ndarray) -> str:
     return add(f"{label}/relu", O.ReLU(), [add(f"{label}/shift", O.ElementwiseAffine(np.array(1.0), -t), [x])])
 
 
+def hard_sigmoid(add: AddNode, label: str, x: str, alpha: float, beta: float) -> str:
+    """clip(αx + β, 0, 1) elementwise (ONNX HardSigmoid; torch's is α = 1/6, β = 1/2)."""
+    lin = add(f"{label}/lin", O.ElementwiseAffine(np.array(float(alpha)), np.array(float(beta))), [x])
+    return clip(add, label, lin, np.array(0.0), np.array(1.0))
+
+
+def soft_shrink(add: AddNode, label: str, x: str, lam: float) -> str:
+    """x − clip(x, −λ, λ) elementwise, λ ≥ 0 (x − λ above λ, x + λ below −λ, 0 between: torch's
+    Softshrink, ONNX Shrink with bias = lambd)."""
+    if lam < 0:
+        raise ValueError(f"shrink needs lambda >= 0, got {lam}")
+    if lam == 0:
+        return x
+    clipped = clip(add, f"{label}/clip", x, np.array(-float(lam)), np.array(float(lam)))
+    neg = add(f"{label}/neg", O.ElementwiseAffine(np.array(-1.0), np.array(0.0)), [clipped])
+    return add(label, O.Add(), [x, neg])
+
+
 def leaky_relu(add: AddNode, label: str, x: str, slope: np.ndarray) -> str:
     """α·x + (1 − α)·ReLU(x) elementwise (LeakyRelu, PRelu); `slope` α broadcasts to x."""
     slope = np.asarray(slope, np.float64)

@@ -3,9 +3,10 @@
 Supported: Gemm, MatMul, Add, Sub, Mul, Div, Neg, Sum, Relu, Flatten, Reshape, Squeeze, Unsqueeze,
 Identity, Dropout, Cast, Constant, Conv and ConvTranspose (2-D, and 1-D as 2-D), BatchNormalization, Transpose,
 ReduceSum, ReduceMean; Slice, Gather, Pad, Concat, Split, Expand, Tile, DepthToSpace and
-SpaceToDepth as exact selections (`ops.Select`); Where with a constant condition (selections);
-Einsum with one network operand (an affine map); MaxPool, GlobalMaxPool, Max, Min, ReduceMax,
-ReduceMin, Abs, Clip, LeakyRelu and PRelu written exactly with ReLUs,
+SpaceToDepth, Trilu, GatherElements, GatherND and Compress as exact selections (`ops.Select`); Where with
+a constant condition (selections); Einsum with one network operand, CumSum and Mean (affine maps);
+HardSigmoid, ReduceL1 and Shrink (where continuous: bias = lambd) written with ReLUs; MaxPool,
+GlobalMaxPool, Max, Min, ReduceMax, ReduceMin, Abs, Clip, LeakyRelu and PRelu written exactly with ReLUs,
 AveragePool and GlobalAveragePool as convolutions (pools 2-D or 1-D; see `decompose.py`); Resize
 and Upsample (nearest, linear, cubic; not tf_crop_and_resize or antialiasing; see `resize.py`); plus
 constant folding of shape subgraphs (see `onnx_consts.py`). A leading input axis of size 1 (or
@@ -21,12 +22,12 @@ from typing import Any, Sequence
 import networkx as nx
 import numpy as np
 
-from optcert.errors import InvalidModelError, UnreadableFileError, UnsupportedOpError
+from optcert.errors import InvalidModelError, ModelTooLargeError, UnreadableFileError, UnsupportedOpError
 from optcert.ir import decompose as D
 from optcert.ir import ops as O
 from optcert.ir import resize as R
 from optcert.ir.network import Network
-from optcert.ir.onnx_consts import attrs, fold, reshape_target, squeeze_shape, unsqueeze_shape
+from optcert.ir.onnx_consts import attrs, cumsum, fold, reshape_target, squeeze_shape, unsqueeze_shape
 
 
 @dataclass(frozen=True)
@@ -439,6 +440,28 @@ class _Importer:
     _op_tile = _by_folding
     _op_depthtospace = _by_folding
     _op_spacetodepth = _by_folding
+    _op_trilu = _by_folding
+    _op_gatherelements = _by_folding
+    _op_gathernd = _by_folding
+    _op_compress = _by_folding
+
+    def _op_cumsum(self, node, ins, label):
+        """CumSum along a constant axis: a dense Affine (its matrix is the cumulative sum of the identity)."""
+        x, a = ins[0], attrs(node)
+        if isinstance(ins[1], _Dyn):
+            return None
+        axis = int(np.ravel(ins[1])[0])
+        if not -len(x.full) <= axis < len(x.full):
+            raise ValueError(f"CumSum axis {axis} out of range for rank {len(x.full)}")
+        n = int(np.prod(x.full))
+        if n * n > 1 << 26:
+            raise ModelTooLargeError(f"{self.name}: CumSum {label!r} on a tensor of {n:,} elements: its matrix "
+                                     f"would have {n * n:,} entries")
+        eye = np.eye(n).reshape((n,) + x.full)
+        mat = cumsum(eye, axis % len(x.full) + 1, bool(a.get("exclusive", 0)), bool(a.get("reverse", 0)))
+        flat = self._add(label, O.Affine(mat.reshape(n, n).T.copy(), np.zeros(n)), [x],
+                         (1, n) if x.batch else (n,), x.batch)
+        return self._reshaped(flat, x.full, label + "/shape")
 
     def _op_pad(self, node, ins, label):
         x, a = ins[0], attrs(node)
@@ -600,6 +623,29 @@ class _Importer:
         if lo is None or hi is None:
             return None
         return _Dyn(D.clip(self._node, label, x.node, lo, hi), x.full, x.batch)
+
+    def _op_hardsigmoid(self, node, ins, label):
+        a = attrs(node)
+        x = ins[0]
+        return _Dyn(D.hard_sigmoid(self._node, label, x.node, a.get("alpha", 0.2), a.get("beta", 0.5)), x.full, x.batch)
+
+    def _op_shrink(self, node, ins, label):
+        """Shrink where it is continuous (bias = lambd ≥ 0); the jump of any other bias is not
+        piecewise linear (unsupported)."""
+        a = attrs(node)
+        lam, bias = float(a.get("lambd", 0.5)), float(a.get("bias", 0.0))
+        if lam < 0 or bias != lam:
+            return None
+        x = ins[0]
+        return _Dyn(D.soft_shrink(self._node, label, x.node, lam), x.full, x.batch)
+
+    def _op_mean(self, node, ins, label):
+        total = self._op_sum(node, ins, label + "/sum")
+        return None if total is None else self._elementwise(total, 1.0 / len(ins), 0.0, label)
+
+    def _op_reducel1(self, node, ins, label):
+        """Σ|x| over constant axes: Abs (with ReLUs), then ReduceSum."""
+        return self._reduce(node, [self._op_abs(node, ins[:1], label + "/abs")] + list(ins[1:]), label, mean=False)
 
     def _op_leakyrelu(self, node, ins, label):
         x = ins[0]

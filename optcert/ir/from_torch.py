@@ -5,13 +5,13 @@ torch.flatten / view / reshape, nn.BatchNorm1d/2d (running statistics, i.e. eval
 nn.Identity, nn.Dropout, and +, −, ×, ÷ with constants (normalisation) or, for + and −, between
 two network tensors (residual connections); max and average pools (1-D and 2-D, modules and
 functions), adaptive pools whose output size divides the input, nn.LeakyReLU / F.leaky_relu,
-nn.PReLU, nn.ReLU6 and nn.Hardtanh, written exactly with ReLUs (see `decompose.py`); data
+nn.PReLU, nn.ReLU6, nn.Hardtanh, nn.Hardsigmoid and nn.Softshrink, written exactly with ReLUs (see `decompose.py`); data
 movement (slicing, torch.cat, F.pad, padding modules, permute, split/chunk, flip, …) as exact
 selections (nearest nn.Upsample / F.interpolate, pixel (un)shuffle, tile too); bilinear and
 bicubic upsampling as sums of scaled selections (`resize.py`, checked against the layer itself);
 clamp, relu6, hardtanh, maximum, minimum, abs, amax and amin written with ReLUs too; + and − of
 two network tensors broadcast; functional layers with constant weights (F.linear, F.conv2d,
-x @ W, W @ x, torch.einsum with one network operand), torch.where with a constant mask
+x @ W, W @ x, torch.einsum with one network operand, cumsum), tril / triu, torch.where with a constant mask
 (selections), sums and means over non-batch dims, negation. A module drawing random numbers in
 forward() is refused (torch.fx would keep one draw). Shapes come from one traced forward
 pass on a (1, *input_shape) example in eval mode on a copy of the module (the module is not
@@ -443,6 +443,20 @@ class _FxImporter:
         flat = self._raw(f"{node.name}/affine", O.Affine(mat, np.zeros(mat.shape[0])), [self.dyn[ops[dyn[0]].name]])
         return _Built(self._raw(node.name, O.Reshape(self._shape(node)), [flat]))
 
+    def _cumsum(self, node, src) -> _Built | None:
+        """torch.cumsum / x.cumsum over a constant dim other than the batch axis: a dense Affine."""
+        from optcert.ir.onnx_consts import cumsum
+
+        dim = self._static(node.args[1] if len(node.args) > 1 else node.kwargs.get("dim"))
+        full = self._full(src)
+        if not isinstance(dim, int) or not -len(full) <= dim < len(full) or dim % len(full) == 0 or \
+                node.kwargs.get("dtype") is not None:
+            return None
+        n = int(np.prod(full))
+        mat = cumsum(np.eye(n).reshape((n,) + full), dim % len(full) + 1)
+        flat = self._raw(f"{node.name}/affine", O.Affine(mat.reshape(n, n).T.copy(), np.zeros(n)), [self.dyn[src.name]])
+        return _Built(self._raw(node.name, O.Reshape(self._shape(node)), [flat]))
+
     def _where(self, node) -> _Built | None:
         """torch.where(mask, a, b) with a constant mask: each network branch a `Select` (the other
         side's constant as its fill), their sum when both are network tensors. Exact."""
@@ -622,6 +636,10 @@ class _FxImporter:
             return self._interpolate(node, src, m.scale_factor, m.mode, m.align_corners, lambda t: m(t))
         if isinstance(m, nn.LeakyReLU):
             return _Built(D.leaky_relu(self._raw, node.name, x, np.array(m.negative_slope)))
+        if isinstance(m, nn.Hardsigmoid):
+            return _Built(D.hard_sigmoid(self._raw, node.name, x, 1 / 6, 0.5))
+        if isinstance(m, nn.Softshrink):
+            return _Built(D.soft_shrink(self._raw, node.name, x, float(m.lambd)))
         if isinstance(m, nn.PReLU):
             shape = self._shape(src)
             slope = _array(m.weight)
@@ -639,8 +657,8 @@ class _FxImporter:
         t = node.target
         if t in (torch.relu, F.relu, "relu"):
             return O.ReLU()
-        if t in (F.max_pool2d, F.avg_pool2d, F.max_pool1d, F.avg_pool1d, F.leaky_relu, F.interpolate) \
-                and len(srcs) == 1:
+        if t in (F.max_pool2d, F.avg_pool2d, F.max_pool1d, F.avg_pool1d, F.leaky_relu, F.interpolate,
+                 F.hardsigmoid, F.softshrink) and len(srcs) == 1:
             return self._function_built(node, srcs[0])
         if t in (torch.clamp, torch.clip, "clamp", "clip", F.relu6, F.hardtanh, torch.maximum, torch.minimum,
                  "maximum", "minimum"):
@@ -662,6 +680,8 @@ class _FxImporter:
             return self._conv(node, srcs[0])
         if t is torch.einsum:
             return self._einsum(node)
+        if t in (torch.cumsum, "cumsum") and len(srcs) == 1 and node.args[0] is srcs[0]:
+            return self._cumsum(node, srcs[0])
         if t in (torch.where, "where") and len(node.args) == 3 and not node.kwargs:
             return self._where(node)
         kinds = {operator.add: "add", torch.add: "add", "add": "add", operator.sub: "sub",
@@ -684,6 +704,10 @@ class _FxImporter:
             return self._interpolate(node, src, factor, kw.get("mode", "nearest"),
                                      kw.get("align_corners"), lambda t: F.interpolate(t, **{
                                          k: v for k, v in kw.items() if k != "input"}))
+        if node.target is F.hardsigmoid:
+            return _Built(D.hard_sigmoid(self._raw, node.name, self.dyn[src.name], 1 / 6, 0.5))
+        if node.target is F.softshrink:
+            return _Built(D.soft_shrink(self._raw, node.name, self.dyn[src.name], float(kw.get("lambd", 0.5))))
         if node.target is F.leaky_relu:
             slope = np.array(kw.get("negative_slope", 0.01))
             return _Built(D.leaky_relu(self._raw, node.name, self.dyn[src.name], slope))
@@ -839,9 +863,10 @@ def _moves():
 
     functions = {operator.getitem, torch.cat, torch.concat, torch.stack, torch.flatten, torch.narrow,
                  torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze, torch.reshape, torch.flip,
-                 torch.roll, torch.tile, F.pad, F.interpolate, F.pixel_shuffle, F.pixel_unshuffle}
+                 torch.roll, torch.tile, F.pad, F.interpolate, F.pixel_shuffle, F.pixel_unshuffle, torch.tril,
+                 torch.triu}
     methods = {"view", "reshape", "permute", "transpose", "flatten", "narrow", "squeeze", "unsqueeze",
-               "contiguous", "expand", "repeat", "tile", "flip", "roll", "__getitem__"}
+               "contiguous", "expand", "repeat", "tile", "flip", "roll", "__getitem__", "tril", "triu"}
     return functions | methods
 
 

@@ -119,12 +119,48 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
         return logical[t](ins[0], ins[1])
     if t == "Not":
         return np.logical_not(x)
+    if t == "Trilu":
+        k = int(np.ravel(ins[1])[0]) if len(ins) > 1 and ins[1] is not None else 0
+        if np.ndim(x) < 2:
+            raise ValueError("Trilu needs a tensor of rank 2 or more")
+        return np.triu(x, k) if a.get("upper", 1) else np.tril(x, k)
+    if t == "GatherElements":
+        axis = int(a.get("axis", 0))
+        index = np.asarray(ins[1]).astype(np.int64)
+        n = np.shape(x)[axis]
+        if np.any((index < -n) | (index >= n)):
+            raise ValueError(f"GatherElements indices out of range for an axis of {n}")
+        return np.take_along_axis(x, np.where(index < 0, index + n, index), axis=axis)
+    if t == "GatherND" and not a.get("batch_dims", 0):
+        index = np.asarray(ins[1]).astype(np.int64)
+        depth = index.shape[-1]
+        shape = np.shape(x)[:depth]
+        if depth > np.ndim(x) or np.any((index < -np.array(shape)) | (index >= np.array(shape))):
+            raise ValueError("GatherND indices out of range")
+        index = np.where(index < 0, index + np.array(shape), index)
+        return x[tuple(np.moveaxis(index, -1, 0))]
+    if t == "Compress":
+        return np.compress(np.asarray(ins[1], dtype=bool), x, axis=a.get("axis"))
+    if t == "CumSum":
+        return cumsum(x, int(np.ravel(ins[1])[0]), bool(a.get("exclusive", 0)), bool(a.get("reverse", 0)))
     if t == "Gemm":
         A = ins[0].T if a.get("transA", 0) else ins[0]
         B = ins[1].T if a.get("transB", 0) else ins[1]
         C = ins[2] if len(ins) > 2 and ins[2] is not None else 0.0
         return a.get("alpha", 1.0) * (A @ B) + a.get("beta", 1.0) * C
     raise KeyError(t)
+
+
+def cumsum(x: np.ndarray, axis: int, exclusive: bool = False, reverse: bool = False) -> np.ndarray:
+    """ONNX CumSum along `axis` (exclusive: each sum without its own element; reverse: from the end)."""
+    x = np.asarray(x)
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"CumSum axis {axis} out of range for rank {x.ndim}")
+    y = np.flip(x, axis) if reverse else x
+    y = np.cumsum(y, axis=axis)
+    if exclusive:
+        y = np.subtract(y, np.flip(x, axis) if reverse else x)
+    return np.flip(y, axis) if reverse else y
 
 
 def _depth_space(x: np.ndarray, t: str, bs: int, mode) -> np.ndarray:

@@ -215,6 +215,23 @@ HELPER = {
     "where-constant-then": ([onnx.helper.make_node("Where", ["m", "c", "x"], ["y"])],
                             [("m", np.random.default_rng(5).random((4, 1)) < 0.5, np.bool_),
                              ("c", [[3.0]], np.float32)], 13),
+    "hardsigmoid-shrink": ([onnx.helper.make_node("HardSigmoid", ["x"], ["h"], alpha=0.3, beta=0.4),
+                            onnx.helper.make_node("Shrink", ["x"], ["s"], lambd=0.3, bias=0.3),
+                            onnx.helper.make_node("Sub", ["h", "s"], ["y"])], [], 13),
+    "mean-reducel1": ([onnx.helper.make_node("Mean", ["x", "c", "x"], ["m"]),
+                       onnx.helper.make_node("ReduceL1", ["m"], ["r"], axes=[3]),
+                       onnx.helper.make_node("Add", ["m", "r"], ["y"])],
+                      [("c", [0.5, -1.0, 0.0, 2.0], np.float32)], 13),
+    "cumsum-exclusive-reverse": ([onnx.helper.make_node("CumSum", ["x", "a"], ["c"], exclusive=1, reverse=1),
+                                  onnx.helper.make_node("CumSum", ["c", "b"], ["y"])],
+                                 [("a", 2, np.int64), ("b", [-1], np.int64)], 13),
+    "trilu-gathers-compress": ([onnx.helper.make_node("Trilu", ["x", "k"], ["t"], upper=0),
+                                onnx.helper.make_node("GatherElements", ["t", "i"], ["g"], axis=3),
+                                onnx.helper.make_node("GatherND", ["g", "j"], ["n"]),
+                                onnx.helper.make_node("Compress", ["n", "m"], ["y"], axis=1)],
+                               [("k", 1, np.int64),
+                                ("i", np.random.default_rng(6).integers(-4, 4, size=(1, 2, 4, 2)), np.int64),
+                                ("j", [[0, 1], [0, 0]], np.int64), ("m", [True, False, True, True], np.bool_)], 14),
     "where-both-folded-condition": ([onnx.helper.make_node("Greater", ["u", "v"], ["m"]),
                                      onnx.helper.make_node("Neg", ["x"], ["n"]),
                                      onnx.helper.make_node("Where", ["m", "x", "n"], ["y"])],
@@ -263,6 +280,9 @@ def test_max_pool_indices_dynamic_clip_bounds_and_non_affine_einsum_where_are_re
     relu = [onnx.helper.make_node("Greater", ["x", "z"], ["m"]), onnx.helper.make_node("Where", ["m", "x", "z"], ["y"])]
     with pytest.raises(UnsupportedOpError, match="Greater"):
         from_onnx_model(_graph(relu, [("z", [0.0], np.float32)]), "relu-by-where")
+    jump = onnx.helper.make_node("Shrink", ["x"], ["y"], lambd=0.5, bias=0.1)
+    with pytest.raises(UnsupportedOpError, match="Shrink"):
+        from_onnx_model(_graph([jump]), "hard-shrink")
     clip = onnx.helper.make_node("Clip", ["x", "x"], ["y"])
     with pytest.raises(UnsupportedOpError, match="Clip"):
         from_onnx_model(_graph([clip]), "clip")
@@ -275,7 +295,8 @@ def _pool_net(seed: int, kind: str):
     torch.manual_seed(seed)
     body = {"max": [nn.Conv2d(1, 2, 2), nn.MaxPool2d(2)],                                   # 6 ReLUs
             "avg": [nn.Conv2d(1, 2, 2, padding=1), nn.AvgPool2d(2), nn.LeakyReLU(0.2)],    # 8 ReLUs
-            "clip": [nn.Conv2d(1, 1, 2), nn.Hardtanh(-0.3, 0.4)]}[kind]                     # 8 ReLUs
+            "clip": [nn.Conv2d(1, 1, 2), nn.Hardtanh(-0.3, 0.4)],                          # 8 ReLUs
+            "shrink": [nn.Conv2d(1, 1, 2), nn.Softshrink(0.2)]}[kind]                       # 8 ReLUs
     module = nn.Sequential(*body, nn.Flatten(), nn.LazyLinear(2))
     module(torch.zeros(1, 1, 3, 3))
     return from_torch(module, (1, 3, 3), name=f"{kind}{seed}")
@@ -306,7 +327,7 @@ def agrees_with_brute_force(net, seed: int) -> None:
             assert min(result.counterexample.margins) < 0
 
 
-@pytest.mark.parametrize("kind", ["max", "avg", "clip"])
+@pytest.mark.parametrize("kind", ["max", "avg", "clip", "shrink"])
 @pytest.mark.parametrize("seed", range(2))
 def test_engines_agree_with_brute_force_on_pooled_nets(seed, kind):
     agrees_with_brute_force(_pool_net(seed, kind), seed)

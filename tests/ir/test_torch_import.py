@@ -8,6 +8,7 @@ from optcert.errors import UnsupportedOpError
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
+F = torch.nn.functional
 from optcert.ir.from_torch import from_torch  # noqa: E402
 
 
@@ -112,6 +113,30 @@ def test_einsum_and_where_with_constant_masks_are_exact_and_input_dependent_ones
     with pytest.raises(UnsupportedOpError) as info:
         from_torch(Gated(), (3,))
     assert {k for _, k in info.value.ops} >= {"gt", "einsum"}
+
+
+class _Shrinks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(12, 12)
+        self.hs, self.ss = nn.Hardsigmoid(), nn.Softshrink(0.3)
+
+    def forward(self, x):
+        h = self.fc(x.flatten(1)).view(-1, 3, 4)
+        a = self.hs(h) + F.hardsigmoid(-h) + self.ss(h) - F.softshrink(h, lambd=0.1)
+        return torch.cumsum(a, 2) + a.cumsum(dim=-2) + torch.tril(a, diagonal=1) - a.triu()
+
+
+def test_hardsigmoid_softshrink_cumsum_tril_triu_are_exact():
+    torch.manual_seed(5)
+    _check(_Shrinks(), (12,))
+
+    class OverBatch(nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, 0)
+
+    with pytest.raises(UnsupportedOpError, match="cumsum"):
+        from_torch(OverBatch(), (3,))
 
 
 def test_import_does_not_modify_module():
