@@ -251,6 +251,10 @@ class HighsBackend(LicenceFreeBackend):
             status = _status_map(hs).get(model_status, SolveStatus.ERROR)
             if status is SolveStatus.INFEASIBLE and lp.is_mip and "objective_bound" in options:
                 status, message = SolveStatus.CUTOFF, "no solution below the cutoff (objective_bound)"
+            elif status is SolveStatus.OPTIMAL and lp.is_mip and "objective_bound" in options and \
+                    h.getInfo().objective_function_value >= options["objective_bound"]:
+                # every node pruned at the cutoff: HiGHS calls its incumbent above it "optimal"
+                status, message = SolveStatus.CUTOFF, "no solution below the cutoff (incumbent above it)"
         info, sol = h.getInfo(), h.getSolution()
         has_x = info.primal_solution_status == hs.SolutionStatus.kSolutionStatusFeasible
         has_x &= status not in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED, SolveStatus.ERROR)

@@ -3,7 +3,8 @@
 * LP: the bound is recomputed from the solver's row duals (`lp_certificate`, Neumaier &
   Shcherbina 2004) — rigorous, whatever the solver's tolerances were.
 * MILP: the solver's proven dual bound (never the incumbent) less `tolerance`·(1 + |bound|) —
-  *solver-trusted*: exact branch-and-bound on floating-point LPs, recorded as such.
+  *solver-trusted*: exact branch-and-bound on floating-point LPs, recorded as such. With a cutoff,
+  never more than the cutoff (what was pruned there is only known to lie above it).
 A time limit, an error or a missing licence gives −inf (no claim) and the solver's own status.
 """
 from __future__ import annotations
@@ -71,6 +72,8 @@ def interpret(form: LinearProgram, solution: Solution, tolerance: float = 1e-6,
         proven = solution.bound
         if proven is None or not math.isfinite(proven):
             return LinearBound(-math.inf, Trust.NONE, solution)
+        if cutoff is not None:   # nodes pruned at the cutoff are only known to lie above it, whatever
+            proven = min(proven, cutoff)   # the solver then reports (HiGHS: its incumbent, as "optimal")
         return LinearBound(proven - tolerance * (1 + abs(proven)), Trust.SOLVER, solution)
     if solution.row_duals is None or solution.status is not SolveStatus.OPTIMAL:
         return LinearBound(-math.inf, Trust.NONE, solution)

@@ -53,6 +53,50 @@ def test_milp_gives_the_exact_margin_and_lp_a_sound_bound(seed, combine):
     assert (milp.verdict is Verdict.FALSIFIED) == (truth < -1e-4) or abs(truth) <= 1e-4
 
 
+def _gated_net():
+    """4 → 8 → 2 through Einsum, HardSigmoid / ReLU chosen by a constant Where, and a CumSum (ONNX)."""
+    import onnx
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    from optcert.ir.from_onnx import from_onnx_model
+
+    rng = np.random.default_rng(0)
+    inits = [nh.from_array(rng.normal(size=(4, 8)).astype(np.float32), "W1"),
+             nh.from_array(rng.normal(size=(8, 2)).astype(np.float32), "W2"),
+             nh.from_array(rng.random((1, 8)) < 0.5, "m"), nh.from_array(np.array(1, np.int64), "ax")]
+    nodes = [h.make_node("Einsum", ["x", "W1"], ["a"], equation="bi,ij->bj"),
+             h.make_node("HardSigmoid", ["a"], ["s"], alpha=0.5, beta=0.5), h.make_node("Relu", ["a"], ["r"]),
+             h.make_node("Where", ["m", "s", "r"], ["w"]), h.make_node("CumSum", ["w", "ax"], ["c"]),
+             h.make_node("MatMul", ["c", "W2"], ["y"])]
+    graph = h.make_graph(nodes, "gated", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+                         [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 2])], inits)
+    return from_onnx_model(h.make_model(graph, opset_imports=[h.make_opsetid("", 14)]), "gated")
+
+
+def test_a_sign_only_milp_never_claims_more_than_the_true_minimum():
+    """The default milp asks only for the sign (a cutoff just above 0). HiGHS 1.16 then prunes every
+    node at the cutoff and calls an incumbent far above the minimum "optimal" (here 0.544 where the
+    minimum is 0.018): the bound reported must stay below the true minimum, i.e. at the cutoff."""
+    from optcert.forms import Solution, SolveStatus
+    from optcert.solve.linear import interpret
+
+    net = _gated_net()
+    box = Box(np.full(4, -0.5), np.full(4, 0.5))
+    problem = VerificationProblem(net, (Case(box, LinearSpec(np.array([[1.0, -1.0]]), np.array([11.8]))),))
+    exact = verify(problem, "milp", 60, EXACT)
+    sign = verify(problem, "milp", 60, {"attack": False, "bounds": "crown"})
+    assert exact.verdict is sign.verdict is Verdict.PROVED
+    assert 0 < sign.bound <= exact.upper + 1e-9 and exact.bound <= exact.upper + 1e-9, (sign.bound, exact.upper)
+    import scipy.sparse as sp
+
+    from optcert.forms import LinearProgram
+    mip = LinearProgram(np.ones(2), sp.csr_matrix((0, 2)), [], [], [1, 1], [3, 3], np.array([True, True]))
+    fake = Solution(SolveStatus.OPTIMAL, "highs", 0.0, objective=0.544, bound=0.544)   # any backend
+    assert interpret(mip, fake, cutoff=1e-4).value <= 1e-4
+    assert interpret(mip, fake).value == pytest.approx(0.544, rel=1e-5)     # without a cutoff: its bound
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_an_exact_tie_is_never_decided(seed):
     """Shift the spec so that the true minimum is 0 (up to rounding): neither PROVED nor, unless
