@@ -72,39 +72,46 @@ def achieved_margins(problem: VerificationProblem, cc: CompiledCase, x: np.ndarr
 
 
 def _case_bounds(cc: CompiledCase, lower: np.ndarray, case_lower: float | None,
-                 upper: np.ndarray, sources: list[str], fallback: str) -> CaseBounds:
+                 upper: np.ndarray, case_upper: float, sources: list[str], fallback: str) -> CaseBounds:
     """A case's rows made sound (fold error off), combined; each finite row named by its source
-    (`fallback`, the engine, where the engine named none)."""
+    (`fallback`, the engine, where the engine named none). `upper` holds each row's best achieved
+    margin, `case_upper` the best case margin achieved by one input (for ANY, the rows' best values
+    may come from different inputs, so their maximum is no achieved value)."""
     rows = cc.sound(lower)
     combined = float(rows.max() if cc.case.combine is Combine.ANY else rows.min())
     if case_lower is not None:
         direct = float(np.nextafter(case_lower - cc.fold_error.max(), -np.inf))
         combined = max(combined, direct)
-    case_upper = float(cc.case.case_margin(upper)) if np.all(np.isfinite(upper)) else float("inf")
     source = tuple(("none" if not np.isfinite(r) else (cc_source if cc_source != "none" else fallback))
                    for cc_source, r in zip(sources, rows))
-    return CaseBounds(tuple(map(float, rows)), tuple(map(float, upper)), combined, case_upper, source)
+    return CaseBounds(tuple(map(float, rows)), tuple(map(float, upper)), combined, float(case_upper), source)
 
 
 def conclude(problem: VerificationProblem, compiled: Sequence[CompiledCase], out: EngineOutput,
              engine: str, options: Mapping[str, object], timings: Mapping[str, float]) -> Result:
     """Turn an engine's output into a `Result` with a verdict (module doc)."""
     uppers = [np.full(cc.case.spec.rows, np.inf) for cc in compiled]
+    case_uppers = [np.inf] * len(compiled)     # best case margin achieved by one input
     robustness = problem.meta.get("clean") is not None
     clean = clean_counterexample(problem, compiled) if robustness else None
     cex = clean
+
+    def achieved(k: int, margins: np.ndarray) -> None:
+        uppers[k] = np.minimum(uppers[k], margins)
+        case_uppers[k] = min(case_uppers[k], float(compiled[k].case.case_margin(margins)))
+
     if clean is not None:
-        uppers[clean.case] = np.minimum(uppers[clean.case], np.asarray(clean.margins))
+        achieved(clean.case, np.asarray(clean.margins, dtype=np.float64))
     for k, x in out.candidates:
         cc = compiled[k]
-        uppers[k] = np.minimum(uppers[k], achieved_margins(problem, cc, x))
+        achieved(k, achieved_margins(problem, cc, x))
         if cex is None:
             cex = check_counterexample(problem, cc, x)
     if cex is not None and not robustness:
         clean = clean_counterexample(problem, compiled)
     sources = row_sources(out.certificate, compiled, engine)
     cases = tuple(_case_bounds(cc, out.lower[cc.index], out.case_lower[cc.index] if out.case_lower else None,
-                               uppers[cc.index], sources[cc.index], engine)
+                               uppers[cc.index], case_uppers[cc.index], sources[cc.index], engine)
                   for cc in compiled)
     bound = min(c.case_lower for c in cases)
     upper = min(c.case_upper for c in cases)

@@ -56,3 +56,15 @@ def test_falsified_wins_over_bad_bound_and_reports_margins():
     r = conclude(p, compile_problem(p), EngineOutput(lower=[np.array([-1.0])], candidates=[(0, np.array([-0.5, 0.0]))]),
                  "t", {}, {})
     assert r.verdict is Verdict.FALSIFIED and r.upper == -0.5 and r.counterexample.margins == (-0.5,)
+
+
+def test_an_any_case_upper_is_a_margin_one_input_achieved():
+    """Rows x0 + 1 and x1 + 1 (ANY: the case margin is their maximum, true minimum 0 at (−1, −1)).
+    Two candidates each make a different row small: (−1, 1) gives max(0, 2) = 2 and (1, −1) gives 2.
+    The rows' best values (0 and 0) come from different inputs: the case upper is 2, not 0."""
+    p = _identity_problem([[1.0, 0.0], [0.0, 1.0]], [1.0, 1.0], Combine.ANY)
+    out = EngineOutput(lower=[np.array([-1.0, -1.0])],
+                       candidates=[(0, np.array([-1.0, 1.0])), (0, np.array([1.0, -1.0]))])
+    r = conclude(p, compile_problem(p), out, "t", {}, {})
+    assert r.cases[0].upper == (0.0, 0.0)          # each row's best achieved value
+    assert r.upper == r.cases[0].case_upper == 2.0   # an achieved case margin, ≥ the true minimum 0
