@@ -204,6 +204,41 @@ def matmul_matrix(x_shape: Sequence[int], W: np.ndarray, x_left: bool) -> tuple[
     return np.kron(W, np.eye(x_shape[1])), (W.shape[0], x_shape[1])
 
 
+def einsum_output(lhs: str) -> str:
+    """The implicit output of an einsum's input terms: the labels used once, in alphabetical order,
+    after any ellipsis (numpy's and ONNX's rule)."""
+    letters = [c for c in lhs if c.isalpha()]
+    return ("..." if "..." in lhs else "") + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+
+
+def einsum_size(equation: str, shapes: Sequence[Sequence[int]]) -> int | None:
+    """The number of elements an einsum's result would have, from the equation and the operand
+    shapes alone (no array is made); None where the equation does not parse (np.einsum then says why)."""
+    lhs, arrow, rhs = equation.replace(" ", "").partition("->")
+    terms = lhs.split(",")
+    if "->" in rhs or len(terms) != len(shapes):
+        return None
+    sizes: dict[str, int] = {}
+    ellipsis: tuple[int, ...] = ()
+    for term, shape in zip(terms, shapes):
+        shape = tuple(int(v) for v in shape)
+        head, dots, tail = term.partition("...")
+        extra = len(shape) - len(head) - len(tail)
+        if not (head + tail).isalpha() and (head + tail) or extra < 0 or (extra and not dots):
+            return None
+        labelled = shape[:len(head)] + shape[len(shape) - len(tail):]
+        for c, d in zip(head + tail, labelled):
+            sizes[c] = max(sizes.get(c, 1), d)
+        try:
+            ellipsis = tuple(np.broadcast_shapes(ellipsis, shape[len(head):len(head) + extra]))
+        except ValueError:
+            return None
+    out = rhs if arrow else einsum_output(lhs)
+    if any(c not in sizes for c in out.replace("...", "")):
+        return None
+    return int(np.prod([sizes[c] for c in out.replace("...", "")])) * int(np.prod(ellipsis if "..." in out else ()))
+
+
 def einsum_matrix(equation: str, operands: Sequence, which: int, limit: int = 1 << 26
                   ) -> tuple[np.ndarray, tuple[int, ...]]:
     """np.einsum / ONNX Einsum with one network operand (`operands[which]`, given by its shape) and
@@ -217,20 +252,22 @@ def einsum_matrix(equation: str, operands: Sequence, which: int, limit: int = 1 
     terms = lhs.split(",")
     if len(terms) != len(operands):
         raise ValueError(f"einsum {equation!r} names {len(terms)} operands, given {len(operands)}")
-    if not arrow:   # implicit output: the labels used once, in alphabetical order, after any ellipsis
-        letters = [c for c in lhs if c.isalpha()]
-        rhs = ("..." if "..." in lhs else "") + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if not arrow:
+        rhs = einsum_output(lhs)
     free = next((c for c in "ZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in eq), None)
     if free is None:
         raise ValueError(f"einsum {equation!r} uses every letter")
     x_shape = tuple(int(v) for v in operands[which])
     n = int(np.prod(x_shape))
-    args = [np.asarray(v, dtype=np.float64) for v in operands]
-    args[which] = np.zeros(x_shape)
-    out_shape = np.einsum(f"{lhs}->{rhs}", *args).shape
-    if n * max(int(np.prod(out_shape)), 1) > limit:
+    shapes = [x_shape if i == which else np.shape(v) for i, v in enumerate(operands)]
+    m = einsum_size(f"{lhs}->{rhs}", shapes)
+    if m is None:    # np.einsum says what is wrong (ValueError), on zero-strided operands
+        np.einsum(f"{lhs}->{rhs}", *[np.broadcast_to(np.zeros(()), sh) for sh in shapes])
+        raise ValueError(f"einsum {equation!r} does not fit operands of shapes {shapes}")
+    if n * max(m, 1) > limit:
         raise ModelTooLargeError(f"einsum {equation!r} on a tensor of shape {x_shape}: its matrix would have "
-                                 f"{n * int(np.prod(out_shape)):,} entries (limit {limit:,})")
+                                 f"{n * m:,} entries (limit {limit:,})")
+    args = [np.asarray(v, dtype=np.float64) for v in operands]
     args[which] = np.eye(n).reshape((n,) + x_shape)
     terms[which] = free + terms[which]
     y = np.einsum(",".join(terms) + "->" + free + rhs, *args)

@@ -27,7 +27,7 @@ from optcert.ir import decompose as D
 from optcert.ir import ops as O
 from optcert.ir import resize as R
 from optcert.ir.network import Network
-from optcert.ir.onnx_consts import attrs, cumsum, fold, reshape_target, squeeze_shape, unsqueeze_shape
+from optcert.ir.onnx_consts import attrs, cumsum, einsum_equation, fold, reshape_target, squeeze_shape, unsqueeze_shape
 
 
 @dataclass(frozen=True)
@@ -108,18 +108,23 @@ class _Importer:
             if not hasattr(self, f"_op_{node.op_type.lower()}"):
                 self.unsupported.append((label, node.op_type))  # unsupported in its own right too
             return self._poison(node)
+        where = f"{self.name}: node {label!r} ({node.op_type})"
         if not any(isinstance(v, _Dyn) for v in ins):
             try:
                 self.env[node.output[0]] = fold(node, ins, self.opset)
             except (KeyError, ValueError, IndexError, TypeError):
                 self.unsupported.append((label, node.op_type))
                 self._poison(node)
+            except ModelTooLargeError as err:
+                raise ModelTooLargeError(f"{where}: {err}") from None
             return
         handler = getattr(self, f"_op_{node.op_type.lower()}", None)
         try:
             out = handler(node, ins, label) if handler else None
         except (ValueError, IndexError) as err:
-            raise InvalidModelError(f"{self.name}: node {label!r} ({node.op_type}): {err}") from None
+            raise InvalidModelError(f"{where}: {err}") from None
+        except ModelTooLargeError as err:
+            raise ModelTooLargeError(str(err) if str(err).startswith(self.name) else f"{where}: {err}") from None
         if out is None:
             self.unsupported.append((label, node.op_type))
             return self._poison(node)
@@ -187,12 +192,13 @@ class _Importer:
     def _op_einsum(self, node, ins, label):
         """Einsum with one network operand and constant others: an Affine (exact)."""
         dyn = [i for i, v in enumerate(ins) if isinstance(v, _Dyn)]
+        if any(v is None for v in ins):
+            raise ValueError("an Einsum operand is missing")
         if len(dyn) != 1:
             return None   # a product of two network tensors is not affine
         x = ins[dyn[0]]
-        equation = attrs(node)["equation"]
         shapes = [x.full if i == dyn[0] else v for i, v in enumerate(ins)]
-        mat, full = D.einsum_matrix(equation.decode() if isinstance(equation, bytes) else equation, shapes, dyn[0])
+        mat, full = D.einsum_matrix(einsum_equation(attrs(node)), shapes, dyn[0])
         batch = x.batch and len(full) >= 1 and full[0] == 1
         size = int(np.prod(full))
         y = self._add(label, O.Affine(mat, np.zeros(size)), [x], (1, size) if batch else (size,), batch)
@@ -201,7 +207,9 @@ class _Importer:
     def _op_where(self, node, ins, label):
         """Where with a constant condition: each branch a selection (network tensor) or a fill
         (constant), their sum when both are network tensors. Exact."""
-        cond, a, b = ins
+        cond, a, b = (list(ins) + [None] * 3)[:3]
+        if any(v is None for v in (cond, a, b)):
+            raise ValueError("Where needs a condition and two values")
         if isinstance(cond, _Dyn):
             return None   # a condition computed from the input is not affine
         shapes = [v.full if isinstance(v, _Dyn) else np.shape(v) for v in ins]
@@ -215,7 +223,7 @@ class _Importer:
         dyn = [v for v in (a, b) if isinstance(v, _Dyn)]
         if len(dyn) == 2:
             zero = np.zeros(full)
-            then, other = branch(a, mask, "then", zero), branch(b, ~mask, "else", zero)
+            then, other = self._same_batch(branch(a, mask, "then", zero), branch(b, ~mask, "else", zero), label)
             return self._add(label, O.Add(), [then, other], full, then.batch)
         if isinstance(a, _Dyn):
             return branch(a, mask, "then", np.where(mask, 0.0, np.broadcast_to(np.asarray(b, np.float64), full)))
@@ -249,17 +257,26 @@ class _Importer:
             return self._elementwise(x, 1.0 / c, 0.0, label)
         return None
 
-    def _broadcast(self, a: _Dyn, b: _Dyn, label: str) -> tuple[_Dyn, _Dyn]:
-        """Two network tensors broadcast to one shape (numpy rules), by `Select`s where needed."""
-        if a.full == b.full:
+    def _same_batch(self, a: _Dyn, b: _Dyn, label: str) -> tuple[_Dyn, _Dyn]:
+        """Two network tensors of one ONNX shape with one IR shape: where only one of them carries the
+        batch axis, that one is reshaped to the full ONNX shape (its leading 1 kept)."""
+        if a.batch == b.batch:
             return a, b
+        unbatch = lambda x, tag: self._add(f"{label}/{tag}", O.Reshape(x.full), [x], x.full, False)  # noqa: E731
+        return (unbatch(a, "a"), b) if a.batch else (a, unbatch(b, "b"))
+
+    def _broadcast(self, a: _Dyn, b: _Dyn, label: str) -> tuple[_Dyn, _Dyn]:
+        """Two network tensors broadcast to one shape (numpy rules), by `Select`s where needed, with
+        one IR shape (`_same_batch`)."""
+        if a.full == b.full:
+            return self._same_batch(a, b, label)
         full = np.broadcast_shapes(a.full, b.full)
 
         def grown(x: _Dyn, tag: str) -> _Dyn:
             if x.full == full:
                 return x
             return self._select(x, np.broadcast_to(self._positions(x), full), f"{label}/{tag}")
-        return grown(a, "a"), grown(b, "b")
+        return self._same_batch(grown(a, "a"), grown(b, "b"), label)
 
     def _op_add(self, node, ins, label):
         return self._binary(ins, label, "Add")
@@ -455,8 +472,7 @@ class _Importer:
             raise ValueError(f"CumSum axis {axis} out of range for rank {len(x.full)}")
         n = int(np.prod(x.full))
         if n * n > 1 << 26:
-            raise ModelTooLargeError(f"{self.name}: CumSum {label!r} on a tensor of {n:,} elements: its matrix "
-                                     f"would have {n * n:,} entries")
+            raise ModelTooLargeError(f"a tensor of {n:,} elements: the matrix would have {n * n:,} entries")
         eye = np.eye(n).reshape((n,) + x.full)
         mat = cumsum(eye, axis % len(x.full) + 1, bool(a.get("exclusive", 0)), bool(a.get("reverse", 0)))
         flat = self._add(label, O.Affine(mat.reshape(n, n).T.copy(), np.zeros(n)), [x],

@@ -41,53 +41,129 @@ from optcert.ir.network import Network
 def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> Network:
     """Import `module` for inputs of `input_shape` (without the batch axis)."""
     import torch
-    from torch.fx import symbolic_trace
     from torch.fx.passes.shape_prop import ShapeProp
 
+    name = name or type(module).__name__
     model = copy.deepcopy(module).double().eval()   # constants fx folds while tracing: float64 too
     try:
-        traced = symbolic_trace(model)
+        traced = _trace(model)
+    except UnsupportedOpError as err:
+        raise UnsupportedOpError(err.ops, source=name) from None
     except Exception as err:
-        raise InvalidModelError(f"{name or type(module).__name__}: torch.fx cannot trace the module: {err}") from None
-    _refuse_random_constants(model, traced, name or type(module).__name__)
+        raise InvalidModelError(f"{name}: torch.fx cannot trace the module: {err}") from None
+    _refuse_nondeterminism(model, traced, name)
+    _constants_in_float64(model, traced)
     example = torch.zeros((1,) + tuple(int(s) for s in input_shape), dtype=torch.float64)
     with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):   # ShapeProp prints tracebacks
         try:
             ShapeProp(traced).propagate(example)
         except Exception as err:
             cause = str(err.__cause__ or err).strip().splitlines() or [type(err).__name__]
-            raise InvalidModelError(f"{name or type(module).__name__}: forward pass on input shape "
+            raise InvalidModelError(f"{name}: forward pass on input shape "
                                     f"{tuple(input_shape)} failed: {cause[0]}") from None
-    return _FxImporter(traced, name or type(module).__name__).run()
+    return _FxImporter(traced, name).run()
 
 
-def _refuse_random_constants(model, traced, name: str) -> None:
-    """torch.fx runs calls that do not involve the input (torch.randn(3) in forward) while tracing and keeps
-    their result as a constant, so a module drawing noise would be verified for one fixed draw. A second
-    trace must give the same constants; otherwise the module is refused (UnsupportedOpError)."""
-    from torch.fx import symbolic_trace
+def _constants_in_float64(model, traced) -> None:
+    """Floating-point constants made in forward() with an explicit dtype (torch.ones(3, dtype=torch.float32)),
+    which tracing keeps as they are, converted to float64 like the rest of the module."""
+    import torch
 
     own = {n for n, _ in model.named_parameters()} | {n for n, _ in model.named_buffers()}
+    for node in traced.graph.nodes:
+        if node.op != "get_attr" or node.target in own:
+            continue
+        value = _get_attr(traced, node.target)
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and value.dtype != torch.float64:
+            parent, _, attr = node.target.rpartition(".")
+            setattr(_get_attr(traced, parent) if parent else traced, attr, value.double())
 
-    def made(graph_module) -> list[str]:   # in graph order (the tracer names a fresh draw anew)
-        return [n.target for n in graph_module.graph.nodes if n.op == "get_attr" and n.target not in own]
 
-    first = made(traced)
-    if not first:
-        return
-    again = symbolic_trace(model)
-    second = made(again)
-    drawn = [t for t, u in zip(first, second) if not _same_constant(_get_attr(traced, t), _get_attr(again, u))]
-    if len(first) != len(second) or drawn:
-        raise UnsupportedOpError([(t, "random tensor drawn in forward()") for t in drawn], source=name)
+def _trace(model):
+    """torch.fx.symbolic_trace with float64 as torch's default dtype, so that constants forward()
+    makes (torch.ones(3)) match the float64 copy of the module. A forward() that draws from torch's,
+    Python's or numpy's global random generator is refused (UnsupportedOpError; the generators are
+    restored), since tracing would keep one draw."""
+    import random
+
+    import torch
+    from torch.fx import symbolic_trace
+
+    states = (torch.get_rng_state(), random.getstate(), np.random.get_state())
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        traced = symbolic_trace(model)
+    finally:
+        torch.set_default_dtype(previous)
+        after = (torch.get_rng_state(), random.getstate(), np.random.get_state())
+        torch.set_rng_state(states[0])
+        random.setstate(states[1])
+        np.random.set_state(states[2])
+    drew = not torch.equal(states[0], after[0]) or states[1] != after[1] or \
+        any(not np.array_equal(a, b) for a, b in zip(states[2], after[2]))
+    if drew:
+        raise UnsupportedOpError([("forward", "random numbers drawn in forward()")], source=type(model).__name__)
+    return traced
+
+
+def _refuse_nondeterminism(model, traced, name: str) -> None:
+    """torch.fx runs whatever does not involve the input while tracing (torch.randn(3), random.random(),
+    an `if` on a draw) and keeps its result as a constant or a literal, so a module drawing noise would be
+    verified for one fixed draw. A second trace must give the same graph (the same calls, literal
+    arguments and constants); otherwise the module is refused (UnsupportedOpError naming the first node
+    that differs)."""
+    import itertools
+
+    def refuse(where: str):
+        return UnsupportedOpError([(where, "random or stateful value in forward()")], source=name)
+
+    try:
+        again = _trace(model)
+    except Exception:      # raised now, not the first time: state kept between calls
+        raise refuse("forward") from None
+    own = {n for n, _ in model.named_parameters()} | {n for n, _ in model.named_buffers()}
+    first, second = list(traced.graph.nodes), list(again.graph.nodes)
+    position = {**{n: i for i, n in enumerate(first)}, **{n: i for i, n in enumerate(second)}}
+
+    def same(u, v) -> bool:
+        if hasattr(u, "op") and hasattr(v, "op"):          # graph nodes: the same place in both graphs
+            return position.get(u) == position.get(v)
+        if isinstance(u, (list, tuple)) and isinstance(v, (list, tuple)):
+            return type(u) is type(v) and len(u) == len(v) and all(same(a, b) for a, b in zip(u, v))
+        if isinstance(u, dict) and isinstance(v, dict):
+            return u.keys() == v.keys() and all(same(u[k], v[k]) for k in u)
+        if isinstance(u, slice) and isinstance(v, slice):
+            return same((u.start, u.stop, u.step), (v.start, v.stop, v.step))
+        if isinstance(u, float) and isinstance(v, float) and u != u and v != v:
+            return True                                      # NaN literals
+        return type(u) is type(v) and bool(u == v)
+
+    for u, v in itertools.zip_longest(first, second):
+        if u is None or v is None:
+            raise refuse((u or v).name)
+        if u.op != v.op or not same(u.args, v.args) or not same(u.kwargs, v.kwargs):
+            raise refuse(u.name)
+        if u.op == "get_attr" and (u.target in own or v.target in own):
+            if u.target != v.target:
+                raise refuse(u.name)
+        elif u.op == "get_attr":
+            if not _same_constant(_get_attr(traced, u.target), _get_attr(again, v.target)):
+                raise refuse(u.name)
+        elif u.target != v.target:
+            raise refuse(u.name)
 
 
 def _same_constant(a, b) -> bool:
+    """Equal constants (tensors equal in shape, dtype and value, NaN equal to NaN)."""
     import torch
 
     if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        return a.shape == b.shape and bool(torch.equal(a, b))
-    return a is b or a == b
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        return bool(torch.equal(a, b)) or (a.is_floating_point() and bool(torch.allclose(a, b, rtol=0, atol=0,
+                                                                                            equal_nan=True)))
+    return type(a) is type(b) and bool(a == b)
 
 
 def _is_assert(target) -> bool:
@@ -436,6 +512,11 @@ class _FxImporter:
         dyn = [i for i, v in enumerate(ops) if hasattr(v, "name") and v.name in self.dyn]
         if not isinstance(eq, str) or len(dyn) != 1 or node.kwargs or tuple(node.meta["tensor_meta"].shape)[:1] != (1,):
             return None
+        lhs, arrow, rhs = eq.replace(" ", "").partition("->")
+        terms = lhs.split(",")
+        lead = "" if len(terms) != len(ops) else "..." if terms[dyn[0]].startswith(".") else terms[dyn[0]][:1]
+        if not lead or not (rhs if arrow else D.einsum_output(lhs)).startswith(lead):
+            return None      # the network operand's batch axis must stay the result's first
         shapes = [self._full(v) if i == dyn[0] else self._const_arg(v) for i, v in enumerate(ops)]
         if any(v is None for v in shapes):
             return None
@@ -457,18 +538,14 @@ class _FxImporter:
         flat = self._raw(f"{node.name}/affine", O.Affine(mat.reshape(n, n).T.copy(), np.zeros(n)), [self.dyn[src.name]])
         return _Built(self._raw(node.name, O.Reshape(self._shape(node)), [flat]))
 
-    def _where(self, node) -> _Built | None:
+    def _where(self, node, cond, *branches) -> _Built | None:
         """torch.where(mask, a, b) with a constant mask: each network branch a `Select` (the other
         side's constant as its fill), their sum when both are network tensors. Exact."""
-        cond, *branches = node.args
         mask = self._const_arg(cond)
-        if mask is None:
-            return None      # a mask computed from the input is not affine
-        full, shape = self._full(node), self._shape(node)
-        try:
-            keep = np.broadcast_to(np.asarray(mask) != 0, full)
-        except ValueError:
-            return None
+        full, shape = tuple(int(v) for v in node.meta["tensor_meta"].shape), self._shape(node)
+        if mask is None or full[:1] != (1,):
+            return None      # a mask computed from the input is not affine; the batch axis must stay first
+        keep = np.broadcast_to(np.asarray(mask) != 0, full)
         dyn = [v for v in branches if hasattr(v, "name") and v.name in self.dyn]
         consts = [None if v in dyn else self._const_arg(v) for v in branches]
         if any(v not in dyn and c is None for v, c in zip(branches, consts)):
@@ -478,7 +555,8 @@ class _FxImporter:
             if v not in dyn:
                 continue
             on = keep if k == 0 else ~keep
-            source = np.arange(int(np.prod(self._full(v)))).reshape(self._full(v))
+            src_full = tuple(int(d) for d in v.meta["tensor_meta"].shape)
+            source = np.arange(int(np.prod(src_full))).reshape(src_full)
             index = np.where(on, np.broadcast_to(source, full), -1)
             other = consts[1 - k]
             fill = np.where(on, 0.0, np.broadcast_to(other, full) if other is not None else 0.0)
@@ -683,7 +761,8 @@ class _FxImporter:
         if t in (torch.cumsum, "cumsum") and len(srcs) == 1 and node.args[0] is srcs[0]:
             return self._cumsum(node, srcs[0])
         if t in (torch.where, "where") and len(node.args) == 3 and not node.kwargs:
-            return self._where(node)
+            cond, a, b = node.args if node.op == "call_function" else (node.args[1], node.args[0], node.args[2])
+            return self._where(node, cond, a, b)      # Tensor.where(self, condition, other)
         kinds = {operator.add: "add", torch.add: "add", "add": "add", operator.sub: "sub",
                  torch.sub: "sub", "sub": "sub", operator.mul: "mul", torch.mul: "mul", "mul": "mul",
                  operator.truediv: "div", torch.div: "div", "div": "div"}

@@ -108,10 +108,11 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
     if t in ("DepthToSpace", "SpaceToDepth"):
         return _depth_space(x, t, int(a["blocksize"]), a.get("mode", b"DCR"))
     if t == "Where":
+        if any(v is None for v in ins[:3]):
+            raise ValueError("Where needs a condition and two values")
         return np.where(np.asarray(ins[0], dtype=bool), ins[1], ins[2])
     if t == "Einsum":
-        return np.einsum(str(a["equation"].decode() if isinstance(a["equation"], bytes) else a["equation"])
-                         .replace(" ", ""), *ins)
+        return _einsum(einsum_equation(a), ins)
     logical: dict[str, Any] = {"Greater": np.greater, "Less": np.less, "GreaterOrEqual": np.greater_equal,
                                "LessOrEqual": np.less_equal, "And": np.logical_and, "Or": np.logical_or,
                                "Xor": np.logical_xor}
@@ -149,6 +150,26 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
         C = ins[2] if len(ins) > 2 and ins[2] is not None else 0.0
         return a.get("alpha", 1.0) * (A @ B) + a.get("beta", 1.0) * C
     raise KeyError(t)
+
+
+def einsum_equation(a: dict) -> str:
+    """An Einsum node's equation attribute (ValueError when missing or not a string)."""
+    eq = a.get("equation")
+    if isinstance(eq, bytes):
+        eq = eq.decode(errors="replace")
+    if not isinstance(eq, str):
+        raise ValueError("Einsum needs a string attribute 'equation'")
+    return eq.replace(" ", "")
+
+
+def _einsum(eq: str, ins: list) -> np.ndarray:
+    from optcert.errors import ModelTooLargeError
+    from optcert.ir.decompose import einsum_size
+
+    size = einsum_size(eq, [np.shape(v) for v in ins])
+    if size is not None and size > 1 << 26:
+        raise ModelTooLargeError(f"Einsum {eq!r} on constants would make {size:,} elements")
+    return np.einsum(eq, *ins)
 
 
 def cumsum(x: np.ndarray, axis: int, exclusive: bool = False, reverse: bool = False) -> np.ndarray:

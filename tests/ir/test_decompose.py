@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from optcert.compiled import compile_problem
-from optcert.errors import InvalidModelError, UnsupportedOpError
+from optcert.errors import InvalidModelError, ModelTooLargeError, UnsupportedOpError
 from optcert.ir import to_layered
 from optcert.ir.from_onnx import from_onnx_model
 from optcert.result import Verdict
@@ -232,6 +232,10 @@ HELPER = {
                                [("k", 1, np.int64),
                                 ("i", np.random.default_rng(6).integers(-4, 4, size=(1, 2, 4, 2)), np.int64),
                                 ("j", [[0, 1], [0, 0]], np.int64), ("m", [True, False, True, True], np.bool_)], 14),
+    "where-batched-and-unbatched-branches": (
+        [onnx.helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0, 2, 3]),
+         onnx.helper.make_node("Reshape", ["t", "s"], ["r"]), onnx.helper.make_node("Where", ["m", "x", "r"], ["y"])],
+        [("s", [1, 2, 4, 4], np.int64), ("m", np.random.default_rng(7).random((1, 2, 4, 4)) < 0.5, np.bool_)], 13),
     "where-both-folded-condition": ([onnx.helper.make_node("Greater", ["u", "v"], ["m"]),
                                      onnx.helper.make_node("Neg", ["x"], ["n"]),
                                      onnx.helper.make_node("Where", ["m", "x", "n"], ["y"])],
@@ -262,7 +266,10 @@ def test_a_pool_window_in_the_padding_only_is_a_clear_error():
     ([onnx.helper.make_node("Gather", ["x", "i"], ["y"], axis=2)], [("i", [7], np.int64)]),
     ([onnx.helper.make_node("MaxPool", ["x"], ["y"])], []),
     ([onnx.helper.make_node("Einsum", ["x", "w"], ["y"], equation="bch,wk->bk")], [("w", np.ones((4, 3)), np.float32)]),
-], ids=["split-sizes", "reduce-axis", "gather-index", "pool-no-kernel", "einsum-equation"])
+    ([onnx.helper.make_node("Einsum", ["x"], ["y"])], []),
+    ([onnx.helper.make_node("Where", ["", "x", "x"], ["y"])], []),
+], ids=["split-sizes", "reduce-axis", "gather-index", "pool-no-kernel", "einsum-equation", "einsum-no-equation",
+        "where-no-condition"])
 def test_malformed_layers_are_invalid_models_naming_the_node(nodes, inits):
     with pytest.raises(InvalidModelError, match=nodes[0].op_type):
         from_onnx_model(_graph(nodes, inits), "bad")
@@ -350,6 +357,16 @@ def test_convolution_matrix_matches_the_convolution(stride, padding, dilation, g
 
 
 @pytest.mark.filterwarnings("ignore")
+def test_an_einsum_too_large_is_refused_before_anything_is_allocated():
+    big = [("a", np.ones(100000), np.float32)]
+    with pytest.raises(ModelTooLargeError, match="Einsum"):
+        from_onnx_model(_graph([onnx.helper.make_node("Einsum", ["x", "a", "a"], ["y"], equation="bchw,i,j->bchwij")],
+                               big), "huge")
+    with pytest.raises(ModelTooLargeError, match="Einsum"):    # constants only: folded, with the same guard
+        from_onnx_model(_graph([onnx.helper.make_node("Einsum", ["a", "a"], ["w"], equation="i,j->ij"),
+                                onnx.helper.make_node("Add", ["x", "w"], ["y"])], big), "huge-constant")
+
+
 def test_a_network_too_large_for_this_machine_is_a_clear_error(monkeypatch, tmp_path):
     """The dense affine/ReLU form is refused before it is allocated; the command line says so in one
     line with its own exit code."""

@@ -78,7 +78,7 @@ def test_noise_drawn_in_forward_is_refused_and_constants_made_there_are_kept():
         def forward(self, x):
             return torch.relu(self.fc(x) + torch.randn(3)) + self.shift
 
-    with pytest.raises(UnsupportedOpError, match="random tensor drawn in forward"):
+    with pytest.raises(UnsupportedOpError, match="random numbers drawn in forward"):
         from_torch(Noisy(), (4,))
 
     class Fixed(Noisy):
@@ -137,6 +137,53 @@ def test_hardsigmoid_softshrink_cumsum_tril_triu_are_exact():
 
     with pytest.raises(UnsupportedOpError, match="cumsum"):
         from_torch(OverBatch(), (3,))
+
+
+def test_review_cases_of_where_einsum_and_randomness():
+    """Tensor.where(self, mask, other) reads its operands in that order; a draw turned into a Python
+    number, a random branch or Python's random are refused too, and the generators are left as they
+    were; NaN and float32 constants made in forward() import."""
+    import random
+
+    class Wheres(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("m", torch.tensor([True, False, True]))
+            self.register_buffer("c", torch.tensor([5.0, 6.0, 7.0]))
+
+        def forward(self, x):
+            return self.c.where(self.m, x) - x.where(self.m, self.c)
+
+    class Item(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.fc(x) * torch.rand(()).item()
+
+    class Branch(Item):
+        def forward(self, x):
+            return self.fc(x) + (torch.ones(3) if torch.rand(()) < 0.5 else 0.0)
+
+    class Python(Item):
+        def forward(self, x):
+            return self.fc(x) + random.random()
+
+    class Constants(nn.Module):
+        def forward(self, x):
+            keep = torch.where(torch.ones(3, dtype=torch.bool), x, torch.full((3,), float("nan")))
+            return torch.einsum("bi,ij->bj", keep, torch.ones(3, 2, dtype=torch.float32))
+
+    np.testing.assert_allclose(from_torch(Wheres(), (3,)).forward(np.array([[1.0, 2.0, 3.0]])), [[4.0, -4.0, 4.0]])
+    modules = (Item(), Branch(), Python())
+    state = torch.get_rng_state()
+    for module in modules:
+        with pytest.raises(UnsupportedOpError, match="random numbers drawn in forward"):
+            from_torch(module, (3,))
+    assert torch.equal(state, torch.get_rng_state())
+    x = np.array([[1.0, 2.0, 3.5]])            # the module runs in float32 only: compare by hand
+    np.testing.assert_allclose(from_torch(Constants(), (3,)).forward(x), [[6.5, 6.5]], atol=1e-12)
 
 
 def test_import_does_not_modify_module():
