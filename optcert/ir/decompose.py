@@ -204,6 +204,21 @@ def matmul_matrix(x_shape: Sequence[int], W: np.ndarray, x_left: bool) -> tuple[
     return np.kron(W, np.eye(x_shape[1])), (W.shape[0], x_shape[1])
 
 
+def cumsum_matrix(shape: Sequence[int], axis: int, exclusive: bool = False, reverse: bool = False,
+                  limit: int = 1 << 26) -> np.ndarray:
+    """ONNX CumSum / torch.cumsum along `axis` of a tensor of `shape` as a dense matrix on it flattened
+    (exact: entries 0 and 1). Raises ModelTooLargeError beyond `limit` matrix entries."""
+    from optcert.errors import ModelTooLargeError
+    from optcert.ir.onnx_consts import cumsum
+
+    shape = tuple(int(v) for v in shape)
+    n = int(np.prod(shape))
+    if n * n > limit:
+        raise ModelTooLargeError(f"cumulative sum over a tensor of {n:,} elements: its matrix would have "
+                                 f"{n * n:,} entries (limit {limit:,})")
+    return cumsum(np.eye(n).reshape((n,) + shape), axis % len(shape) + 1, exclusive, reverse).reshape(n, n).T.copy()
+
+
 def einsum_output(lhs: str) -> str:
     """The implicit output of an einsum's input terms: the labels used once, in alphabetical order,
     after any ellipsis (numpy's and ONNX's rule)."""

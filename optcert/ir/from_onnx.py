@@ -27,7 +27,7 @@ from optcert.ir import decompose as D
 from optcert.ir import ops as O
 from optcert.ir import resize as R
 from optcert.ir.network import Network
-from optcert.ir.onnx_consts import attrs, cumsum, einsum_equation, fold, reshape_target, squeeze_shape, unsqueeze_shape
+from optcert.ir.onnx_consts import attrs, einsum_equation, fold, reshape_target, squeeze_shape, unsqueeze_shape
 
 
 @dataclass(frozen=True)
@@ -470,13 +470,9 @@ class _Importer:
         axis = int(np.ravel(ins[1])[0])
         if not -len(x.full) <= axis < len(x.full):
             raise ValueError(f"CumSum axis {axis} out of range for rank {len(x.full)}")
-        n = int(np.prod(x.full))
-        if n * n > 1 << 26:
-            raise ModelTooLargeError(f"a tensor of {n:,} elements: the matrix would have {n * n:,} entries")
-        eye = np.eye(n).reshape((n,) + x.full)
-        mat = cumsum(eye, axis % len(x.full) + 1, bool(a.get("exclusive", 0)), bool(a.get("reverse", 0)))
-        flat = self._add(label, O.Affine(mat.reshape(n, n).T.copy(), np.zeros(n)), [x],
-                         (1, n) if x.batch else (n,), x.batch)
+        mat = D.cumsum_matrix(x.full, axis, bool(a.get("exclusive", 0)), bool(a.get("reverse", 0)))
+        n = mat.shape[0]
+        flat = self._add(label, O.Affine(mat, np.zeros(n)), [x], (1, n) if x.batch else (n,), x.batch)
         return self._reshaped(flat, x.full, label + "/shape")
 
     def _op_pad(self, node, ins, label):

@@ -526,16 +526,13 @@ class _FxImporter:
 
     def _cumsum(self, node, src) -> _Built | None:
         """torch.cumsum / x.cumsum over a constant dim other than the batch axis: a dense Affine."""
-        from optcert.ir.onnx_consts import cumsum
-
         dim = self._static(node.args[1] if len(node.args) > 1 else node.kwargs.get("dim"))
         full = self._full(src)
         if not isinstance(dim, int) or not -len(full) <= dim < len(full) or dim % len(full) == 0 or \
                 node.kwargs.get("dtype") is not None:
             return None
-        n = int(np.prod(full))
-        mat = cumsum(np.eye(n).reshape((n,) + full), dim % len(full) + 1)
-        flat = self._raw(f"{node.name}/affine", O.Affine(mat.reshape(n, n).T.copy(), np.zeros(n)), [self.dyn[src.name]])
+        mat = D.cumsum_matrix(full, dim)
+        flat = self._raw(f"{node.name}/affine", O.Affine(mat, np.zeros(mat.shape[0])), [self.dyn[src.name]])
         return _Built(self._raw(node.name, O.Reshape(self._shape(node)), [flat]))
 
     def _where(self, node, cond, *branches) -> _Built | None:
