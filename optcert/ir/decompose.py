@@ -31,11 +31,14 @@ AddNode = Callable[[str, object, Sequence[str]], str]
 def add_op(graph, label: str, op, srcs: Sequence[str]) -> str:
     """Add node `op` to the networkx `graph`, named `label` (with "_" appended until unique), fed by
     the nodes `srcs` in order (edge attribute `slot`); its name."""
+    fed: list[str] = []
+    for s in srcs:      # one source in two slots (Add(x, x)): the graph holds one edge per pair of nodes
+        fed.append(add_op(graph, f"{label}/copy", O.Identity(), [s]) if s in fed else s)
     name = label
     while name in graph:
         name += "_"
     graph.add_node(name, op=op)
-    for slot, s in enumerate(srcs):
+    for slot, s in enumerate(fed):
         graph.add_edge(s, name, slot=slot)
     return name
 

@@ -65,8 +65,8 @@ def from_torch(module, input_shape: Sequence[int], name: str | None = None) -> N
 
 
 def _constants_in_float64(model, traced) -> None:
-    """Floating-point constants made in forward() with an explicit dtype (torch.ones(3, dtype=torch.float32)),
-    which tracing keeps as they are, converted to float64 like the rest of the module."""
+    """Floating-point constants made in forward() (torch.ones(3), in torch's default float32), which
+    tracing keeps as they are, converted to float64 like the rest of the module (exactly)."""
     import torch
 
     own = {n for n, _ in model.named_parameters()} | {n for n, _ in model.named_buffers()}
@@ -80,8 +80,9 @@ def _constants_in_float64(model, traced) -> None:
 
 
 def _trace(model):
-    """torch.fx.symbolic_trace with float64 as torch's default dtype, so that constants forward()
-    makes (torch.ones(3)) match the float64 copy of the module. A forward() that draws from torch's,
+    """torch.fx.symbolic_trace (constants forward() makes are converted to float64 afterwards, by
+    `_constants_in_float64`, not made in float64: a seeded generator's draws then stay what the module
+    draws). A forward() that draws from torch's,
     Python's or numpy's global random generator is refused (UnsupportedOpError; the generators are
     restored), since tracing would keep one draw."""
     import random
@@ -90,12 +91,9 @@ def _trace(model):
     from torch.fx import symbolic_trace
 
     states = (torch.get_rng_state(), random.getstate(), np.random.get_state())
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
     try:
         traced = symbolic_trace(model)
     finally:
-        torch.set_default_dtype(previous)
         after = (torch.get_rng_state(), random.getstate(), np.random.get_state())
         torch.set_rng_state(states[0])
         random.setstate(states[1])
@@ -350,6 +348,9 @@ class _FxImporter:
             if pending is None and (self._known_function(node) or
                                     (node.target not in _MOVES and node.target not in _TUPLE_MOVES)):
                 return False        # the ops of _function_op (a reshape stays a Reshape) or no move at all
+            meta = getattr(node.args[0], "meta", {}).get("tensor_meta") if node.args else None
+            if node.target in _MATRIX_MOVES and (meta is None or len(meta.shape) < 3):
+                return False        # on (batch, n) the batch axis would be one of the matrix's
         inputs: list = []
 
         def probe(arg):                         # fx nodes → placeholders for the probes
@@ -977,6 +978,8 @@ _MOVES = _Lazy(_moves)
 #: deterministic calls evaluated when all their inputs are constants (never random ones)
 _FOLDABLE = _Lazy(_foldable)
 _TUPLE_MOVES = _Lazy(_tuple_moves)
+#: moves acting on the last two axes (they need a rank of 3 or more, batch included)
+_MATRIX_MOVES = _Lazy(lambda: {__import__("torch").tril, __import__("torch").triu, "tril", "triu"})
 
 
 @dataclass(frozen=True)

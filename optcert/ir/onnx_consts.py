@@ -126,12 +126,16 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
             raise ValueError("Trilu needs a tensor of rank 2 or more")
         return np.triu(x, k) if a.get("upper", 1) else np.tril(x, k)
     if t == "GatherElements":
-        axis = int(a.get("axis", 0))
         index = np.asarray(ins[1]).astype(np.int64)
+        if index.ndim != np.ndim(x) or not -index.ndim <= int(a.get("axis", 0)) < index.ndim:
+            raise ValueError(f"GatherElements indices of rank {index.ndim} for data of rank {np.ndim(x)}")
+        axis = int(a.get("axis", 0)) % index.ndim
         n = np.shape(x)[axis]
-        if np.any((index < -n) | (index >= n)):
-            raise ValueError(f"GatherElements indices out of range for an axis of {n}")
-        return np.take_along_axis(x, np.where(index < 0, index + n, index), axis=axis)
+        if np.any((index < -n) | (index >= n)) or any(
+                i > d for k, (i, d) in enumerate(zip(index.shape, np.shape(x))) if k != axis):
+            raise ValueError(f"GatherElements indices {index.shape} out of range for data {np.shape(x)}")
+        part = x[tuple(slice(None) if k == axis else slice(0, i) for k, i in enumerate(index.shape))]
+        return np.take_along_axis(part, np.where(index < 0, index + n, index), axis=axis)   # no broadcasting
     if t == "GatherND" and not a.get("batch_dims", 0):
         index = np.asarray(ins[1]).astype(np.int64)
         depth = index.shape[-1]
@@ -139,6 +143,8 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
         if depth > np.ndim(x) or np.any((index < -np.array(shape)) | (index >= np.array(shape))):
             raise ValueError("GatherND indices out of range")
         index = np.where(index < 0, index + np.array(shape), index)
+        if depth == 0:     # empty index tuples: the whole tensor, once per tuple
+            return np.broadcast_to(x, index.shape[:-1] + np.shape(x)).copy()
         return x[tuple(np.moveaxis(index, -1, 0))]
     if t == "Compress":
         return np.compress(np.asarray(ins[1], dtype=bool), x, axis=a.get("axis"))

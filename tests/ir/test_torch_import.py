@@ -182,6 +182,19 @@ def test_review_cases_of_where_einsum_and_randomness():
         with pytest.raises(UnsupportedOpError, match="random numbers drawn in forward"):
             from_torch(module, (3,))
     assert torch.equal(state, torch.get_rng_state())
+
+    class Seeded(nn.Module):      # a private seeded generator: deterministic, imported as drawn
+        def forward(self, x):
+            return x + torch.rand(3, generator=torch.Generator().manual_seed(1))
+
+    class Tril(nn.Module):        # on (batch, n) the batch axis is one of the matrix's
+        def forward(self, x):
+            return torch.tril(x)
+
+    x = torch.rand(2, 3, dtype=torch.float64)
+    np.testing.assert_allclose(from_torch(Seeded(), (3,)).forward(x.numpy()), Seeded()(x).numpy(), atol=1e-7)
+    with pytest.raises(UnsupportedOpError, match="tril"):
+        from_torch(Tril(), (3,))
     x = np.array([[1.0, 2.0, 3.5]])            # the module runs in float32 only: compare by hand
     np.testing.assert_allclose(from_torch(Constants(), (3,)).forward(x), [[6.5, 6.5]], atol=1e-12)
 
