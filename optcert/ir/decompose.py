@@ -207,12 +207,23 @@ def matmul_matrix(x_shape: Sequence[int], W: np.ndarray, x_left: bool) -> tuple[
     return np.kron(W, np.eye(x_shape[1])), (W.shape[0], x_shape[1])
 
 
+def cumsum(x: np.ndarray, axis: int, exclusive: bool = False, reverse: bool = False) -> np.ndarray:
+    """ONNX CumSum along `axis` (exclusive: each sum without its own element; reverse: from the end)."""
+    x = np.asarray(x)
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"CumSum axis {axis} out of range for rank {x.ndim}")
+    y = np.flip(x, axis) if reverse else x
+    y = np.cumsum(y, axis=axis)
+    if exclusive:
+        y = np.subtract(y, np.flip(x, axis) if reverse else x)
+    return np.flip(y, axis) if reverse else y
+
+
 def cumsum_matrix(shape: Sequence[int], axis: int, exclusive: bool = False, reverse: bool = False,
                   limit: int = 1 << 26) -> np.ndarray:
     """ONNX CumSum / torch.cumsum along `axis` of a tensor of `shape` as a dense matrix on it flattened
     (exact: entries 0 and 1). Raises ModelTooLargeError beyond `limit` matrix entries."""
     from optcert.errors import ModelTooLargeError
-    from optcert.ir.onnx_consts import cumsum
 
     shape = tuple(int(v) for v in shape)
     n = int(np.prod(shape))

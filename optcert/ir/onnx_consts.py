@@ -149,6 +149,8 @@ def fold(node, ins: list, opset: int) -> np.ndarray:
     if t == "Compress":
         return np.compress(np.asarray(ins[1], dtype=bool), x, axis=a.get("axis"))
     if t == "CumSum":
+        from optcert.ir.decompose import cumsum
+
         return cumsum(x, int(np.ravel(ins[1])[0]), bool(a.get("exclusive", 0)), bool(a.get("reverse", 0)))
     if t == "Gemm":
         A = ins[0].T if a.get("transA", 0) else ins[0]
@@ -176,18 +178,6 @@ def _einsum(eq: str, ins: list) -> np.ndarray:
     if size is not None and size > 1 << 26:
         raise ModelTooLargeError(f"Einsum {eq!r} on constants would make {size:,} elements")
     return np.einsum(eq, *ins)
-
-
-def cumsum(x: np.ndarray, axis: int, exclusive: bool = False, reverse: bool = False) -> np.ndarray:
-    """ONNX CumSum along `axis` (exclusive: each sum without its own element; reverse: from the end)."""
-    x = np.asarray(x)
-    if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"CumSum axis {axis} out of range for rank {x.ndim}")
-    y = np.flip(x, axis) if reverse else x
-    y = np.cumsum(y, axis=axis)
-    if exclusive:
-        y = np.subtract(y, np.flip(x, axis) if reverse else x)
-    return np.flip(y, axis) if reverse else y
 
 
 def _depth_space(x: np.ndarray, t: str, bs: int, mode) -> np.ndarray:
