@@ -245,6 +245,7 @@ class HighsBackend(LicenceFreeBackend):
         """Turn a finished HiGHS run into a Solution."""
         model_status = h.getModelStatus()
         message = h.modelStatusToString(model_status)
+        info, sol = h.getInfo(), h.getSolution()
         if model_status in (hs.HighsModelStatus.kUnboundedOrInfeasible, hs.HighsModelStatus.kUnbounded):
             status, message = _resolve_ambiguous(hs, lp, options, verbose)
         else:
@@ -252,10 +253,9 @@ class HighsBackend(LicenceFreeBackend):
             if status is SolveStatus.INFEASIBLE and lp.is_mip and "objective_bound" in options:
                 status, message = SolveStatus.CUTOFF, "no solution below the cutoff (objective_bound)"
             elif status is SolveStatus.OPTIMAL and lp.is_mip and "objective_bound" in options and \
-                    h.getInfo().objective_function_value >= options["objective_bound"]:
+                    info.objective_function_value >= options["objective_bound"]:
                 # every node pruned at the cutoff: HiGHS calls its incumbent above it "optimal"
                 status, message = SolveStatus.CUTOFF, "no solution below the cutoff (incumbent above it)"
-        info, sol = h.getInfo(), h.getSolution()
         has_x = info.primal_solution_status == hs.SolutionStatus.kSolutionStatusFeasible
         has_x &= status not in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED, SolveStatus.ERROR)
         x = np.array(sol.col_value, dtype=np.float64) if has_x else None

@@ -222,10 +222,13 @@ def cumsum(x: np.ndarray, axis: int, exclusive: bool = False, reverse: bool = Fa
 def cumsum_matrix(shape: Sequence[int], axis: int, exclusive: bool = False, reverse: bool = False,
                   limit: int = 1 << 26) -> np.ndarray:
     """ONNX CumSum / torch.cumsum along `axis` of a tensor of `shape` as a dense matrix on it flattened
-    (exact: entries 0 and 1). Raises ModelTooLargeError beyond `limit` matrix entries."""
+    (exact: entries 0 and 1). Raises ValueError for an axis out of range, ModelTooLargeError beyond
+    `limit` matrix entries."""
     from optcert.errors import ModelTooLargeError
 
     shape = tuple(int(v) for v in shape)
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"CumSum axis {axis} out of range for rank {len(shape)}")
     n = int(np.prod(shape))
     if n * n > limit:
         raise ModelTooLargeError(f"cumulative sum over a tensor of {n:,} elements: its matrix would have "

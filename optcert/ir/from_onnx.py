@@ -468,8 +468,6 @@ class _Importer:
         if isinstance(ins[1], _Dyn):
             return None
         axis = int(np.ravel(ins[1])[0])
-        if not -len(x.full) <= axis < len(x.full):
-            raise ValueError(f"CumSum axis {axis} out of range for rank {len(x.full)}")
         mat = D.cumsum_matrix(x.full, axis, bool(a.get("exclusive", 0)), bool(a.get("reverse", 0)))
         n = mat.shape[0]
         flat = self._add(label, O.Affine(mat, np.zeros(n)), [x], (1, n) if x.batch else (n,), x.batch)

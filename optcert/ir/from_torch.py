@@ -69,7 +69,7 @@ def _constants_in_float64(model, traced) -> None:
     tracing keeps as they are, converted to float64 like the rest of the module (exactly)."""
     import torch
 
-    own = {n for n, _ in model.named_parameters()} | {n for n, _ in model.named_buffers()}
+    own = _own_attrs(model)
     for node in traced.graph.nodes:
         if node.op != "get_attr" or node.target in own:
             continue
@@ -79,12 +79,16 @@ def _constants_in_float64(model, traced) -> None:
             setattr(_get_attr(traced, parent) if parent else traced, attr, value.double())
 
 
+def _own_attrs(model) -> set[str]:
+    """The qualified names of `model`'s parameters and buffers (its own state, not traced constants)."""
+    return {n for n, _ in model.named_parameters()} | {n for n, _ in model.named_buffers()}
+
+
 def _trace(model):
     """torch.fx.symbolic_trace (constants forward() makes are converted to float64 afterwards, by
     `_constants_in_float64`, not made in float64: a seeded generator's draws then stay what the module
-    draws). A forward() that draws from torch's,
-    Python's or numpy's global random generator is refused (UnsupportedOpError; the generators are
-    restored), since tracing would keep one draw."""
+    draws). A forward() that draws from torch's, Python's or numpy's global random generator is refused
+    (UnsupportedOpError; the generators are restored), since tracing would keep one draw."""
     import random
 
     import torch
@@ -120,7 +124,7 @@ def _refuse_nondeterminism(model, traced, name: str) -> None:
         again = _trace(model)
     except Exception:      # raised now, not the first time: state kept between calls
         raise refuse("forward") from None
-    own = {n for n, _ in model.named_parameters()} | {n for n, _ in model.named_buffers()}
+    own = _own_attrs(model)
     first, second = list(traced.graph.nodes), list(again.graph.nodes)
     position = {**{n: i for i, n in enumerate(first)}, **{n: i for i, n in enumerate(second)}}
 
